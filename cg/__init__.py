@@ -1,0 +1,47 @@
+"""cg: computational graphs in YAML, run forward and backward.
+
+    >>> import cg
+    >>> g = cg.load("graphs/log3x2p5xy.yaml")
+    >>> r = cg.run(g, {"x": 2.0, "y": 3.0})
+    >>> round(float(r.grad("x")), 4)
+    0.6429
+
+The heavy modules (numpy, jsonschema) are imported on first use, so `cg --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cg.graph import Graph
+    from cg.interp import Result
+
+__version__ = "0.1.0"
+
+
+def load(path: str | Path) -> Graph:
+    """Read, parse and validate a graph file; raises cg.errors.CgError subclasses."""
+    from cg.graph import build
+    from cg.yamldoc import load_file
+
+    return build(load_file(path))
+
+
+def loads(text: str, file: str = "<string>") -> Graph:
+    """Parse and validate graph text; `file` is the name used in messages."""
+    from cg.graph import build
+    from cg.yamldoc import load_text
+
+    return build(load_text(text, file))
+
+
+def run(graph: Graph, inputs: dict[str, Any] | None = None, **options: Any) -> Result:
+    """Forward and backward passes; see cg.interp.run for the options."""
+    from cg.interp import run as _run
+
+    return _run(graph, inputs, **options)
+
+
+__all__ = ["__version__", "load", "loads", "run"]

@@ -1,0 +1,3 @@
+from cg.cli import main
+
+main()

@@ -1,0 +1,186 @@
+"""The command line: parse, build, run, render. Only this module turns errors into messages
+and exit codes: 0 ok, 1 invalid graph or failed run, 2 usage error."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from cg import __version__
+from cg.errors import CgError, Diagnostic
+
+EXIT_CODES = """\b
+Exit codes: 0 ok, 1 invalid graph or failed run, 2 usage error."""
+
+
+def _is_tty(stream: Any) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _fail(err: CgError) -> NoReturn:
+    for d in err.diagnostics:
+        click.echo(f"{d} [{d.code}]", err=True)
+    sys.exit(err.exit_code)
+
+
+def _guard(fn: Callable[..., None]) -> Callable[..., None]:
+    """Turn cg's errors into messages and exit codes; never show a traceback."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except CgError as e:
+            _fail(e)
+        except (MemoryError, RecursionError) as e:
+            click.echo(f"cg: the input is too large to handle ({type(e).__name__})", err=True)
+            sys.exit(1)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def write_output(text: str, output: str | None) -> None:
+    """Write to stdout, or to a file only once the whole text exists (no partial files)."""
+    if output is None or output == "-":
+        click.echo(text, nl=False)
+        return
+    target = Path(output)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except OSError as e:
+        raise click.UsageError(f"cannot write {output}: {e.strerror or e}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
+@click.version_option(__version__, prog_name="cg")
+def main() -> None:
+    """cg: computational graphs in YAML, run forward and backward."""
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-i", "--inputs", "inputs", multiple=True, metavar="NAME=VALUE,...",
+              help="Input values: x=2,y=3, v=[1,2,3], W=[[1,2],[3,4]], or x=@file.npy / @file.json. Repeatable.")
+@click.option("--of", metavar="NODE", help="The output to differentiate (default: the first output).")
+@click.option("--seed", metavar="VALUE", help="Seed gradient for a non-scalar output, e.g. [1,0,0].")
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--output", metavar="FILE", help="Write the result to FILE instead of stdout.")
+@click.option("-p", "--precision", type=click.IntRange(0, 17), default=4, show_default=True,
+              help="Decimals shown in the table (JSON always has full precision).")
+@click.option("--nonfinite", type=click.Choice(["error", "keep"]), default="error", show_default=True,
+              help="On NaN or Inf: stop with an error naming the first node (error), or finish and mark them (keep).")
+@_guard
+def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fmt: str,
+        output: str | None, precision: int, nonfinite: str) -> None:
+    """Run FILE forward and backward and print every node's value and gradient."""
+    from cg.graph import build
+    from cg.interp import run as run_graph
+    from cg.render import plain_table, rich_table, to_json
+    from cg.values import parse_inputs, parse_value
+
+    graph = build(_load(file))
+    given = parse_inputs(list(inputs))
+    seed_value = None if seed is None else parse_value(seed, what="--seed")
+    result = run_graph(graph, given, of=of, seed=seed_value, on_nonfinite=nonfinite)
+    if result.nonfinite:
+        click.echo(f"cg: warning: not finite (NaN or Inf): {', '.join(result.nonfinite)}", err=True)
+    if fmt == "json":
+        write_output(to_json(result), output)
+    elif output is None and _is_tty(sys.stdout):
+        from rich.console import Console
+
+        Console().print(rich_table(result, precision))
+    else:
+        write_output(plain_table(result, precision), output)
+
+
+def _load(file: str) -> Any:
+    from cg.yamldoc import load_file, load_text
+
+    if file == "-":
+        return load_text(sys.stdin.buffer.read(), "<stdin>")
+    if not Path(file).is_file():
+        raise click.UsageError(f"no such file: {file}")
+    return load_file(file)
+
+
+def _graph_files(paths: tuple[str, ...]) -> Iterator[str]:
+    for p in paths:
+        path = Path(p)
+        if p != "-" and path.is_dir():
+            found = sorted({*path.rglob("*.yaml"), *path.rglob("*.yml")})
+            if not found:
+                click.echo(f"cg: warning: no *.yaml or *.yml files in {p}", err=True)
+            yield from (str(f) for f in found)
+        elif p == "-" or path.is_file():
+            yield p
+        else:
+            raise click.UsageError(f"no such file or directory: {p}")
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+def validate(paths: tuple[str, ...]) -> None:
+    """Check graph files (and *.yaml / *.yml files in directories) without running them."""
+    from cg.graph import build
+
+    files = list(_graph_files(paths))
+    bad = 0
+    tty = _is_tty(sys.stdout)
+    for file in files:
+        diags: list[Diagnostic] = []
+        try:
+            build(_load(file))
+        except CgError as e:
+            diags = e.diagnostics
+        bad += bool(diags)
+        _report(file, diags, tty)
+    summary = f"{len(files) - bad} valid, {bad} invalid ({len(files)} file{'s' * (len(files) != 1)})"
+    click.echo(summary, err=True)
+    sys.exit(1 if bad else 0)
+
+
+def _report(file: str, diags: list[Diagnostic], tty: bool) -> None:
+    if not tty:
+        for d in diags:
+            click.echo(f"{d} [{d.code}]")
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console()
+    if not diags:
+        console.print(Text.assemble(("ok ", "green"), file))
+    for d in diags:
+        console.print(Text.assemble(("error ", "bold red"), str(d), (f" [{d.code}]", "dim")))
+
+
+@main.command()
+@click.option("--result", is_flag=True, help="Print the schema of `cg run --format json` instead.")
+def schema(result: bool) -> None:
+    """Print the JSON Schema of graph files (or of run results)."""
+    import json
+
+    from cg.schema import graph_schema, result_schema
+
+    click.echo(json.dumps(result_schema() if result else graph_schema(), indent=2))
+
+
+@main.command()
+def ops() -> None:
+    """List the ops with their inputs, attributes and a doc line."""
+    from cg.ops import REGISTRY
+
+    for op in REGISTRY.values():
+        attrs = ", ".join(f"{n}{'' if a.required else '?'}" for n, a in op.attrs.items())
+        click.echo(f"{op.name:12} {op.arity_text():18} {attrs:18} {op.doc}")

@@ -1,0 +1,80 @@
+"""Typed errors with stable codes and source positions.
+
+Library code raises these; only the CLI turns them into messages and exit codes
+(1 for an invalid graph or a failed run, 2 for a usage error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Pos:
+    """A 1-based line and column in a source file."""
+
+    line: int
+    col: int
+
+
+@dataclass
+class Diagnostic:
+    """One problem found in a graph file, with where it is."""
+
+    code: str
+    message: str
+    file: str | None = None
+    pos: Pos | None = None
+    node: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file or ""
+        if self.pos is not None:
+            where += f":{self.pos.line}:{self.pos.col}"
+        who = f"node '{self.node}': " if self.node else ""
+        # A command-line value has no file: the message then stands alone.
+        return f"{where}: {who}{self.message}" if where else f"{who}{self.message}"
+
+
+class CgError(Exception):
+    """Base of every error cg raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(str(d) for d in diagnostics))
+
+    @classmethod
+    def one(
+        cls,
+        code: str,
+        message: str,
+        *,
+        file: str | None = None,
+        pos: Pos | None = None,
+        node: str | None = None,
+    ) -> CgError:
+        return cls([Diagnostic(code, message, file, pos, node)])
+
+
+class LoadError(CgError):
+    """The file cannot be read or parsed as a graph document (bad YAML, bad bytes, limits)."""
+
+
+class GraphError(CgError):
+    """The document parses but is not a valid graph (schema or graph rules)."""
+
+
+class ShapeError(GraphError):
+    """Shapes or dtypes of a node's inputs do not fit its op."""
+
+
+class NumericError(CgError):
+    """A run produced NaN or Inf, or an op failed on the values it was given."""
+
+
+class UsageError(CgError):
+    """A command-line value is malformed or does not fit the graph (exit code 2)."""
+
+    exit_code = 2

@@ -1,0 +1,176 @@
+"""The op record and the constructors that build op families.
+
+An op is defined once: forward rule, vector-Jacobian product (VJP), Jacobian-vector product
+(JVP), shape rule, attributes, a doc line and how to sample test inputs, side by side.
+Elementwise ops derive both VJP and JVP from one partial-derivative rule, so they cannot
+disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Array = Any  # an np.ndarray or a numpy scalar: ufuncs on 0-d arrays return scalars
+Shape = tuple[int, ...]
+Tangent = Array | None  # None stands for a zero tangent (e.g. a constant argument)
+
+
+class ShapeMismatch(Exception):
+    """Raised by shape rules; the graph builder adds the node and its position."""
+
+    def __init__(self, message: str, *, code: str = "CG120") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class OpFailure(Exception):
+    """Raised by a forward rule that cannot compute its value (e.g. an index out of range)."""
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One attribute of an op: its JSON Schema, its default and a doc line."""
+
+    schema: dict[str, Any]
+    doc: str
+    default: Any = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Case:
+    """Argument shapes and attributes at which the tests check an op's rules."""
+
+    shapes: tuple[Shape, ...]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    doc: str
+    arity: tuple[int, int | None]  # (min, max); max None means "or more"
+    forward: Callable[..., Array]  # forward(*xs, **attrs) -> y
+    vjp: Callable[..., list[Array | None]]  # vjp(g, y, xs, **attrs) -> one cotangent per input
+    jvp: Callable[..., Array]  # jvp(ts, y, xs, **attrs) -> tangent of y
+    shape: Callable[..., Shape]  # shape(shapes, **attrs) -> output shape, or ShapeMismatch
+    cases: tuple[Case, ...]
+    attrs: dict[str, Attr] = field(default_factory=dict)
+    domain: tuple[str, ...] = ("real",)  # how tests sample each argument (last repeats)
+    int_args: frozenset[int] = frozenset()  # argument positions that must be integers
+    keeps_int: bool = False  # integer inputs give an integer output (add, max, reshape...)
+
+    def arity_text(self) -> str:
+        lo, hi = self.arity
+        if hi is None:
+            return f"{lo} or more inputs"
+        if lo == hi:
+            return f"{lo} input" + ("s" if lo != 1 else "")
+        return f"{lo} to {hi} inputs"
+
+    def domain_of(self, i: int) -> str:
+        return self.domain[min(i, len(self.domain) - 1)]
+
+
+# ---- helpers shared by the rules ------------------------------------------------------
+
+
+def unbroadcast(g: Array, shape: Shape) -> Array:
+    """Sum a cotangent back to the shape of the input that was broadcast to make it."""
+    gshape = np.shape(g)
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
+    )
+    g = np.sum(g, axis=axes, keepdims=True)
+    return np.reshape(g, shape)
+
+
+def broadcast_shapes(shapes: Sequence[Shape]) -> Shape:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        listed = " and ".join(str(list(s)) for s in shapes)
+        raise ShapeMismatch(f"cannot broadcast shapes {listed}") from None
+
+
+def add_tangents(a: Tangent, b: Tangent) -> Tangent:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+# ---- elementwise family ---------------------------------------------------------------
+
+BINARY_CASES = (
+    Case(((3,), (3,))),
+    Case(((2, 3), (3,))),
+    Case(((2, 1), (1, 4))),
+    Case(((), (2, 2))),
+    Case(((2, 3, 1), ())),
+)
+UNARY_CASES = (Case(((),)), Case(((4,),)), Case(((2, 3),)))
+
+
+def elementwise(
+    name: str,
+    doc: str,
+    fn: Callable[..., Array],
+    partials: Callable[..., Sequence[Array]],
+    *,
+    arity: tuple[int, int | None],
+    cases: tuple[Case, ...] = BINARY_CASES,
+    domain: tuple[str, ...] = ("real",),
+    keeps_int: bool = False,
+) -> Op:
+    """An op applied element by element with numpy broadcasting.
+
+    `partials(xs, y)` gives the partial derivative of y with respect to each input, evaluated
+    elementwise; the VJP multiplies the cotangent by it (and sums back over broadcast axes),
+    the JVP multiplies each tangent by it and adds: both come from the same rule.
+    """
+
+    def vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
+        return [unbroadcast(g * d, np.shape(x)) for x, d in zip(xs, partials(xs, y))]
+
+    def jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array]) -> Array:
+        out: Tangent = None
+        for t, d in zip(ts, partials(xs, y)):
+            if t is not None:
+                out = add_tangents(out, t * d)
+        return np.zeros_like(y) if out is None else np.broadcast_to(out, np.shape(y))
+
+    def shape(shapes: Sequence[Shape]) -> Shape:
+        return broadcast_shapes(shapes)
+
+    return Op(name, doc, arity, fn, vjp, jvp, shape, cases, domain=domain, keeps_int=keeps_int)
+
+
+def unary(
+    name: str,
+    doc: str,
+    fn: Callable[[Array], Array],
+    df: Callable[[Array, Array], Array],
+    *,
+    domain: str = "real",
+    keeps_int: bool = False,
+) -> Op:
+    """A one-input elementwise op; `df(x, y)` is its derivative."""
+    return elementwise(
+        name,
+        doc,
+        fn,
+        lambda xs, y: (df(xs[0], y),),
+        arity=(1, 1),
+        cases=UNARY_CASES,
+        domain=(domain,),
+        keeps_int=keeps_int,
+    )

@@ -1,0 +1,123 @@
+"""Elementwise ops. Each is one line of forward rule and one of partial derivatives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import reduce
+
+import numpy as np
+
+from cg.ops.base import BINARY_CASES, Array, Case, Op, elementwise, unary
+
+NARY_CASES = (*BINARY_CASES, Case(((2, 3), (3,), (2, 1))), Case(((), (4,), (), (4,))))
+
+
+def _sigmoid(x: Array) -> Array:
+    # exp of -|x| never overflows, so sigmoid(+-1000) is exact and warning-free.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _prod_of_others(xs: Sequence[Array]) -> list[Array]:
+    """For mul: the partial with respect to x_i is the product of the other inputs.
+
+    Computed without dividing by x_i, so zeros are handled exactly.
+    """
+    if len(xs) == 2:
+        return [xs[1], xs[0]]
+    return [reduce(np.multiply, xs[:i] + xs[i + 1 :], 1.0) for i in range(len(xs))]
+
+
+def _pow_dexp(a: Array, y: Array) -> Array:
+    # d(a**b)/db = a**b * log(a): real only for a > 0; 0 at a == 0; undefined (NaN) below.
+    safe = np.where(a > 0, a, 1.0)
+    return np.where(a > 0, y * np.log(safe), np.where(a == 0, 0.0, np.nan))
+
+
+def _tie(a: Array, b: Array) -> Array:
+    # On a tie maximum/minimum split the gradient evenly between the two inputs.
+    return 0.5 * (a == b)
+
+
+ELEMENTWISE: tuple[Op, ...] = (
+    unary("neg", "-x", np.negative, lambda x, y: -1.0, keeps_int=True),
+    unary("exp", "e**x", np.exp, lambda x, y: y),
+    unary("log", "natural logarithm", np.log, lambda x, y: 1.0 / x, domain="positive"),
+    unary("sqrt", "square root", np.sqrt, lambda x, y: 0.5 / y, domain="positive"),
+    unary("square", "x**2", np.square, lambda x, y: 2.0 * x, keeps_int=True),
+    unary("abs", "|x|; gradient 0 at x = 0", np.abs, lambda x, y: np.sign(x), keeps_int=True),
+    unary("sin", "sine", np.sin, lambda x, y: np.cos(x)),
+    unary("cos", "cosine", np.cos, lambda x, y: -np.sin(x)),
+    unary("tanh", "hyperbolic tangent", np.tanh, lambda x, y: 1.0 - y * y),
+    unary(
+        "sigmoid",
+        "1 / (1 + e**-x), one fused gate with local gradient s(1 - s)",
+        _sigmoid,
+        lambda x, y: y * (1.0 - y),
+    ),
+    unary(
+        "relu",
+        "max(x, 0); gradient 0 at x = 0",
+        lambda x: np.maximum(x, 0),
+        lambda x, y: (x > 0).astype(np.float64),
+        keeps_int=True,
+    ),
+    elementwise(
+        "add",
+        "x1 + x2 + ...: distributes the gradient unchanged to every input",
+        lambda *xs: reduce(np.add, xs),
+        lambda xs, y: [1.0] * len(xs),
+        arity=(2, None),
+        cases=NARY_CASES,
+        keeps_int=True,
+    ),
+    elementwise(
+        "mul",
+        "x1 * x2 * ...: each input's gradient is the product of the others",
+        lambda *xs: reduce(np.multiply, xs),
+        lambda xs, y: _prod_of_others(xs),
+        arity=(2, None),
+        cases=NARY_CASES,
+        keeps_int=True,
+    ),
+    elementwise(
+        "sub",
+        "a - b",
+        np.subtract,
+        lambda xs, y: (1.0, -1.0),
+        arity=(2, 2),
+        keeps_int=True,
+    ),
+    elementwise(
+        "div",
+        "a / b",
+        np.true_divide,
+        lambda xs, y: (1.0 / xs[1], -y / xs[1]),
+        arity=(2, 2),
+        domain=("real", "nonzero"),
+    ),
+    elementwise(
+        "pow",
+        "a ** b, differentiable in both (in b only where a > 0)",
+        lambda a, b: np.power(np.asarray(a, np.float64), b),
+        lambda xs, y: (xs[1] * np.power(xs[0], xs[1] - 1.0), _pow_dexp(xs[0], y)),
+        arity=(2, 2),
+        domain=("positive", "real"),
+    ),
+    elementwise(
+        "maximum",
+        "the max gate: routes the gradient to the larger input; on a tie each gets half",
+        np.maximum,
+        lambda xs, y: ((xs[0] > xs[1]) + _tie(*xs), (xs[1] > xs[0]) + _tie(*xs)),
+        arity=(2, 2),
+        keeps_int=True,
+    ),
+    elementwise(
+        "minimum",
+        "routes the gradient to the smaller input; on a tie each gets half",
+        np.minimum,
+        lambda xs, y: ((xs[0] < xs[1]) + _tie(*xs), (xs[1] < xs[0]) + _tie(*xs)),
+        arity=(2, 2),
+        keeps_int=True,
+    ),
+)

@@ -1,0 +1,130 @@
+"""Renderers of a run result: a table (rich on a terminal, plain text otherwise) and JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from cg.graph import Const
+from cg.interp import Result
+
+COLUMNS = ("id", "op", "in", "shape", "value", "grad")
+SMALL = 6  # tensors with at most this many entries are shown in full in the table
+
+
+def fmt_number(v: float | int, precision: int) -> str:
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if v == 0:
+        v = 0.0  # never print "-0.0000"
+    if v == 0 or 1e-4 <= abs(v) < 1e7:
+        return f"{v:.{precision}f}"
+    return f"{v:.{precision}e}"
+
+
+def fmt_value(v: np.ndarray | None, precision: int) -> str:
+    """A scalar with `precision` decimals; a small tensor in full; a big one as a summary."""
+    if v is None:
+        return "-"
+    if v.ndim == 0:
+        return fmt_number(v.item(), precision)
+    if v.size <= SMALL:
+        return np.array2string(
+            v, separator=", ", formatter={"all": lambda x: fmt_number(x.item(), precision)}
+        ).replace("\n", "")
+    finite = v[np.isfinite(v)] if v.dtype.kind == "f" else v
+    if finite.size == 0:
+        return f"all {fmt_number(v.flat[0].item(), precision)}"
+    parts = [f"{k} {fmt_number(f(finite).item(), precision)}" for k, f in (("min", np.min), ("mean", np.mean), ("max", np.max))]
+    extra = f", {v.size - finite.size} not finite" if finite.size < v.size else ""
+    return ", ".join(parts) + extra
+
+
+def _arg_text(arg: str | Const) -> str:
+    """Constants as they would be written in the file: 3, 0.5, [1, 2]."""
+    if isinstance(arg, str):
+        return arg
+    v = arg.value
+    if v.size > SMALL:
+        return f"<constant {list(v.shape)}>"
+    return np.array2string(v, separator=", ", formatter={"all": lambda x: f"{x.item():.6g}"})
+
+
+def rows(result: Result, precision: int = 4) -> Iterator[tuple[str, ...]]:
+    """One row per input and node, in topological order."""
+    g = result.graph
+    for inp in g.inputs:
+        yield (inp.name, "input", "", str(list(inp.aval.shape)),
+               fmt_value(result.values[inp.name], precision), fmt_value(result.grads[inp.name], precision))
+    for node in g.nodes:
+        ins = ", ".join(_arg_text(a) for a in node.args)
+        yield (node.id, node.op.name, ins, str(list(result.values[node.id].shape)),
+               fmt_value(result.values[node.id], precision), fmt_value(result.grads[node.id], precision))
+
+
+def plain_table(result: Result, precision: int = 4) -> str:
+    """Aligned columns with no colour and no box characters, for pipes and files; cells are
+    never cut."""
+    table = [COLUMNS, *rows(result, precision)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table]
+    return "\n".join(lines) + "\n"
+
+
+def rich_table(result: Result, precision: int = 4) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    of = f"d {result.of} / d node" if result.of else "no gradient"
+    table = Table(title=f"{result.graph.name}: value and gradient ({of})", title_justify="left")
+    for col in COLUMNS:
+        justify = "right" if col in ("value", "grad") else "left"
+        table.add_column(col, justify=justify, overflow="fold")
+    for row in rows(result, precision):
+        # Text cells: user text is never read as rich markup.
+        table.add_row(*(Text(cell) for cell in row))
+    return table
+
+
+def _jsonable(v: np.ndarray | None) -> Any:
+    """Nested lists at full precision; NaN and Inf become the strings "NaN", "Infinity",
+    "-Infinity", since strict JSON has no such numbers."""
+    if v is None:
+        return None
+    out = v.tolist()
+    if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
+        out = _strings(out)
+    return out
+
+
+def _strings(x: Any) -> Any:
+    if isinstance(x, list):
+        return [_strings(e) for e in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+    return x
+
+
+def to_json(result: Result) -> str:
+    g = result.graph
+    nodes: list[dict[str, Any]] = [
+        {"id": i.name, "op": "input", "in": [], "shape": list(i.aval.shape),
+         "value": _jsonable(result.values[i.name]), "grad": _jsonable(result.grads[i.name])}
+        for i in g.inputs
+    ]
+    for n in g.nodes:
+        nodes.append({
+            "id": n.id, "op": n.op.name,
+            "in": [a if isinstance(a, str) else _jsonable(a.value) for a in n.args],
+            "shape": list(result.values[n.id].shape),
+            "value": _jsonable(result.values[n.id]), "grad": _jsonable(result.grads[n.id]),
+        })
+    doc = {"graph": g.name, "file": g.file, "of": result.of, "outputs": list(g.outputs),
+           "nodes": nodes, "nonfinite": list(result.nonfinite)}
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"

@@ -1,0 +1,418 @@
+"""Read a graph file's YAML into plain Python data, with the source position of every value.
+
+Why not ``yaml.safe_load``: it forgets positions, silently keeps the last of two duplicate
+keys, expands aliases (a 400-byte "billion laughs" file becomes gigabytes), recurses once per
+nesting level (a deep ``[[[[...`` crashes the interpreter) and applies YAML 1.1 rules (``yes`` is
+True, ``010`` is 8, ``1e3`` is a string). So we walk libyaml's flat event stream with an explicit
+stack and resolve scalars ourselves.
+
+Scalar resolution follows the YAML 1.2 core schema, for PLAIN (unquoted) scalars only; quoted
+and block (``|``, ``>``) scalars are always strings:
+
+- null:  ``~ null Null NULL`` and the empty scalar
+- bool:  ``true True TRUE false False FALSE`` (``yes no on off y n`` stay strings)
+- int:   ``[-+]?[0-9]+`` is decimal (``010`` is 10); ``0o17`` octal, ``0x1F`` hex; at most 100 digits
+- float: ``[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?`` (``1e3`` is 1000.0); must be finite
+- ``.inf -.inf +.inf .nan`` (any of the core spellings) are rejected: graphs hold finite numbers
+- str:   anything else (``1_000``, ``2020-01-01``, ``0x_``); the schema decides if it is allowed
+
+Keys are resolved the same way. Explicit tags ``!!str !!int !!float !!bool !!null`` (and ``!``)
+are honoured on scalars, ``!!map``/``!!seq`` on collections; any other tag is refused.
+
+Codes: CG001 cannot read, CG002 not UTF-8 text, CG003 not YAML / not a mapping,
+CG004 size or depth limit, CG005 unsupported YAML feature, CG006 duplicate key, CG007 bad number.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import yaml
+
+from cg.errors import Diagnostic, LoadError, Pos
+
+# libyaml is ~10x faster; the pure-Python parser yields the same events, just slower.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_BYTES = 50 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_INT_DIGITS = 100
+_MAX_DIAGS = 100  # past this, more messages help nobody: stop and report
+
+YamlPath = tuple[str | int, ...]
+
+
+@dataclass
+class Document:
+    """A parsed graph file: its data plus where each value (and each key) starts."""
+
+    data: Any
+    file: str
+    positions: dict[YamlPath, Pos] = field(default_factory=dict)
+    key_positions: dict[YamlPath, Pos] = field(default_factory=dict)
+
+    def pos(self, path: YamlPath, *, key: bool = False) -> Pos | None:
+        """Position of path (of its key if key=True and known), else of the nearest ancestor that has one."""
+        if key and path in self.key_positions:
+            return self.key_positions[path]
+        for end in range(len(path), -1, -1):
+            found = self.positions.get(path[:end])
+            if found is not None:
+                return found
+        return None
+
+
+def load_file(
+    path: str | os.PathLike[str],
+    *,
+    display: str | None = None,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
+) -> Document:
+    """Read and parse a graph file; display is the name used in messages (default: the path)."""
+    name = display if display is not None else os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(max_bytes + 1)  # one byte over is enough to know it is too big
+    except OSError as err:
+        raise _fail("CG001", f"cannot read file: {err.strerror or err}", name) from None
+    return load_text(raw, name, max_bytes=max_bytes, max_depth=max_depth)
+
+
+def load_text(
+    text: str | bytes, file: str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH
+) -> Document:
+    """Parse YAML text (bytes must be UTF-8) into a Document; raise LoadError on any problem."""
+    # str goes through bytes too, so both get the same size, NUL and UTF-8 checks.
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    source = _decode(raw, file, max_bytes)
+    builder = _Builder(file, max_depth)
+    builder.run(_events(source, file))
+    return builder.finish()
+
+
+# ---------------------------------------------------------------- bytes to text
+
+
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _decode(raw: bytes, file: str, max_bytes: int) -> str:
+    if len(raw) > max_bytes:
+        raise _fail("CG004", f"file is larger than the limit of {max_bytes:,} bytes; split it up", file)
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # e.g. PowerShell 5 redirection writes UTF-16
+        raise _fail("CG002", "file is UTF-16 text; save it as UTF-8", file, Pos(1, 1))
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        pos = _byte_pos(raw, nul)
+        raise _fail(
+            "CG002", f"binary file, not text (NUL byte at line {pos.line}, column {pos.col})", file, pos
+        )
+    try:
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        pos = _byte_pos(raw, err.start)
+        message = f"not UTF-8 text (invalid byte 0x{raw[err.start]:02x} at line {pos.line}, column {pos.col})"
+        raise _fail("CG002", message + "; save the file as UTF-8", file, pos) from None
+    # libyaml refuses these too, but with a byte offset and no line; say where, and why.
+    bad = _NOT_PRINTABLE.search(source)
+    if bad is not None:
+        pos = _char_pos(source, bad.start())
+        message = f"control character U+{ord(bad.group()):04X} at line {pos.line}, column {pos.col}"
+        raise _fail("CG002", message + " is not allowed in YAML; remove it", file, pos)
+    return source
+
+
+def _byte_pos(raw: bytes, offset: int) -> Pos:
+    start = raw.rfind(b"\n", 0, offset) + 1
+    col = len(raw[start:offset].decode("utf-8", "replace")) + 1  # columns count characters
+    return Pos(raw.count(b"\n", 0, offset) + 1, col)
+
+
+def _char_pos(text: str, offset: int) -> Pos:
+    return Pos(text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset))
+
+
+# ---------------------------------------------------------------- events
+
+
+def _events(source: str, file: str) -> Iterator[yaml.Event]:
+    """The parser's events; its exceptions become LoadError (ours, raised in the loop, pass through)."""
+    stream = cast(Generator[yaml.Event, None, None], yaml.parse(source, Loader=_Loader))
+    try:
+        while True:
+            try:
+                event = next(stream)
+            except StopIteration:
+                return
+            except yaml.YAMLError as err:
+                raise _syntax_error(err, source, file) from None
+            except (ValueError, KeyError, RecursionError, OverflowError) as err:
+                # Seen from PyYAML on odd inputs; a message beats a traceback.
+                raise _fail("CG003", f"invalid YAML: {_short(str(err))}", file) from None
+            yield event
+    finally:
+        stream.close()  # frees libyaml's parser now, not at garbage collection
+
+
+def _syntax_error(err: yaml.YAMLError, source: str, file: str) -> LoadError:
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    pos = Pos(mark.line + 1, mark.column + 1) if mark is not None else None
+    if pos is not None and _char_at(source, pos) == "\t":  # libyaml's wording does not say "tab"
+        return _fail("CG003", "invalid YAML: tab character; indent with spaces, not tabs", file, pos)
+    message = "invalid YAML: " + _short(getattr(err, "problem", None) or str(err), 80)
+    context, cmark = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if context and cmark is not None and pos != Pos(cmark.line + 1, cmark.column + 1):
+        message += f" ({context} started at line {cmark.line + 1}, column {cmark.column + 1})"
+    return _fail("CG003", message, file, pos)
+
+
+def _char_at(source: str, pos: Pos) -> str:
+    lines = source.split("\n", pos.line)
+    line = lines[pos.line - 1] if len(lines) >= pos.line else ""
+    return line[pos.col - 1 : pos.col]
+
+
+# ---------------------------------------------------------------- building the data
+
+
+class _Missing:
+    """Marks 'no key read yet' in a mapping frame and 'no root yet'."""
+
+
+_NO_KEY: Any = _Missing()
+
+
+class _Invalid:
+    """Stands in for a scalar we reported: unique, so it never collides as a key."""
+
+
+class _BadScalar(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(slots=True)
+class _Frame:
+    container: Any  # dict or list being filled
+    path: tuple[Any, ...]
+    key: Any = _NO_KEY  # mappings: the key whose value comes next
+    drop: bool = False  # that key is a duplicate: parse its value, do not store it
+
+
+_COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
+class _Builder:
+    """Turns events into data with an explicit stack, so depth costs memory, not recursion."""
+
+    def __init__(self, file: str, max_depth: int) -> None:
+        self.file, self.max_depth = file, max_depth
+        self.stack: list[_Frame] = []
+        self.root: Any = _NO_KEY
+        self.root_event: yaml.NodeEvent | None = None
+        self.documents = 0
+        self.positions: dict[YamlPath, Pos] = {}
+        self.key_positions: dict[YamlPath, Pos] = {}
+        self.diags: list[Diagnostic] = []
+
+    def run(self, events: Iterator[yaml.Event]) -> None:
+        for event in events:
+            kind = type(event)  # exact type checks: cheaper than isinstance on ~10 events a node
+            if kind is yaml.ScalarEvent:
+                self.scalar(event)  # type: ignore[arg-type]
+            elif kind is yaml.MappingStartEvent:
+                self.open(event, {})  # type: ignore[arg-type]
+            elif kind is yaml.SequenceStartEvent:
+                self.open(event, [])  # type: ignore[arg-type]
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                self.stack.pop()
+            elif kind is yaml.AliasEvent:
+                name = _short(getattr(event, "anchor", None) or "")
+                message = f"YAML aliases (*{name}) are not supported in graph files; write the value out"
+                raise _fail("CG005", message, self.file, _pos(event))
+            elif kind is yaml.DocumentStartEvent:
+                self.documents += 1
+                if self.documents > 1:
+                    message = "more than one YAML document ('---'); keep one graph per file"
+                    raise _fail("CG003", message, self.file, _pos(event))
+
+    def scalar(self, event: yaml.ScalarEvent) -> None:
+        try:
+            value = _resolve(event)
+        except _BadScalar as bad:
+            self.report(bad.code, bad.message, _pos(event))
+            value = _Invalid()
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and frame.key is _NO_KEY and type(frame.container) is dict:
+            self.set_key(frame, value, event)
+        else:
+            self.put(value, event)
+
+    def open(self, event: yaml.CollectionStartEvent, container: dict[Any, Any] | list[Any]) -> None:
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and frame.key is _NO_KEY and type(frame.container) is dict:
+            message = "a list or mapping cannot be a mapping key; use a plain name"
+            raise _fail("CG003", message, self.file, _pos(event))
+        if event.tag not in _COLLECTION_TAGS:
+            self.report(
+                "CG005", f"tag {_tag_name(event.tag)} is not supported in graph files; remove it", _pos(event)
+            )
+        # Checked before the push, so no deeper level is ever built, let alone recursed into.
+        if len(self.stack) >= self.max_depth:
+            message = f"nesting is deeper than {self.max_depth} levels; flatten the structure"
+            raise _fail("CG004", message, self.file, _pos(event))
+        path = self.put(container, event)
+        self.stack.append(_Frame(container, path))
+
+    def set_key(self, frame: _Frame, key: Any, event: yaml.ScalarEvent) -> None:
+        pos = _pos(event)
+        path = (*frame.path, key)
+        if key in frame.container:
+            first = self.key_positions[path]
+            self.report("CG006", f"duplicate key '{_short(event.value)}' (first at line {first.line})", pos)
+            frame.drop = True
+        else:
+            self.key_positions[path] = pos
+        frame.key = key
+
+    def put(self, value: Any, event: yaml.NodeEvent) -> tuple[Any, ...]:
+        """Attach a value to the open collection (or make it the root); return its path."""
+        if not self.stack:
+            self.root, self.root_event = value, event
+            self.positions[()] = _pos(event)
+            return ()
+        frame = self.stack[-1]
+        if type(frame.container) is list:
+            path = (*frame.path, len(frame.container))
+            frame.container.append(value)
+        else:
+            key, frame.key = frame.key, _NO_KEY
+            path = (*frame.path, key)
+            if frame.drop:  # a duplicate's value: we are going to fail anyway, keep the first
+                frame.drop = False
+                return path
+            frame.container[key] = value
+        self.positions[path] = _pos(event)
+        return path
+
+    def report(self, code: str, message: str, pos: Pos) -> None:
+        self.diags.append(Diagnostic(code, message, self.file, pos))
+        if len(self.diags) >= _MAX_DIAGS:
+            raise LoadError(self.diags)
+
+    def finish(self) -> Document:
+        root, event = self.root, self.root_event
+        # No document at all, or a bare '---': both are an empty file to the user.
+        if root is _NO_KEY or (isinstance(event, yaml.ScalarEvent) and event.value == "" and root is None):
+            raise _fail("CG003", "empty file: expected a mapping with 'cg: 1'", self.file, Pos(1, 1))
+        if type(root) is not dict:
+            found = "a list" if type(root) is list else "a scalar"
+            pos = self.positions.get(())
+            self.diags.append(
+                Diagnostic(
+                    "CG003",
+                    f"expected a mapping at the top level (like 'cg: 1'), found {found}",
+                    self.file,
+                    pos,
+                )
+            )
+        if self.diags:
+            raise LoadError(self.diags)
+        return Document(root, self.file, self.positions, self.key_positions)
+
+
+# ---------------------------------------------------------------- scalars
+
+
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_NUMBER_START = frozenset("0123456789+-.")
+_INT = re.compile(r"[-+]?[0-9]+")
+_OCT = re.compile(r"0o[0-7]+")
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_NON_FINITE = re.compile(r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS: dict[str, type | None] = {
+    "!": str, _CORE + "str": str, _CORE + "int": int, _CORE + "float": float,
+    _CORE + "bool": bool, _CORE + "null": type(None),
+}  # fmt: skip
+
+
+def _resolve(event: yaml.ScalarEvent) -> Any:
+    if event.tag is None:
+        # implicit[0] is "plain, untagged": libyaml gives plain scalars style '' not None.
+        return _resolve_plain(event.value) if event.implicit[0] else event.value
+    wanted = _SCALAR_TAGS.get(event.tag)
+    if wanted is None:
+        raise _BadScalar("CG005", f"tag {_tag_name(event.tag)} is not supported in graph files; remove it")
+    if wanted is str:
+        return event.value
+    value = _resolve_plain(event.value)
+    if wanted is float and type(value) is int:
+        value = float(value)
+    if type(value) is not wanted:
+        raise _BadScalar("CG005", f"'{_short(event.value)}' is not a valid {_tag_name(event.tag)}")
+    return value
+
+
+def _resolve_plain(text: str) -> Any:
+    if text in _NULLS:
+        return None
+    if text in _BOOLS:
+        return _BOOLS[text]
+    if text[0] not in _NUMBER_START:  # fast path: most scalars in a graph are names
+        return text
+    if _INT.fullmatch(text):
+        return _to_int(text, text.lstrip("+-"), 10)
+    if _HEX.fullmatch(text):
+        return _to_int(text, text[2:], 16)
+    if _OCT.fullmatch(text):
+        return _to_int(text, text[2:], 8)
+    if _FLOAT.fullmatch(text):
+        number = float(text)
+        if math.isinf(number):
+            raise _BadScalar("CG007", f"number out of range: {_short(text)} (the limit is about 1.8e308)")
+        return number
+    if _NON_FINITE.fullmatch(text):
+        raise _BadScalar("CG007", "non-finite numbers (.nan, .inf) are not allowed in graph files")
+    return text
+
+
+def _to_int(text: str, digits: str, base: int) -> int:
+    # Checked before int(): Python refuses > 4300 digits, and nothing in a graph needs 100.
+    if len(digits) > MAX_INT_DIGITS:
+        raise _BadScalar("CG007", f"number too long ({len(digits)} digits; at most {MAX_INT_DIGITS})")
+    number = int(digits, base)
+    return -number if text.startswith("-") else number
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _pos(event: yaml.Event) -> Pos:
+    mark = event.start_mark
+    return Pos(mark.line + 1, mark.column + 1) if mark is not None else Pos(1, 1)
+
+
+def _tag_name(tag: str | None) -> str:
+    tag = tag or "!"
+    return _short("!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """Quoted text in messages: one line, at most limit characters."""
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fail(code: str, message: str, file: str, pos: Pos | None = None) -> LoadError:
+    return LoadError([Diagnostic(code, message, file, pos)])
