@@ -16,7 +16,7 @@ run: $(STAMP)  ## the main job on the example graph
 	$(BIN)/cg run graphs/logreg.yaml --inputs x=2,y=3
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,6 +7,9 @@ Library code raises these; only the CLI turns them into messages and exit codes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
+
+_E = TypeVar("_E", bound="CgError")
 
 
 @dataclass(frozen=True)
@@ -47,14 +50,14 @@ class CgError(Exception):
 
     @classmethod
     def one(
-        cls,
+        cls: type[_E],
         code: str,
         message: str,
         *,
         file: str | None = None,
         pos: Pos | None = None,
         node: str | None = None,
-    ) -> CgError:
+    ) -> _E:
         return cls([Diagnostic(code, message, file, pos, node)])
 
 
@@ -78,3 +81,15 @@ class UsageError(CgError):
     """A command-line value is malformed or does not fit the graph (exit code 2)."""
 
     exit_code = 2
+
+
+def did_you_mean(name: str, names: list[str]) -> str:
+    """' (did you mean 'x'?)' for the closest known name, or ''. Case slips count as close."""
+    import difflib
+
+    folded = {n.lower(): n for n in names}
+    match = folded.get(name.lower())
+    if match is None:
+        close = difflib.get_close_matches(name, names, n=1)
+        match = close[0] if close else None
+    return f" (did you mean '{match}'?)" if match else ""

@@ -7,18 +7,19 @@ collects every problem of the file before raising one GraphError.
 
 from __future__ import annotations
 
-import difflib
 import heapq
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 
-from cg.errors import Diagnostic, GraphError, Pos, ShapeError
+from cg.errors import Diagnostic, GraphError, Pos, ShapeError, did_you_mean
 from cg.ops import REGISTRY, Op, Shape, ShapeMismatch
-from cg.schema import validate
+from cg.schema import ID_PATTERN, quote, validate
 from cg.yamldoc import Document
 
 
@@ -34,6 +35,7 @@ class Const:
 
 
 Arg = str | Const
+_ID = re.compile(ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,22 @@ class Graph:
     def node(self, name: str) -> Node | None:
         return next((n for n in self.nodes if n.id == name), None)
 
+    @cached_property
+    def grad_targets(self) -> tuple[tuple[Node, tuple[tuple[int, str], ...]], ...]:
+        """Per node in order, the (argument position, name) pairs that receive a gradient in
+        the backward pass: float inputs and nodes, never constants or integers."""
+        return tuple(
+            (n, tuple((k, a) for k, a in enumerate(n.args) if isinstance(a, str) and self.avals[a].dtype == "float"))
+            for n in self.nodes
+        )
+
 
 def to_array(value: Any, dtype: str) -> np.ndarray:
     """A literal from the file as an array; ValueError if it is ragged or not integral for int."""
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # numpy refuses ragged lists with a long message of its own
+        raise ValueError("is not a rectangular nested list of numbers") from None
     if arr.dtype == object or arr.dtype.kind not in "iuf":
         raise ValueError("is not a rectangular nested list of numbers")
     if dtype == "int":
@@ -111,10 +125,8 @@ class _Builder:
         dtype = spec.get("dtype", "float")
         default = None
         if "value" in spec:
-            try:
-                default = to_array(spec["value"], dtype)
-            except ValueError as e:
-                self.error("CG104", f"value {e}", value_path, name)
+            default = self.literal(spec["value"], dtype, value_path, name, "value")
+            if default is None:
                 return None
         shape = tuple(spec["shape"]) if "shape" in spec else (() if default is None else default.shape)
         if default is not None and default.shape != shape:
@@ -131,14 +143,69 @@ class _Builder:
             if isinstance(arg, str):
                 args.append(arg)
                 continue
-            try:
-                args.append(Const(to_array(arg, "int" if k in op.int_args and _is_int(arg) else "float")))
-            except ValueError as e:
-                self.error("CG104", f"constant {e}", ("nodes", nid, "in", k), nid)
+            dtype = "int" if k in op.int_args and _is_int(arg) else "float"
+            value = self.literal(arg, dtype, ("nodes", nid, "in", k), nid, "constant")
+            if value is None:
                 return None
+            args.append(Const(value))
         attrs = {name: spec.get(name, attr.default) for name, attr in op.attrs.items()}
         pos = self.doc.pos(("nodes", nid), key=True)
         return Node(nid, op, tuple(args), attrs, spec.get("doc", ""), pos)
+
+
+    def literal(self, value: Any, dtype: str, path: tuple[Any, ...], node: str, what: str) -> np.ndarray | None:
+        """A value or constant as an array; on a problem, report it at the offending entry."""
+        try:
+            return to_array(value, dtype)
+        except ValueError as e:
+            where, problem = _literal_problem(value, dtype, what) or ((), f"{what} {e}")
+            self.error("CG104", problem, (*path, *where), node)
+            return None
+
+
+def _literal_problem(value: Any, dtype: str, what: str) -> tuple[tuple[int, ...], str] | None:
+    """Where a nested list stops being rectangular (or, for int, whole), and what is wrong."""
+    shape: list[int] = []
+    first = value
+    while isinstance(first, list):
+        shape.append(len(first))
+        first = first[0] if first else None
+    found = _ragged(value, shape, ())
+    if found is not None:
+        return found[0], f"{what} is not rectangular: {found[1]}"
+    return _fraction(value, ()) if dtype == "int" else None
+
+
+def _ragged(value: Any, shape: list[int], where: tuple[int, ...]) -> tuple[tuple[int, ...], str] | None:
+    """The first entry whose length or depth differs from the first row's (shape follows item 0)."""
+    depth = len(where)
+    if not isinstance(value, list):
+        return (where, "a number stands where the first row has a list") if depth < len(shape) else None
+    if depth >= len(shape):
+        return where, "a list stands where the first row has a number"
+    if len(value) != shape[depth]:
+        return where, f"this row has {_entries(len(value))}, the first row has {shape[depth]}"
+    for k, item in enumerate(value):
+        found = _ragged(item, shape, (*where, k))
+        if found is not None:
+            return found
+    return None
+
+
+def _entries(n: int) -> str:
+    return f"{n} entry" if n == 1 else f"{n} entries"
+
+
+def _fraction(value: Any, where: tuple[int, ...]) -> tuple[tuple[int, ...], str] | None:
+    """The first entry that is not a whole number (for dtype: int)."""
+    if isinstance(value, list):
+        for k, item in enumerate(value):
+            found = _fraction(item, (*where, k))
+            if found is not None:
+                return found
+    elif isinstance(value, float) and not value.is_integer():
+        return where, f"dtype is int, but {value} is not a whole number"
+    return None
 
 
 def _is_int(value: Any) -> bool:
@@ -148,8 +215,16 @@ def _is_int(value: Any) -> bool:
 
 
 def _close(name: str, names: Iterable[str]) -> str:
-    match = difflib.get_close_matches(name, list(names), n=1)
-    return f" (did you mean '{match[0]}'?)" if match else ""
+    return did_you_mean(name, list(names)) if len(name) <= 100 else ""  # difflib is quadratic
+
+
+def _cycle_text(cycle: list[str]) -> str:
+    """'a -> b -> a'; a long cycle shows its start and its length, so the message stays short."""
+    text = " -> ".join(cycle)
+    if len(text) <= 120:
+        return text
+    head = " -> ".join(quote(n, 20)[1:-1] for n in cycle[:3])
+    return f"{head} -> ... -> {quote(cycle[0], 20)[1:-1]} ({len(cycle) - 1} nodes)"
 
 
 def topological_order(deps: Mapping[str, list[str]]) -> tuple[list[str], list[str]]:
@@ -214,7 +289,9 @@ def infer(nodes: Iterable[Node], avals: dict[str, Aval]) -> list[tuple[Node, str
         try:
             shape = node.op.shape([a.shape for a in arg_avals], **node.attrs)
         except ShapeMismatch as e:
-            problems.append((node, e.code, str(e), None))
+            # Some shape rules do not say which op they are; the reader needs it with the node.
+            message = str(e) if node.op.name in str(e) else f"{node.op.name}: {e}"
+            problems.append((node, e.code, message, None))
             continue
         floats = [a.dtype for k, a in enumerate(arg_avals) if k not in node.op.int_args]
         dtype = "int" if node.op.keeps_int and all(d == "int" for d in floats) else "float"
@@ -231,36 +308,48 @@ def build(doc: Document) -> Graph:
     raw_inputs = data.get("inputs") if isinstance(data.get("inputs"), dict) else {}
     raw_nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
 
+    # A name the schema refused (bad or not text) is reported already; build nothing from it.
+    broken |= {n for n in [*raw_inputs, *raw_nodes] if not isinstance(n, str) or not _ID.fullmatch(n)}
+
     inputs = [i for name, spec in raw_inputs.items() if name not in broken and (i := b.input(name, spec))]
     nodes: dict[str, Node] = {}
     for nid, spec in raw_nodes.items():
         if nid in raw_inputs:
-            b.error("CG111", f"'{nid}' is both an input and a node; names must be unique", ("nodes", nid), nid, key=True)
+            msg = f"{quote(nid)} is both an input and a node; names must be unique"
+            b.error("CG111", msg, ("nodes", nid), nid, key=True)
         elif nid not in broken and (node := b.node(nid, spec)) is not None:
             nodes[nid] = node
-    known = set(raw_inputs) | set(raw_nodes)
+    known = {n for n in [*raw_inputs, *raw_nodes] if isinstance(n, str)}
+    # Suggestions come from valid names only (never one that is itself refused), in file order.
+    valid = [n for n in [*raw_inputs, *raw_nodes] if isinstance(n, str) and _ID.fullmatch(n)]
 
     for node in nodes.values():
         for k, arg in enumerate(node.args):
             if isinstance(arg, str) and arg not in known:
-                b.error("CG110", f"unknown input '{arg}'{_close(arg, known)}", ("nodes", node.id, "in", k), node.id)
+                msg = f"{quote(arg)} is not an input or node{_close(arg, valid)}"
+                b.error("CG110", msg, ("nodes", node.id, "in", k), node.id)
     outputs = data.get("outputs") if isinstance(data.get("outputs"), list) else []
     for k, out in enumerate(outputs):
-        if isinstance(out, str) and out not in known:
-            b.error("CG113", f"output '{out}' is not an input or node{_close(out, known)}", ("outputs", k), None)
+        # Outputs that are not names at all were reported by the schema.
+        if isinstance(out, str) and _ID.fullmatch(out) and out not in known:
+            b.error("CG113", f"output {quote(out)} is not an input or node{_close(out, valid)}", ("outputs", k), None)
 
     deps = {nid: [a for a in n.args if isinstance(a, str)] for nid, n in nodes.items()}
     order, left = topological_order(deps)
     reported: set[str] = set()
+    left_set, index = set(left), {nid: k for k, nid in enumerate(deps)}
     for name in left:
         if name in reported:
             continue
-        cycle = find_cycle(name, deps, set(left))
+        cycle = find_cycle(name, deps, left_set)
         if set(cycle) & reported:
             reported.update(cycle)
             continue
         reported.update(cycle)
-        b.error("CG112", "cycle: " + " -> ".join(cycle), ("nodes", cycle[0]), cycle[0], key=True)
+        # Start at the node declared first, so the message and its line do not depend on the walk.
+        k = min(range(len(cycle) - 1), key=lambda i: index[cycle[i]])
+        cycle = [*cycle[k:-1], *cycle[:k], cycle[k]]
+        b.error("CG112", "cycle: " + _cycle_text(cycle), ("nodes", cycle[0]), cycle[0], key=True)
 
     avals = {i.name: i.aval for i in inputs}
     ordered = tuple(nodes[n] for n in order)

@@ -85,5 +85,9 @@ def check_op(op: Op, xs: Sequence[Array], attrs: dict[str, Any], rng: np.random.
     tangent = op.jvp(ts, y, xs, **full)
     jvp_error = float(np.max(np.abs(tangent - numerical_jvp(f, xs, ts)), initial=0.0))
     lhs = float(np.sum(g * tangent))
-    rhs = sum(float(np.sum(cotangents[i] * ts[i])) for i in diff)
+    rhs = 0.0
+    for i in diff:
+        ct, t = cotangents[i], ts[i]
+        assert ct is not None and t is not None
+        rhs += float(np.sum(ct * t))
     return OpCheck(shape_ok, vjp_error, jvp_error, abs(lhs - rhs))

@@ -36,12 +36,13 @@ def fmt_value(v: np.ndarray | None, precision: int) -> str:
         return fmt_number(v.item(), precision)
     if v.size <= SMALL:
         return np.array2string(
-            v, separator=", ", formatter={"all": lambda x: fmt_number(x.item(), precision)}
+            v, separator=", ", formatter={"all": lambda x: fmt_number(x.item(), precision)},  # type: ignore[arg-type]
         ).replace("\n", "")
     finite = v[np.isfinite(v)] if v.dtype.kind == "f" else v
     if finite.size == 0:
         return f"all {fmt_number(v.flat[0].item(), precision)}"
-    parts = [f"{k} {fmt_number(f(finite).item(), precision)}" for k, f in (("min", np.min), ("mean", np.mean), ("max", np.max))]
+    stats = (("min", np.min), ("mean", np.mean), ("max", np.max))
+    parts = [f"{k} {fmt_number(f(finite).item(), precision)}" for k, f in stats]
     extra = f", {v.size - finite.size} not finite" if finite.size < v.size else ""
     return ", ".join(parts) + extra
 
@@ -53,7 +54,7 @@ def _arg_text(arg: str | Const) -> str:
     v = arg.value
     if v.size > SMALL:
         return f"<constant {list(v.shape)}>"
-    return np.array2string(v, separator=", ", formatter={"all": lambda x: f"{x.item():.6g}"})
+    return np.array2string(v, separator=", ", formatter={"all": lambda x: f"{x.item():.6g}"})  # type: ignore[arg-type]
 
 
 def rows(result: Result, precision: int = 4) -> Iterator[tuple[str, ...]]:
@@ -82,10 +83,10 @@ def rich_table(result: Result, precision: int = 4) -> Any:
     from rich.text import Text
 
     of = f"d {result.of} / d node" if result.of else "no gradient"
-    table = Table(title=f"{result.graph.name}: value and gradient ({of})", title_justify="left")
+    title = Text(f"{result.graph.name}: value and gradient ({of})")
+    table = Table(title=title, title_justify="left")
     for col in COLUMNS:
-        justify = "right" if col in ("value", "grad") else "left"
-        table.add_column(col, justify=justify, overflow="fold")
+        table.add_column(col, justify="right" if col in ("value", "grad") else "left", overflow="fold")
     for row in rows(result, precision):
         # Text cells: user text is never read as rich markup.
         table.add_row(*(Text(cell) for cell in row))

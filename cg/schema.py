@@ -3,12 +3,12 @@ jsonschema's errors into short messages at YAML positions."""
 
 from __future__ import annotations
 
-import difflib
+import re
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-from cg.errors import Diagnostic
+from cg.errors import Diagnostic, did_you_mean
 from cg.ops import REGISTRY, Op
 from cg.yamldoc import Document
 
@@ -26,7 +26,9 @@ def _tensor() -> dict[str, Any]:
 def _node_rule(op: Op) -> dict[str, Any]:
     """The `then` branch for one op: its arity and its attributes, nothing else."""
     lo, hi = op.arity
-    arity: dict[str, Any] = {"minItems": lo} | ({"maxItems": hi} if hi is not None else {})
+    arity: dict[str, Any] = {"description": f"op {op.name} takes {op.arity_text()}", "minItems": lo}
+    if hi is not None:
+        arity["maxItems"] = hi
     props: dict[str, Any] = {"op": True, "in": arity, "doc": True}
     for name, attr in op.attrs.items():
         props[name] = {"description": attr.doc} | attr.schema
@@ -34,7 +36,8 @@ def _node_rule(op: Op) -> dict[str, Any]:
     rule: dict[str, Any] = {"properties": props, "additionalProperties": False}
     if required:
         rule["required"] = required
-    return {"if": {"properties": {"op": {"const": op.name}}}, "then": rule}
+    # `required` matters: without it a node with no op matches every op's `if`.
+    return {"if": {"properties": {"op": {"const": op.name}}, "required": ["op"]}, "then": rule}
 
 
 def graph_schema() -> dict[str, Any]:
@@ -81,7 +84,7 @@ def graph_schema() -> dict[str, Any]:
             },
             "tensor": _tensor(),
             "input": {
-                "description": "a default value, or a mapping with value, shape, dtype and doc",
+                "description": "a number, a nested list of numbers, or a mapping with value, shape, dtype and doc",
                 "anyOf": [
                     {"$ref": "#/$defs/tensor"},
                     {
@@ -141,9 +144,18 @@ def _describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value}"
     if isinstance(value, str):
-        return f"the string '{value[:40]}'" + ("..." if len(value) > 40 else "")
+        return f"the string {quote(value)}"
     return "a list" if isinstance(value, list) else "a mapping"
 
+
+def _got(value: Any, expected: str) -> str:
+    """', got X', and why when X is a YAML 1.1 boolean: cg reads YAML 1.2, where yes/no/on/off are text."""
+    hint = ""
+    if isinstance(value, str) and value.lower() in ("yes", "no", "on", "off") and "string" not in expected:
+        hint = f" (YAML 1.2 reads {value} as text, not as a boolean)"
+        if "true or false" in expected:
+            hint = f" (YAML 1.2 reads {value} as text; write {'true' if value.lower() in ('yes', 'on') else 'false'})"
+    return f", got {_describe(value)}{hint}"
 
 WHAT = {
     "number": "a number",
@@ -154,66 +166,220 @@ WHAT = {
     "object": "a mapping",
     "null": "null",
 }
+NAME_RULE = "names use letters, digits and _, and do not start with a digit"
+
+
+def quote(text: Any, limit: int = 40) -> str:
+    """A name or text from the file, quoted and cut, so no message grows with the file."""
+    text = str(text).replace("\n", "\\n")
+    return f"'{text}'" if len(text) <= limit else f"'{text[: limit - 3]}...'"
 
 
 def _where(path: tuple[Any, ...]) -> tuple[str | None, str]:
-    """The node a path belongs to, and the key inside it, for messages."""
+    """The node (or input) a path belongs to, and the field inside it, like 'in[1]', for messages."""
     if len(path) >= 2 and path[0] in ("nodes", "inputs") and isinstance(path[1], str):
-        return path[1], ".".join(str(p) for p in path[2:])
-    return None, ".".join(str(p) for p in path)
+        node, rest = path[1], path[2:]
+    else:
+        node, rest = None, path
+    field = ""
+    for p in rest:
+        field += f"[{p}]" if isinstance(p, int) else f".{p}" if field else str(p)
+    return node, field
 
 
-def _message(err: Any, doc: Document) -> Iterator[tuple[str, str, tuple[Any, ...], bool]]:
+Found = Iterator[tuple[str, str, tuple[Any, ...], bool]]
+
+
+def _message(err: Any, doc: Document) -> Found:
     """(code, message, path, at_key) for one jsonschema error."""
     path = tuple(err.absolute_path)
-    inst, kind = err.instance, err.validator
-    node, key = _where(path)
-    field = f"'{key}' " if key else ""
-    if kind == "enum" and path[-1:] == ("op",):
-        close = difflib.get_close_matches(str(inst), list(REGISTRY), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else " (see `cg ops`)"
-        yield "CG101", f"unknown op '{inst}'{hint}", path, False
+    kind = err.validator
+    if "propertyNames" in err.schema_path:
+        yield from _bad_name(err, path)
+    elif kind == "enum" and path[-1:] == ("op",) and path[:1] == ("nodes",):
+        yield _unknown_op(err.instance, path)
     elif kind == "additionalProperties":
-        allowed = [k for k in err.schema.get("properties", {}) if k not in ("op", "in", "doc")]
-        for extra in [k for k in inst if k not in err.schema.get("properties", {})]:
-            if node and path[0] == "nodes":
-                opts = ", ".join(allowed) if allowed else "none"
-                msg = f"unknown attribute '{extra}' for op '{inst.get('op')}' (allowed: {opts})"
-                yield "CG103", msg, (*path, extra), True
-            else:
-                opts = ", ".join(err.schema.get("properties", {}))
-                yield "CG100", f"unknown key '{extra}' (allowed: {opts})", (*path, extra), True
-    elif kind in ("minItems", "maxItems") and path[-1:] == ("in",) and node:
-        op = REGISTRY[doc_get(doc, path[:-1]).get("op")]
-        yield "CG102", f"op '{op.name}' takes {op.arity_text()}, got {len(inst)}", path, False
-    elif kind == "required":
-        for name in err.validator_value:
-            if isinstance(inst, dict) and name not in inst:
-                yield "CG100", f"missing required key '{name}'", path, False
-    elif kind == "const" and path == ("cg",):
-        yield "CG100", f"unsupported format version {_describe(inst)[4:]}: this cg reads 'cg: 1'", path, False
-    elif kind == "type":
-        want = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
-        yield "CG100", f"{field}expected {' or '.join(WHAT[w] for w in want)}, got {_describe(inst)}", path, False
-    elif kind == "enum":
-        yield "CG100", f"{field}expected one of {', '.join(map(str, err.validator_value))}, got {_describe(inst)}", path, False
-    elif kind == "pattern" and "propertyNames" in err.schema_path:
-        msg = f"'{str(inst)[:40]}' is not a valid name (letters, digits and _, not starting with a digit)"
-        yield "CG100", msg, (*path, inst), True
-    elif kind == "pattern":
-        yield "CG100", f"'{str(inst)[:40]}' is not a valid name (letters, digits and _, not starting with a digit)", path, False
-    elif kind == "anyOf" and (inner := [e for e in err.context if e.validator not in ("type", "anyOf")]):
-        # The value has the right kind for one branch (e.g. a mapping): report what is wrong inside it.
+        yield from _unknown_keys(err, path)
+    elif kind in ("minItems", "maxItems") and path[-1:] == ("in",) and path[:1] == ("nodes",):
+        yield from _arity(err, path, doc)
+    elif kind in ("anyOf", "oneOf"):
+        yield from _alternatives(err, path, doc)
+    else:
+        yield _simple(err, path)
+
+
+def _unknown_op(op: Any, path: tuple[Any, ...]) -> tuple[str, str, tuple[Any, ...], bool]:
+    if not isinstance(op, str):  # listing the 28 ops here would make a very long line
+        return "CG100", f"'op': expected the name of an op (`cg ops` lists them){_got(op, '')}", path, False
+    hint = did_you_mean(op, list(REGISTRY)) or " (`cg ops` lists the ops)"
+    return "CG101", f"unknown op {quote(op)}{hint}", path, False
+
+
+def _bad_name(err: Any, path: tuple[Any, ...]) -> Found:
+    # jsonschema reports a bad key at its mapping; point at the key itself.
+    name = err.instance
+    if isinstance(name, str):
+        message = f"{quote(name)} is not a valid name: {NAME_RULE}{_fixed_name(name)}"
+    else:
+        message = f"{_describe(name)} is not a valid name: {NAME_RULE}"
+    yield "CG100", message, (*path, name), True
+
+
+def _fixed_name(name: str) -> str:
+    fixed = re.sub("[^A-Za-z0-9_]+", "_", name.strip())
+    fixed = "_" + fixed if fixed[:1].isdigit() or not fixed else fixed
+    return f" (e.g. {quote(fixed)})" if re.fullmatch(ID_PATTERN, fixed) and fixed.strip("_") else ""
+
+
+def _unknown_keys(err: Any, path: tuple[Any, ...]) -> Found:
+    known = list(err.schema.get("properties", {}))
+    for extra in [k for k in err.instance if k not in known]:
+        hint = did_you_mean(str(extra), known) if isinstance(extra, str) else ""
+        if path[:1] == ("nodes",) and len(path) == 2:
+            yield "CG103", _unknown_attribute(err.instance.get("op"), extra, hint), (*path, extra), True
+        else:
+            message = f"unknown key {quote(extra)}{hint} (allowed: {', '.join(known)})"
+            yield "CG100", message, (*path, extra), True
+
+
+def _unknown_attribute(op_name: str, extra: Any, hint: str) -> str:
+    attrs = list(REGISTRY[op_name].attrs)
+    if not attrs:
+        return f"unknown attribute {quote(extra)}: op '{op_name}' has no attributes"
+    return f"unknown attribute {quote(extra)} for op '{op_name}'{hint} (allowed: {', '.join(attrs)})"
+
+
+def _arity(err: Any, path: tuple[Any, ...], doc: Document) -> Found:
+    op = REGISTRY.get(doc_get(doc, path[:-1]).get("op"))
+    if op is not None:  # the rule only applies when op is known; be safe anyway
+        yield "CG102", f"op '{op.name}' takes {op.arity_text()}, got {len(err.instance)}", path, False
+
+
+def _alternatives(err: Any, path: tuple[Any, ...], doc: Document) -> Found:
+    """anyOf/oneOf: report inside the branch that fits the value's kind, else what was expected."""
+    _, field = _where(path)
+    if isinstance(err.instance, list) and _accepts_tensor(err.schema):
+        bad = _non_number(err.instance)
+        if bad is not None:
+            where, leaf = bad
+            what, hint = ("a constant", " (a name cannot be used inside a list)") if "in" in path else ("a value", "")
+            message = f"{what} holds only numbers, not {_describe(leaf)}{hint if isinstance(leaf, str) else ''}"
+            yield "CG104", message, (*path, *where), False
+            return
+    inner = _fitting(err)
+    if inner:
         for e in inner:
             yield from _message(e, doc)
-    elif kind == "anyOf":
-        desc = err.schema.get("description") or "a value of another kind"
-        yield "CG100", f"{field}expected {desc}, got {_describe(inst)}", path, False
-    else:
-        desc = err.schema.get("description", "")
-        yield "CG100", f"{field}invalid value {_describe(inst)} ({kind} {err.validator_value!r:.60})" + (
-            f": {desc}" if desc else ""
-        ), path, False
+        return
+    expected = _expected(err.schema)
+    yield "CG100", f"{_label(field)}expected {expected}{_got(err.instance, expected)}", path, False
+
+
+def _accepts_tensor(schema: dict[str, Any]) -> bool:
+    branches = schema.get("anyOf", []) + schema.get("oneOf", [])
+    return any(b.get("$ref") == "#/$defs/tensor" or b.get("type") == "number" for b in branches)
+
+
+def _non_number(value: Any, where: tuple[int, ...] = ()) -> tuple[tuple[int, ...], Any] | None:
+    """The first leaf of a nested list that is not a number, and its index path."""
+    for k, item in enumerate(value):
+        if isinstance(item, list):
+            found = _non_number(item, (*where, k))
+            if found is not None:
+                return found
+        elif isinstance(item, bool) or not isinstance(item, (int, float)):
+            return (*where, k), item
+    return None
+
+
+def _fitting(err: Any) -> list[Any]:
+    """Errors of the branches whose kind fits the value (e.g. the mapping branch for a mapping)."""
+    by_branch: dict[Any, list[Any]] = {}
+    for e in err.context:
+        by_branch.setdefault(e.schema_path[0], []).append(e)
+    fits = [
+        errs for errs in by_branch.values()
+        if not any(not e.relative_path and e.validator in ("type", "anyOf", "oneOf") for e in errs)
+    ]  # fmt: skip
+    return fits[0] if len(fits) == 1 else []
+
+
+def _expected(schema: dict[str, Any]) -> str:
+    """'an integer, a list of integers or null' from the branches, or the schema's description."""
+    kinds = [_kind(b) for b in schema.get("anyOf", []) + schema.get("oneOf", [])]
+    if kinds and all(kinds):
+        return ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
+    return str(schema.get("description") or "a value of another kind")
+
+
+def _kind(schema: dict[str, Any]) -> str | None:
+    kind = schema.get("type")
+    if kind == "array" and isinstance(schema.get("items"), dict) and schema["items"].get("type") in PLURAL:
+        return f"a list of {PLURAL[schema['items']['type']]}"
+    return WHAT.get(kind) if isinstance(kind, str) and set(schema) <= {"type", "description"} else None
+
+
+PLURAL = {"integer": "integers", "number": "numbers", "string": "names"}
+
+
+def _label(field: str) -> str:
+    return f"'{field}': " if field else ""
+
+
+def _simple(err: Any, path: tuple[Any, ...]) -> tuple[str, str, tuple[Any, ...], bool]:
+    """Errors about one value: its type, its allowed values, its size."""
+    inst, kind, want = err.instance, err.validator, err.validator_value
+    _, field = _where(path)
+    label = _label(field)
+    if kind == "required":
+        missing = [name for name in want if isinstance(inst, dict) and name not in inst]
+        return "CG100", _missing(missing, path), path, True
+    if kind == "const" and path == ("cg",):
+        if isinstance(inst, (int, float)) and not isinstance(inst, bool):
+            return "CG100", f"unsupported format version {inst}: this cg reads 'cg: 1'", path, False
+        return "CG100", f"'cg': expected the number 1 (the format version){_got(inst, '')}", path, False
+    if kind == "type":
+        kinds = want if isinstance(want, list) else [want]
+        expected = " or ".join(WHAT[w] for w in kinds)
+        hint = " like {op: neg, in: [x]}" if len(path) == 2 and path[0] == "nodes" else ""
+        return "CG100", f"{label}expected {expected}{hint}{_got(inst, expected)}", path, False
+    if kind == "enum":
+        return "CG100", f"{label}expected one of {', '.join(map(str, want))}{_got(inst, '')}", path, False
+    if kind == "pattern" and path[2:3] == ("in",):
+        # In `in`, a non-name is most often arithmetic written inline, like x-1 or 2*x.
+        message = f"{quote(inst)} is not the name of an input or node: {NAME_RULE}; arithmetic needs its own node"
+        return "CG100", message, path, False
+    if kind == "pattern":
+        message = f"{quote(inst)} is not a valid name: {NAME_RULE}{_fixed_name(str(inst))}"
+        return "CG100", message, path, False
+    if kind == "uniqueItems":
+        k, item = _repeat(inst)
+        what = f"output {quote(item)}" if path == ("outputs",) else f"{label}{item}"
+        return "CG100", f"{what} is listed twice", (*path, k), False
+    if kind == "minimum":
+        return "CG100", f"{label}must be {want} or more, got {inst}", path, False
+    if kind in ("minItems", "minProperties") and path in (("outputs",), ("nodes",)):
+        what = "output" if path == ("outputs",) else "node"
+        return "CG100", f"'{path[0]}' is empty: a graph needs at least one {what}", path, False
+    desc = err.schema.get("description")
+    return "CG100", f"{label}invalid value {_describe(inst)}" + (f": expected {desc}" if desc else ""), path, False
+
+
+def _missing(names: list[str], path: tuple[Any, ...]) -> str:
+    if path == () and names == ["cg"]:
+        return "missing 'cg: 1' (the format version); add it as the first line"
+    listed = ", ".join(f"'{n}'" for n in names)
+    return f"missing required key{'s' * (len(names) > 1)} {listed}"
+
+
+def _repeat(items: list[Any]) -> tuple[int, Any]:
+    """The index and value of the first item that repeats an earlier one."""
+    seen: list[Any] = []
+    for k, item in enumerate(items):
+        if item in seen:
+            return k, item
+        seen.append(item)
+    return 0, items[0] if items else None
 
 
 def doc_get(doc: Document, path: tuple[Any, ...]) -> Any:
@@ -226,10 +392,15 @@ def doc_get(doc: Document, path: tuple[Any, ...]) -> Any:
 def validate(doc: Document) -> list[Diagnostic]:
     """Schema errors of a document, in file order, each with its position and node."""
     out: list[Diagnostic] = []
+    seen: set[tuple[Any, ...]] = set()
     for err in _validator().iter_errors(doc.data):
         for code, message, path, at_key in _message(err, doc):
             node, _ = _where(path)
-            out.append(Diagnostic(code, message, doc.file, doc.pos(path, key=at_key), node))
+            d = Diagnostic(code, message, doc.file, doc.pos(path, key=at_key), node)
+            # jsonschema repeats some errors (one `required` error per missing key): say it once.
+            if (code, message, d.pos) not in seen:
+                seen.add((code, message, d.pos))
+                out.append(d)
     out.sort(key=lambda d: (d.pos.line, d.pos.col) if d.pos else (0, 0))
     return out
 

@@ -220,7 +220,11 @@ def parse_inputs(texts: Sequence[str]) -> dict[str, np.ndarray]:
     """Parse every --inputs option into one name -> array mapping, in the order given."""
     values: dict[str, np.ndarray] = {}
     for text in texts:
-        for name, raw in parse_assignments(text):
+        try:
+            pairs = parse_assignments(text)
+        except UsageError as e:
+            raise _usage(f"--inputs: {e.diagnostics[0].message}") from None
+        for name, raw in pairs:
             if name in values:
                 raise _usage(f"input {name!r} given more than once")
             values[name] = parse_value(raw, what=f"input {name!r}")

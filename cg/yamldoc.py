@@ -35,6 +35,7 @@ from typing import Any, cast
 import yaml
 
 from cg.errors import Diagnostic, LoadError, Pos
+from cg.gcpause import paused_gc
 
 # libyaml is ~10x faster; the pure-Python parser yields the same events, just slower.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -92,7 +93,9 @@ def load_text(
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     source = _decode(raw, file, max_bytes)
     builder = _Builder(file, max_depth)
-    builder.run(_events(source, file))
+    # Building makes millions of acyclic objects: pausing the GC halves the time on 100,000 nodes.
+    with paused_gc():
+        builder.run(_events(source, file))
     return builder.finish()
 
 
@@ -111,9 +114,8 @@ def _decode(raw: bytes, file: str, max_bytes: int) -> str:
     nul = raw.find(b"\0")
     if nul >= 0:
         pos = _byte_pos(raw, nul)
-        raise _fail(
-            "CG002", f"binary file, not text (NUL byte at line {pos.line}, column {pos.col})", file, pos
-        )
+        message = f"binary file, not text (NUL byte at line {pos.line}, column {pos.col})"
+        raise _fail("CG002", message, file, pos)
     try:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -175,22 +177,13 @@ def _syntax_error(err: yaml.YAMLError, source: str, file: str) -> LoadError:
 
 def _char_at(source: str, pos: Pos) -> str:
     lines = source.split("\n", pos.line)
-    line = lines[pos.line - 1] if len(lines) >= pos.line else ""
-    return line[pos.col - 1 : pos.col]
+    return lines[pos.line - 1][pos.col - 1 : pos.col] if len(lines) >= pos.line else ""
 
 
 # ---------------------------------------------------------------- building the data
 
 
-class _Missing:
-    """Marks 'no key read yet' in a mapping frame and 'no root yet'."""
-
-
-_NO_KEY: Any = _Missing()
-
-
-class _Invalid:
-    """Stands in for a scalar we reported: unique, so it never collides as a key."""
+_NO_KEY: Any = object()  # "no key read yet" in a mapping frame, and "no root yet"
 
 
 class _BadScalar(Exception):
@@ -249,7 +242,7 @@ class _Builder:
             value = _resolve(event)
         except _BadScalar as bad:
             self.report(bad.code, bad.message, _pos(event))
-            value = _Invalid()
+            value = object()  # a stand-in we never return; unique, so never a duplicate key
         frame = self.stack[-1] if self.stack else None
         if frame is not None and frame.key is _NO_KEY and type(frame.container) is dict:
             self.set_key(frame, value, event)
@@ -262,9 +255,7 @@ class _Builder:
             message = "a list or mapping cannot be a mapping key; use a plain name"
             raise _fail("CG003", message, self.file, _pos(event))
         if event.tag not in _COLLECTION_TAGS:
-            self.report(
-                "CG005", f"tag {_tag_name(event.tag)} is not supported in graph files; remove it", _pos(event)
-            )
+            self.report("CG005", _unsupported_tag(event.tag), _pos(event))
         # Checked before the push, so no deeper level is ever built, let alone recursed into.
         if len(self.stack) >= self.max_depth:
             message = f"nesting is deeper than {self.max_depth} levels; flatten the structure"
@@ -315,15 +306,8 @@ class _Builder:
             raise _fail("CG003", "empty file: expected a mapping with 'cg: 1'", self.file, Pos(1, 1))
         if type(root) is not dict:
             found = "a list" if type(root) is list else "a scalar"
-            pos = self.positions.get(())
-            self.diags.append(
-                Diagnostic(
-                    "CG003",
-                    f"expected a mapping at the top level (like 'cg: 1'), found {found}",
-                    self.file,
-                    pos,
-                )
-            )
+            message = f"expected a mapping at the top level (like 'cg: 1'), found {found}"
+            self.diags.append(Diagnostic("CG003", message, self.file, self.positions[()]))
         if self.diags:
             raise LoadError(self.diags)
         return Document(root, self.file, self.positions, self.key_positions)
@@ -353,7 +337,7 @@ def _resolve(event: yaml.ScalarEvent) -> Any:
         return _resolve_plain(event.value) if event.implicit[0] else event.value
     wanted = _SCALAR_TAGS.get(event.tag)
     if wanted is None:
-        raise _BadScalar("CG005", f"tag {_tag_name(event.tag)} is not supported in graph files; remove it")
+        raise _BadScalar("CG005", _unsupported_tag(event.tag))
     if wanted is str:
         return event.value
     value = _resolve_plain(event.value)
@@ -401,6 +385,10 @@ def _to_int(text: str, digits: str, base: int) -> int:
 def _pos(event: yaml.Event) -> Pos:
     mark = event.start_mark
     return Pos(mark.line + 1, mark.column + 1) if mark is not None else Pos(1, 1)
+
+
+def _unsupported_tag(tag: str | None) -> str:
+    return f"tag {_tag_name(tag)} is not supported in graph files; remove it"
 
 
 def _tag_name(tag: str | None) -> str:

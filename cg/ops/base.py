@@ -163,14 +163,16 @@ def unary(
     domain: str = "real",
     keeps_int: bool = False,
 ) -> Op:
-    """A one-input elementwise op; `df(x, y)` is its derivative."""
-    return elementwise(
-        name,
-        doc,
-        fn,
-        lambda xs, y: (df(xs[0], y),),
-        arity=(1, 1),
-        cases=UNARY_CASES,
-        domain=(domain,),
-        keeps_int=keeps_int,
-    )
+    """A one-input elementwise op; `df(x, y)` is its derivative, from which both the VJP and
+    the JVP are made. Input and output have one shape, so nothing is summed back (this is
+    the hot path of long scalar chains)."""
+
+    def vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
+        return [g * df(xs[0], y)]
+
+    def jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array]) -> Array:
+        t = ts[0]
+        return np.zeros_like(y) if t is None else np.broadcast_to(t * df(xs[0], y), np.shape(y))
+
+    return Op(name, doc, (1, 1), fn, vjp, jvp, lambda shapes: shapes[0], UNARY_CASES,
+              domain=(domain,), keeps_int=keeps_int)

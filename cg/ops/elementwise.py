@@ -25,7 +25,7 @@ def _prod_of_others(xs: Sequence[Array]) -> list[Array]:
     """
     if len(xs) == 2:
         return [xs[1], xs[0]]
-    return [reduce(np.multiply, xs[:i] + xs[i + 1 :], 1.0) for i in range(len(xs))]
+    return [reduce(np.multiply, [*xs[:i], *xs[i + 1 :]], 1.0) for i in range(len(xs))]
 
 
 def _pow_dexp(a: Array, y: Array) -> Array:
