@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 
 from cg.errors import Diagnostic, GraphError, Pos, ShapeError, did_you_mean
+from cg.gcpause import paused_gc
 from cg.ops import REGISTRY, Op, Shape, ShapeMismatch
-from cg.schema import ID_PATTERN, quote, validate
+from cg.schema import validate
+from cg.schema_messages import ID_PATTERN, quote
 from cg.yamldoc import Document
 
 
@@ -36,6 +38,7 @@ class Const:
 
 Arg = str | Const
 _ID = re.compile(ID_PATTERN)
+MAX_DIMS = 32  # numpy 1 holds at most 32 dimensions (numpy 2: 64); no graph needs more
 
 
 @dataclass(frozen=True)
@@ -129,9 +132,13 @@ class _Builder:
             if default is None:
                 return None
         shape = tuple(spec["shape"]) if "shape" in spec else (() if default is None else default.shape)
+        if len(shape) > MAX_DIMS:
+            path = ("inputs", name, "shape") if "shape" in spec else value_path
+            self.error("CG120", f"{len(shape)} dimensions is too many; at most {MAX_DIMS}", path, name)
+            return None
         if default is not None and default.shape != shape:
             msg = f"value has shape {list(default.shape)} but shape says {list(shape)}"
-            self.error("CG120", msg, value_path, name)
+            self.error("CG120", _short_lists(msg), value_path, name)
             return None
         pos = self.doc.pos(("inputs", name), key=True)
         return Input(name, Aval(shape, dtype), default, "shape" in spec, spec.get("doc", ""), pos)
@@ -214,8 +221,19 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _close(name: str, names: Iterable[str]) -> str:
-    return did_you_mean(name, list(names)) if len(name) <= 100 else ""  # difflib is quadratic
+class _Suggest:
+    """' (did you mean ...?)' for the first few unknown names only: difflib takes ~1 s per name
+    in a graph of 100,000 names, and a file with thousands of typos must still validate fast."""
+
+    def __init__(self, names: list[str], budget: int = 20) -> None:
+        self.names, self.budget = names, budget
+
+    def __call__(self, name: str) -> str:
+        if self.budget <= 0 or len(name) > 100:  # a long name matches nothing, slowly
+            return ""
+        self.budget -= 1
+        hint = did_you_mean(name, self.names)
+        return hint if len(hint) <= 80 else ""  # a very long suggestion would swamp the message
 
 
 def _cycle_text(cycle: list[str]) -> str:
@@ -266,6 +284,35 @@ def find_cycle(start: str, deps: Mapping[str, list[str]], left: set[str]) -> lis
     return [*cycle, cycle[0]]
 
 
+def _arg_avals(node: Node, avals: Mapping[str, Aval]) -> list[Aval] | None:
+    """Shapes and dtypes of a node's arguments, or None if one of them is unknown."""
+    out = []
+    for a in node.args:
+        aval = Aval(a.value.shape, a.dtype) if isinstance(a, Const) else avals.get(a)
+        if aval is None:
+            return None
+        out.append(aval)
+    return out
+
+
+def _checked_shape(node: Node, shapes: list[Shape]) -> Shape:
+    shape = node.op.shape(shapes, **node.attrs)
+    # numpy cannot hold more dimensions (64, 32 before numpy 2): refuse now, not mid-run.
+    if len(shape) > MAX_DIMS:
+        raise ShapeMismatch(f"{node.op.name}: the result would have {len(shape)} dimensions; at most {MAX_DIMS}")
+    return shape
+
+
+def _short_lists(message: str) -> str:
+    """Shapes and axes of any length appear in shape messages; keep each to a few entries."""
+
+    def cut(m: re.Match[str]) -> str:
+        items = m.group(1).split(", ")
+        return m.group(0) if len(items) <= 8 else f"[{', '.join(items[:4])}, ... ({len(items)} entries)]"
+
+    return re.sub(r"\[(-?\d+(?:, -?\d+)*)\]", cut, message)
+
+
 def infer(nodes: Iterable[Node], avals: dict[str, Aval]) -> list[tuple[Node, str, str, int | None]]:
     """Shapes and dtypes of every node, in order, into `avals`.
 
@@ -274,10 +321,9 @@ def infer(nodes: Iterable[Node], avals: dict[str, Aval]) -> list[tuple[Node, str
     """
     problems: list[tuple[Node, str, str, int | None]] = []
     for node in nodes:
-        ins = [a if isinstance(a, Const) else avals.get(a) for a in node.args]
-        if any(a is None for a in ins):
+        arg_avals = _arg_avals(node, avals)
+        if arg_avals is None:
             continue
-        arg_avals = [Aval(a.value.shape, a.dtype) if isinstance(a, Const) else a for a in ins]  # type: ignore[union-attr]
         bad = next((k for k in node.op.int_args if arg_avals[k].dtype != "int"), None)
         if bad is not None:
             msg = (
@@ -287,10 +333,10 @@ def infer(nodes: Iterable[Node], avals: dict[str, Aval]) -> list[tuple[Node, str
             problems.append((node, "CG121", msg, bad))
             continue
         try:
-            shape = node.op.shape([a.shape for a in arg_avals], **node.attrs)
+            shape = _checked_shape(node, [a.shape for a in arg_avals])
         except ShapeMismatch as e:
             # Some shape rules do not say which op they are; the reader needs it with the node.
-            message = str(e) if node.op.name in str(e) else f"{node.op.name}: {e}"
+            message = _short_lists(str(e) if node.op.name in str(e) else f"{node.op.name}: {e}")
             problems.append((node, e.code, message, None))
             continue
         floats = [a.dtype for k, a in enumerate(arg_avals) if k not in node.op.int_args]
@@ -301,15 +347,20 @@ def infer(nodes: Iterable[Node], avals: dict[str, Aval]) -> list[tuple[Node, str
 
 def build(doc: Document) -> Graph:
     """Validate a document and return its Graph, or raise GraphError with every problem."""
+    with paused_gc():  # many small acyclic objects: see cg/gcpause.py
+        return _build(doc)
+
+
+def _build(doc: Document) -> Graph:
     b = _Builder(doc)
     b.diags.extend(validate(doc))
     data = doc.data if isinstance(doc.data, dict) else {}
+    raw_inputs, raw_nodes = _section(data, "inputs", dict), _section(data, "nodes", dict)
+    outputs: list[Any] = _section(data, "outputs", list)
+    names = [*raw_inputs, *raw_nodes]
+    # A node with a schema error, or a name the schema refused, is reported already: build nothing from it.
     broken = {d.node for d in b.diags if d.node is not None}
-    raw_inputs = data.get("inputs") if isinstance(data.get("inputs"), dict) else {}
-    raw_nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
-
-    # A name the schema refused (bad or not text) is reported already; build nothing from it.
-    broken |= {n for n in [*raw_inputs, *raw_nodes] if not isinstance(n, str) or not _ID.fullmatch(n)}
+    broken |= {n for n in names if not isinstance(n, str) or not _ID.fullmatch(n)}
 
     inputs = [i for name, spec in raw_inputs.items() if name not in broken and (i := b.input(name, spec))]
     nodes: dict[str, Node] = {}
@@ -319,37 +370,8 @@ def build(doc: Document) -> Graph:
             b.error("CG111", msg, ("nodes", nid), nid, key=True)
         elif nid not in broken and (node := b.node(nid, spec)) is not None:
             nodes[nid] = node
-    known = {n for n in [*raw_inputs, *raw_nodes] if isinstance(n, str)}
-    # Suggestions come from valid names only (never one that is itself refused), in file order.
-    valid = [n for n in [*raw_inputs, *raw_nodes] if isinstance(n, str) and _ID.fullmatch(n)]
-
-    for node in nodes.values():
-        for k, arg in enumerate(node.args):
-            if isinstance(arg, str) and arg not in known:
-                msg = f"{quote(arg)} is not an input or node{_close(arg, valid)}"
-                b.error("CG110", msg, ("nodes", node.id, "in", k), node.id)
-    outputs = data.get("outputs") if isinstance(data.get("outputs"), list) else []
-    for k, out in enumerate(outputs):
-        # Outputs that are not names at all were reported by the schema.
-        if isinstance(out, str) and _ID.fullmatch(out) and out not in known:
-            b.error("CG113", f"output {quote(out)} is not an input or node{_close(out, valid)}", ("outputs", k), None)
-
-    deps = {nid: [a for a in n.args if isinstance(a, str)] for nid, n in nodes.items()}
-    order, left = topological_order(deps)
-    reported: set[str] = set()
-    left_set, index = set(left), {nid: k for k, nid in enumerate(deps)}
-    for name in left:
-        if name in reported:
-            continue
-        cycle = find_cycle(name, deps, left_set)
-        if set(cycle) & reported:
-            reported.update(cycle)
-            continue
-        reported.update(cycle)
-        # Start at the node declared first, so the message and its line do not depend on the walk.
-        k = min(range(len(cycle) - 1), key=lambda i: index[cycle[i]])
-        cycle = [*cycle[k:-1], *cycle[:k], cycle[k]]
-        b.error("CG112", "cycle: " + _cycle_text(cycle), ("nodes", cycle[0]), cycle[0], key=True)
+    _check_references(b, nodes, outputs, names)
+    order = _check_cycles(b, nodes)
 
     avals = {i.name: i.aval for i in inputs}
     ordered = tuple(nodes[n] for n in order)
@@ -362,4 +384,48 @@ def build(doc: Document) -> Graph:
         shape_only = all(d.code in ("CG120", "CG121") for d in b.diags)
         raise (ShapeError if shape_only else GraphError)(b.diags)
     name = data.get("name") or (PurePath(doc.file).stem if doc.file not in ("-", "<stdin>") else "graph")
-    return Graph(name, data.get("doc", ""), doc.file, tuple(inputs), ordered, tuple(outputs), avals)
+    graph = Graph(name, data.get("doc", ""), doc.file, tuple(inputs), ordered, tuple(outputs), avals)
+    _ = graph.grad_targets  # computed once here, as part of building, not in the first backward pass
+    return graph
+
+
+def _section(data: dict[Any, Any], key: str, kind: type) -> Any:
+    """A top-level section, or an empty one if it is missing or of the wrong kind (reported already)."""
+    value = data.get(key)
+    return value if isinstance(value, kind) else kind()
+
+
+def _check_references(b: _Builder, nodes: Mapping[str, Node], outputs: list[Any], names: list[Any]) -> None:
+    known = {n for n in names if isinstance(n, str)}
+    # Suggestions come from valid names only (never one that is itself refused), in file order.
+    close = _Suggest([n for n in names if isinstance(n, str) and _ID.fullmatch(n)])
+    for node in nodes.values():
+        for k, arg in enumerate(node.args):
+            if isinstance(arg, str) and arg not in known:
+                msg = f"{quote(arg)} is not an input or node{close(arg)}"
+                b.error("CG110", msg, ("nodes", node.id, "in", k), node.id)
+    for k, out in enumerate(outputs):
+        # Outputs that are not names at all were reported by the schema.
+        if isinstance(out, str) and _ID.fullmatch(out) and out not in known:
+            b.error("CG113", f"output {quote(out)} is not an input or node{close(out)}", ("outputs", k), None)
+
+
+def _check_cycles(b: _Builder, nodes: Mapping[str, Node]) -> list[str]:
+    """The topological order; each cycle among the nodes left over is reported once."""
+    deps = {nid: [a for a in n.args if isinstance(a, str)] for nid, n in nodes.items()}
+    order, left = topological_order(deps)
+    reported: set[str] = set()
+    left_set, index = set(left), {nid: k for k, nid in enumerate(deps)}
+    for name in left:
+        if name in reported:
+            continue
+        cycle = find_cycle(name, deps, left_set)
+        if set(cycle) & reported:  # a node behind a cycle leads to one already reported
+            reported.update(cycle)
+            continue
+        reported.update(cycle)
+        # Start at the node declared first, so the message and its line do not depend on the walk.
+        k = min(range(len(cycle) - 1), key=lambda i: index[cycle[i]])
+        cycle = [*cycle[k:-1], *cycle[:k], cycle[k]]
+        b.error("CG112", "cycle: " + _cycle_text(cycle), ("nodes", cycle[0]), cycle[0], key=True)
+    return order
