@@ -119,8 +119,8 @@ def _graph_files(paths: tuple[str, ...]) -> Iterator[str]:
         path = Path(p)
         if p != "-" and path.is_dir():
             found = sorted({*path.rglob("*.yaml"), *path.rglob("*.yml")})
-            if not found:
-                click.echo(f"cg: warning: no *.yaml or *.yml files in {p}", err=True)
+            if not found:  # a mistyped folder in CI must not pass silently
+                raise click.UsageError(f"no *.yaml or *.yml files in {p}")
             yield from (str(f) for f in found)
         elif p == "-" or path.is_file():
             yield p

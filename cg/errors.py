@@ -34,7 +34,8 @@ class Diagnostic:
         where = self.file or ""
         if self.pos is not None:
             where += f":{self.pos.line}:{self.pos.col}"
-        who = f"node '{self.node}': " if self.node else ""
+        name = self.node if self.node is None or len(self.node) <= 60 else self.node[:57] + "..."
+        who = f"node '{name}': " if name else ""
         # A command-line value has no file: the message then stands alone.
         return f"{where}: {who}{self.message}" if where else f"{who}{self.message}"
 

@@ -167,3 +167,16 @@ def test_python_m_cg_and_console_script_agree() -> None:
         pytest.skip("console script not installed")
     out = subprocess.run([exe, "run", "graphs/log3x2p5xy.yaml"], capture_output=True, text=True, cwd=ROOT).stdout
     assert out == cg("run", "graphs/log3x2p5xy.yaml").out
+
+
+def test_every_diagnostic_code_is_documented_in_the_readme() -> None:
+    import re
+
+    used = {m for p in (ROOT / "cg").rglob("*.py") for m in re.findall(r'"(CG\d{3})"', p.read_text())}
+    documented = set(re.findall(r"^\| (CG\d{3}) \|", (ROOT / "README.md").read_text(), re.M))
+    assert used == documented
+
+
+def test_validate_a_folder_without_graphs_is_a_usage_error(tmp_path: Path) -> None:
+    r = cg("validate", str(tmp_path))
+    assert r.code == 2 and "no *.yaml or *.yml files" in r.err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     listed = [axis] if isinstance(axis, int) else list(axis)
     for a in listed:
         if not -ndim <= a < ndim:
-            raise ShapeMismatch(f"axis {a} is out of range for an input with {ndim} dimensions")
+            raise ShapeMismatch(f"axis {a} is out of range for an input with {ndim} dimension{'s' * (ndim != 1)}")
     axes = sorted(a % ndim for a in listed)
     if len(set(axes)) != len(axes):
         raise ShapeMismatch(f"axis {listed} names the same axis twice")
@@ -53,7 +54,7 @@ def _expand(g: Array, x: Array, axes: tuple[int, ...], keepdims: bool) -> Array:
 
 
 def _count(x: Array, axes: tuple[int, ...]) -> int:
-    return int(np.prod([np.shape(x)[a] for a in axes]))
+    return math.prod(np.shape(x)[a] for a in axes)
 
 
 def _max_mask(x: Array, y: Array, axes: tuple[int, ...], keepdims: bool) -> Array:
@@ -198,8 +199,9 @@ TRANSPOSE = Op(
 
 
 def _reshape_shape(shapes: Sequence[Shape], shape: Sequence[int]) -> Shape:
-    size = int(np.prod(shapes[0]))
-    known = int(np.prod([n for n in shape if n != -1]))
+    # math.prod: exact Python ints, where np.prod would overflow int64 on huge declared shapes.
+    size = math.prod(shapes[0])
+    known = math.prod(n for n in shape if n != -1)
     if list(shape).count(-1) > 1 or any(n < -1 for n in shape):
         raise ShapeMismatch(f"reshape target {list(shape)}: sizes are >= 0, with at most one -1")
     if -1 in shape:
