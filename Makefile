@@ -28,6 +28,7 @@ schema: $(STAMP)  ## regenerate the committed copies of the JSON Schemas
 
 bench: $(STAMP)
 	$(BIN)/python bench/chain.py
+	$(BIN)/python bench/modes.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -40,6 +40,15 @@ def _guard(fn: Callable[..., None]) -> Callable[..., None]:
         except (MemoryError, RecursionError) as e:
             click.echo(f"cg: the input is too large to handle ({type(e).__name__})", err=True)
             sys.exit(1)
+        except click.exceptions.ClickException:
+            raise
+        except Exception as e:
+            # A bug of ours, not the user's: say so plainly; CG_DEBUG=1 shows the traceback.
+            if os.environ.get("CG_DEBUG"):
+                raise
+            click.echo(f"cg: internal error ({type(e).__name__}: {str(e)[:200]}); please report it,"
+                       " with the file and command (CG_DEBUG=1 shows the traceback)", err=True)
+            sys.exit(1)
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
@@ -79,29 +88,75 @@ def main() -> None:
               help="Decimals shown in the table (JSON always has full precision).")
 @click.option("--nonfinite", type=click.Choice(["error", "keep"]), default="error", show_default=True,
               help="On NaN or Inf: stop with an error naming the first node (error), or finish and mark them (keep).")
+@click.option("--mode", type=click.Choice(["reverse", "forward"]), default="reverse", show_default=True,
+              help="reverse: gradients d output / d node (backprop); forward: tangents d node / d input.")
+@click.option("--wrt", multiple=True, metavar="INPUT",
+              help="Forward mode: differentiate with respect to this scalar input (tangent 1). Repeatable.")
+@click.option("--tangent", "tangent_texts", multiple=True, metavar="NAME=VALUE,...",
+              help="Forward mode: a direction for an input, e.g. v=[1,0,0]. Repeatable.")
+@click.option("--edges", is_flag=True, help="Also show every edge: its local derivative and the gradient it carries.")
 @_guard
 def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fmt: str,
-        output: str | None, precision: int, nonfinite: str) -> None:
-    """Run FILE forward and backward and print every node's value and gradient."""
+        output: str | None, precision: int, nonfinite: str, mode: str, wrt: tuple[str, ...],
+        tangent_texts: tuple[str, ...], edges: bool) -> None:
+    """Run FILE forward and backward and print every node's value and gradient.
+
+    With --mode forward (implied by --wrt or --tangent) it prints forward derivatives instead."""
     from cg.graph import build
     from cg.interp import run as run_graph
-    from cg.render import plain_table, rich_table, to_json
     from cg.values import parse_inputs, parse_value
 
     graph = build(_load(file))
     given = parse_inputs(list(inputs))
     seed_value = None if seed is None else parse_value(seed, what="--seed")
-    result = run_graph(graph, given, of=of, seed=seed_value, on_nonfinite=nonfinite)
+    tangents = _tangents(wrt, tangent_texts) if mode == "forward" or wrt or tangent_texts else None
+    for name in wrt:
+        shape = graph.avals[name].shape if name in graph.avals else ()
+        if len(shape) and shape != (1,) * len(shape):
+            example = "[" + ",".join(["1"] + ["0"] * (shape[-1] - 1)) + "]" if len(shape) == 1 else "@direction.npy"
+            raise click.UsageError(f"--wrt {name}: '{name}' has shape {list(shape)}, not a scalar; give a "
+                                   f"direction instead, e.g. --tangent {name}={example}, or use `cg jacobian`")
+    if tangents is not None and (seed is not None or of is not None):
+        raise click.UsageError("--seed and --of are for reverse mode; forward mode takes --wrt or --tangent")
+    result = run_graph(graph, given, of=of, seed=seed_value, on_nonfinite=nonfinite, tangents=tangents)
     if result.nonfinite:
         click.echo(f"cg: warning: not finite (NaN or Inf): {', '.join(result.nonfinite)}", err=True)
+    _print_run(result, fmt, output, precision, edges)
+
+
+def _tangents(wrt: tuple[str, ...], texts: tuple[str, ...]) -> dict[str, Any]:
+    from cg.values import parse_inputs
+
+    tangents: dict[str, Any] = dict(parse_inputs(list(texts), option="--tangent", what="tangent"))
+    for name in wrt:
+        if name in tangents:
+            raise click.UsageError(f"'{name}' has both --wrt and --tangent: give one")
+        tangents[name] = 1.0
+    return tangents
+
+
+def _print_run(result: Any, fmt: str, output: str | None, precision: int, edges: bool) -> None:
+    from cg.render import plain_table, rich_table, to_json
+
+    edge_list = None
+    if edges:
+        from cg.edges import compute_edges, edges_json, plain_edges, rich_edges
+
+        edge_list = compute_edges(result)
     if fmt == "json":
-        write_output(to_json(result), output)
+        write_output(to_json(result, None if edge_list is None else edges_json(edge_list)), output)
     elif output is None and _is_tty(sys.stdout):
         from rich.console import Console
 
-        Console().print(rich_table(result, precision))
+        console = Console()
+        console.print(rich_table(result, precision))
+        if edge_list is not None:
+            console.print(rich_edges(edge_list, precision))
     else:
-        write_output(plain_table(result, precision), output)
+        text = plain_table(result, precision)
+        if edge_list is not None:
+            text += "\n" + plain_edges(edge_list, precision)
+        write_output(text, output)
 
 
 def _load(file: str) -> Any:
@@ -184,3 +239,12 @@ def ops() -> None:
     for op in REGISTRY.values():
         attrs = ", ".join(f"{n}{'' if a.required else '?'}" for n, a in op.attrs.items())
         click.echo(f"{op.name:12} {op.arity_text():18} {attrs:18} {op.doc}")
+
+
+# Commands that live in their own modules (each imports numpy and friends only when run).
+from cg.cli_check import check as _check  # noqa: E402
+from cg.cli_jacobian import jacobian as _jacobian  # noqa: E402
+from cg.cli_paths import paths as _paths  # noqa: E402
+
+for _command in (_check, _jacobian, _paths):
+    main.add_command(_command)

@@ -1,8 +1,9 @@
 """The validated graph: an immutable IR with a deterministic topological order.
 
 build() turns a Document into a Graph, checking (in this order) the JSON Schema, unique
-names, references, outputs, cycles and, through the whole graph, shapes and dtypes. It
-collects every problem of the file before raising one GraphError.
+names, references, outputs, cycles and, through the whole graph, shapes and dtypes; then the
+names and shapes of the `expect` block. It collects every problem of the file before raising
+one GraphError.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from cg.ops import REGISTRY, Op, Shape, ShapeMismatch
 from cg.schema import validate
 from cg.schema_messages import ID_PATTERN, quote
 from cg.yamldoc import Document
+
+if TYPE_CHECKING:
+    from cg.expect import Expect
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class Graph:
     nodes: tuple[Node, ...]  # topological order; declaration order breaks ties
     outputs: tuple[str, ...]
     avals: Mapping[str, Aval]  # shapes and dtypes inferred from the declared inputs
+    expect: Expect | None = None
 
     def input(self, name: str) -> Input | None:
         return next((i for i in self.inputs if i.name == name), None)
@@ -354,6 +359,7 @@ def build(doc: Document) -> Graph:
 def _build(doc: Document) -> Graph:
     b = _Builder(doc)
     b.diags.extend(validate(doc))
+    schema_ok = not b.diags
     data = doc.data if isinstance(doc.data, dict) else {}
     raw_inputs, raw_nodes = _section(data, "inputs", dict), _section(data, "nodes", dict)
     outputs: list[Any] = _section(data, "outputs", list)
@@ -379,12 +385,18 @@ def _build(doc: Document) -> Graph:
         path = ("nodes", node.id) if arg is None else ("nodes", node.id, "in", arg)
         b.diags.append(Diagnostic(code, message, doc.file, doc.pos(path, key=arg is None), node.id))
 
+    # With schema errors the block may hold anything, and its problems are reported already.
+    expect = None
+    if schema_ok and "expect" in data:
+        from cg.expect import parse_expect  # cg.expect builds on this module
+
+        expect = parse_expect(b, data["expect"], inputs, ordered, avals, outputs)
     if b.diags:
         b.diags.sort(key=lambda d: (d.pos.line, d.pos.col) if d.pos else (0, 0))
         shape_only = all(d.code in ("CG120", "CG121") for d in b.diags)
         raise (ShapeError if shape_only else GraphError)(b.diags)
     name = data.get("name") or (PurePath(doc.file).stem if doc.file not in ("-", "<stdin>") else "graph")
-    graph = Graph(name, data.get("doc", ""), doc.file, tuple(inputs), ordered, tuple(outputs), avals)
+    graph = Graph(name, data.get("doc", ""), doc.file, tuple(inputs), ordered, tuple(outputs), avals, expect)
     _ = graph.grad_targets  # computed once here, as part of building, not in the first backward pass
     return graph
 

@@ -52,6 +52,32 @@ def backward(graph: Graph, env: Mapping[str, Array], of: str, seed: Array) -> di
     return grads
 
 
+def jvp(graph: Graph, env: Mapping[str, Array], tangents: Mapping[str, Array]) -> dict[str, Array]:
+    """Forward mode: d(node)/d(direction) for every node that depends on an input with a
+    tangent, pushed through the graph in topological order. One pass per direction."""
+    tans: dict[str, Array] = dict(tangents)
+    for node in graph.nodes:
+        ts = [tans.get(a) if type(a) is str else None for a in node.args]  # type: ignore[arg-type]
+        if all(t is None for t in ts):
+            continue
+        tans[node.id] = node.op.jvp(ts, env[node.id], _args(node, env), **node.attrs)
+    return tans
+
+
+def reachable(graph: Graph, start: str, *, downstream: bool) -> frozenset[str]:
+    """Names connected to `start` by a path: its descendants (downstream) or its ancestors,
+    `start` included. One sweep in topological order, no recursion."""
+    seen = {start}
+    nodes = graph.nodes if downstream else reversed(graph.nodes)
+    for node in nodes:
+        names = [a for a in node.args if isinstance(a, str)]
+        if downstream and any(a in seen for a in names):
+            seen.add(node.id)
+        elif not downstream and node.id in seen:
+            seen.update(names)
+    return frozenset(seen)
+
+
 # ---- the run that the CLI and the Python API share ------------------------------------
 
 
@@ -62,6 +88,9 @@ class Result:
     grads: dict[str, np.ndarray | None]  # None for integer values, which have no gradient
     of: str | None  # the differentiated output
     nonfinite: tuple[str, ...]  # ids whose value or gradient has a NaN or Inf
+    on_path: frozenset[str] = frozenset()  # ids on a path to `of` (reverse) or from the tangents (forward)
+    tangents: dict[str, np.ndarray | None] | None = None  # forward mode: d(node)/d(direction)
+    wrt: tuple[str, ...] = ()  # forward mode: the inputs that have a tangent
 
     def value(self, name: str) -> np.ndarray:
         return self.values[name]
@@ -113,7 +142,7 @@ def bind_inputs(graph: Graph, given: Mapping[str, np.ndarray]) -> dict[str, np.n
     return values
 
 
-def _check_shapes(graph: Graph, values: Mapping[str, np.ndarray]) -> None:
+def check_shapes(graph: Graph, values: Mapping[str, np.ndarray]) -> None:
     """Inputs given at run time may change shapes: infer them again before any arithmetic."""
     avals = {name: Aval(v.shape, graph.avals[name].dtype) for name, v in values.items()}
     if all(avals[i.name] == i.aval for i in graph.inputs):
@@ -142,14 +171,15 @@ def _seed(graph: Graph, of: str, value: np.ndarray, seed: np.ndarray | None) -> 
     return np.asarray(seed, dtype=np.float64)
 
 
-def _finite(v: Any) -> bool:
+def finite(v: Any) -> bool:
     # numpy float64 scalars are Python floats: math.isfinite is 10x cheaper than np.isfinite.
     return math.isfinite(v) if isinstance(v, float) else bool(np.isfinite(v).all())
 
 
-def _nonfinite(graph: Graph, named: Mapping[str, Any]) -> list[str]:
+def nonfinite(graph: Graph, named: Mapping[str, Any], only: frozenset[str] | None = None) -> list[str]:
+    """Names with a NaN or Inf in `named` (and in `only`, if given), in topological order."""
     order = [i.name for i in graph.inputs] + [n.id for n in graph.nodes]
-    return [n for n in order if named.get(n) is not None and not _finite(named[n])]
+    return [n for n in order if named.get(n) is not None and (only is None or n in only) and not finite(named[n])]
 
 
 def run(
@@ -159,43 +189,99 @@ def run(
     of: str | None = None,
     seed: Any = None,
     on_nonfinite: str = "error",
+    tangents: Mapping[str, Any] | None = None,
 ) -> Result:
-    """Forward and backward passes. `on_nonfinite` is "error" (raise NumericError naming the
-    first node that produced a NaN or Inf) or "keep" (finish and list them in the result)."""
+    """The forward pass, then either the backward pass (reverse mode, the default) or, when
+    `tangents` are given (input name -> direction), the forward-mode pass instead.
+
+    `on_nonfinite` is "error" (raise NumericError naming the first node that produced a NaN
+    or Inf) or "keep" (finish and list them in the result)."""
     given = {k: np.asarray(v) for k, v in (inputs or {}).items()}
     values = bind_inputs(graph, given)
-    _check_shapes(graph, values)
-    of = of or (graph.outputs[0] if graph.outputs else None)
-    if of is not None and of not in graph.avals:
-        raise UsageError.one("CG301", f"'{of}' is not an input or node of the graph", file=graph.file)
+    check_shapes(graph, values)
+    if tangents is not None:
+        tangents = bind_tangents(graph, values, tangents)
+    else:
+        of = of or (graph.outputs[0] if graph.outputs else None)
+        if of is not None and of not in graph.avals:
+            raise UsageError.one("CG301", f"'{of}' is not an input or node of the graph", file=graph.file)
     # Non-finite values are reported by name below, so numpy's warnings would only repeat them.
     with np.errstate(all="ignore"), paused_gc():
         env = forward(graph, values)
-        bad = _nonfinite(graph, env)
+        bad = nonfinite(graph, env)
         if bad and on_nonfinite == "error":
-            raise _first_bad(graph, bad[0])
-        grads: dict[str, Array] = {}
-        if of is not None and graph.avals[of].dtype == "float":
-            grads = backward(graph, env, of, _seed(graph, of, env[of], seed))
-        bad_grads = [n for n in _nonfinite(graph, grads) if n not in bad]
-        if bad_grads and on_nonfinite == "error":
-            raise _first_bad(graph, bad_grads[-1], gradient=True)
+            raise blame(graph, bad[0], "value")
+        derivs: dict[str, Array] = {}
+        if tangents is not None:
+            derivs = jvp(graph, env, tangents)
+        elif of is not None and graph.avals[of].dtype == "float":
+            derivs = backward(graph, env, of, _seed(graph, of, env[of], seed))
+        bad_derivs = [n for n in nonfinite(graph, derivs) if n not in bad]
+        if bad_derivs and on_nonfinite == "error":
+            # Forward mode goes down the graph, reverse mode up it: blame the first one reached.
+            if tangents:
+                raise blame(graph, bad_derivs[0], "tangent")
+            raise blame(graph, bad_derivs[-1], "gradient", gradient_sender(graph, env, derivs, bad_derivs[-1]))
     values_out = {k: np.asarray(v) for k, v in env.items()}
-    grads_out = {
-        name: (np.asarray(grads[name]) if name in grads else np.zeros(aval.shape)) if aval.dtype == "float" else None
+    full = {
+        name: (np.asarray(derivs[name]) if name in derivs else np.zeros(aval.shape)) if aval.dtype == "float" else None
         for name, aval in graph.avals.items()
     }
-    return Result(graph, values_out, grads_out, of, tuple(bad + bad_grads))
+    flagged = tuple(bad + bad_derivs)
+    if tangents is not None:
+        on_path = frozenset().union(*(reachable(graph, n, downstream=True) for n in tangents))
+        return Result(graph, values_out, {}, None, flagged, on_path, full, tuple(tangents))
+    on_path = reachable(graph, of, downstream=False) if of is not None else frozenset()
+    return Result(graph, values_out, full, of, flagged, on_path)
 
 
-def _first_bad(graph: Graph, name: str, *, gradient: bool = False) -> CgError:
-    """The error for the first non-finite value (in forward order) or gradient (in backward
-    order). A bad gradient is blamed on the node whose VJP sent it back."""
-    hint = " (run with --nonfinite keep to finish the run and see every value)"
-    if gradient:
-        culprit = next(n for n in reversed(graph.nodes) if name in n.args)
-        return _numeric(graph, culprit, "CG200", f"sent a non-finite gradient (NaN or Inf) back to '{name}'{hint}")
+def bind_tangents(graph: Graph, values: Mapping[str, np.ndarray], given: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Directions for forward mode: each a float input's tangent, shaped like its value."""
+    if not given:
+        raise UsageError.one("CG303", "forward mode needs a direction: --wrt INPUT or --tangent NAME=VALUE")
+    out: dict[str, np.ndarray] = {}
+    names = [i.name for i in graph.inputs]
+    for name, t in given.items():
+        if name not in values:
+            more = did_you_mean(name, names) or f" (inputs: {', '.join(names) or 'none'})"
+            raise UsageError.one("CG301", f"unknown input '{name}' for a tangent{more}", file=graph.file)
+        if graph.avals[name].dtype != "float":
+            raise UsageError.one("CG303", f"input '{name}' is an integer: it has no derivative", file=graph.file)
+        shape = np.shape(values[name])
+        tangent = np.broadcast_to(np.asarray(t, dtype=np.float64), shape) if np.size(t) == 1 else np.asarray(t)
+        if np.shape(tangent) != shape:
+            msg = f"tangent of '{name}' has shape {list(np.shape(t))}, but the input has shape {list(shape)}"
+            raise UsageError.one("CG303", msg, file=graph.file)
+        out[name] = np.asarray(tangent, dtype=np.float64)
+    return out
+
+
+HINT = " (run with --nonfinite keep to finish the run and see every value)"
+
+
+def gradient_sender(
+    graph: Graph, env: Mapping[str, Array], grads: Mapping[str, Array], name: str, on: frozenset[str] | None = None
+) -> Node | None:
+    """The node (on the names `on`, if given) whose VJP sent a non-finite gradient back to
+    `name`. The sum at `name` cannot say which of its users it came from, so run their VJPs
+    again and look (only on this error path)."""
+    users = [
+        n for n in reversed(graph.nodes)
+        if (on is None or n.id in on) and name in n.args and grads.get(n.id) is not None
+    ]
+    for node in users:
+        cts = node.op.vjp(grads[node.id], env[node.id], _args(node, env), **node.attrs)
+        if any(a == name and cts[k] is not None and not finite(cts[k]) for k, a in enumerate(node.args)):
+            return node
+    return users[0] if users else None
+
+
+def blame(graph: Graph, name: str, kind: str, sender: Node | None = None, hint: str = HINT) -> CgError:
+    """The error for a non-finite value or tangent (made by node `name`), or gradient (sent
+    back to `name` by `sender`)."""
+    if kind == "gradient" and sender is not None:
+        return _numeric(graph, sender, "CG200", f"sent a non-finite gradient (NaN or Inf) back to '{name}'{hint}")
     node = graph.node(name)
     if node is None:
         return NumericError.one("CG200", f"input '{name}' is not finite{hint}", file=graph.file, node=name)
-    return _numeric(graph, node, "CG200", f"produced a non-finite value (NaN or Inf){hint}")
+    return _numeric(graph, node, "CG200", f"produced a non-finite {kind} (NaN or Inf){hint}")

@@ -57,23 +57,50 @@ def _arg_text(arg: str | Const) -> str:
     return np.array2string(v, separator=", ", formatter={"all": lambda x: f"{x.item():.6g}"})  # type: ignore[arg-type]
 
 
+def derivative_column(result: Result) -> str:
+    """"grad" (reverse mode: d of / d node) or "tangent" (forward mode: d node / d wrt)."""
+    return "tangent" if result.tangents is not None else "grad"
+
+
+def derivative(result: Result, name: str) -> np.ndarray | None:
+    return (result.tangents if result.tangents is not None else result.grads).get(name)
+
+
+def _derivative_text(result: Result, name: str, precision: int) -> str:
+    text = fmt_value(derivative(result, name), precision)
+    if name in result.on_path or derivative(result, name) is None:
+        return text
+    # A zero that means "no path", not a derivative that happens to vanish.
+    if result.tangents is not None:
+        return f"{text} (no path from {', '.join(result.wrt)})"
+    return f"{text} (no path to {result.of})" if result.of else text
+
+
 def rows(result: Result, precision: int = 4) -> Iterator[tuple[str, ...]]:
     """One row per input and node, in topological order."""
     g = result.graph
     for inp in g.inputs:
         yield (inp.name, "input", "", str(list(inp.aval.shape)),
-               fmt_value(result.values[inp.name], precision), fmt_value(result.grads[inp.name], precision))
+               fmt_value(result.values[inp.name], precision), _derivative_text(result, inp.name, precision))
     for node in g.nodes:
         ins = ", ".join(_arg_text(a) for a in node.args)
         yield (node.id, node.op.name, ins, str(list(result.values[node.id].shape)),
-               fmt_value(result.values[node.id], precision), fmt_value(result.grads[node.id], precision))
+               fmt_value(result.values[node.id], precision), _derivative_text(result, node.id, precision))
+
+
+def _columns(result: Result) -> tuple[str, ...]:
+    return (*COLUMNS[:-1], derivative_column(result))
 
 
 def plain_table(result: Result, precision: int = 4) -> str:
     """Aligned columns with no colour and no box characters, for pipes and files; cells are
     never cut."""
-    table = [COLUMNS, *rows(result, precision)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+    return aligned([_columns(result), *rows(result, precision)])
+
+
+def aligned(table: list[tuple[str, ...]]) -> str:
+    """Rows of cells as left-aligned plain-text columns (the first row is the header)."""
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table]
     return "\n".join(lines) + "\n"
 
@@ -82,11 +109,14 @@ def rich_table(result: Result, precision: int = 4) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    of = f"d {result.of} / d node" if result.of else "no gradient"
-    title = Text(f"{result.graph.name}: value and gradient ({of})")
+    if result.tangents is not None:
+        what = f"forward mode, d node / d {', '.join(result.wrt)}"
+    else:
+        what = f"d {result.of} / d node" if result.of else "no gradient"
+    title = Text(f"{result.graph.name}: value and derivative ({what})")
     table = Table(title=title, title_justify="left")
-    for col in COLUMNS:
-        table.add_column(col, justify="right" if col in ("value", "grad") else "left", overflow="fold")
+    for col in _columns(result):
+        table.add_column(col, justify="right" if col in ("value", "grad", "tangent") else "left", overflow="fold")
     for row in rows(result, precision):
         # Text cells: user text is never read as rich markup.
         table.add_row(*(Text(cell) for cell in row))
@@ -112,20 +142,26 @@ def _strings(x: Any) -> Any:
     return x
 
 
-def to_json(result: Result) -> str:
+def to_json(result: Result, edges: list[dict[str, Any]] | None = None) -> str:
     g = result.graph
-    nodes: list[dict[str, Any]] = [
-        {"id": i.name, "op": "input", "in": [], "shape": list(i.aval.shape),
-         "value": _jsonable(result.values[i.name]), "grad": _jsonable(result.grads[i.name])}
-        for i in g.inputs
+    entries: list[tuple[str, str, list[Any], list[int]]] = [(i.name, "input", [], list(i.aval.shape)) for i in g.inputs]
+    entries += [
+        (n.id, n.op.name, [a if isinstance(a, str) else _jsonable(a.value) for a in n.args],
+         list(result.values[n.id].shape))
+        for n in g.nodes
     ]
-    for n in g.nodes:
-        nodes.append({
-            "id": n.id, "op": n.op.name,
-            "in": [a if isinstance(a, str) else _jsonable(a.value) for a in n.args],
-            "shape": list(result.values[n.id].shape),
-            "value": _jsonable(result.values[n.id]), "grad": _jsonable(result.grads[n.id]),
-        })
-    doc = {"graph": g.name, "file": g.file, "of": result.of, "outputs": list(g.outputs),
-           "nodes": nodes, "nonfinite": list(result.nonfinite)}
+    nodes: list[dict[str, Any]] = []
+    for name, op, args, shape in entries:
+        entry = {"id": name, "op": op, "in": args, "shape": shape, "value": _jsonable(result.values[name]),
+                 "grad": _jsonable(result.grads.get(name)), "on_path": name in result.on_path}
+        if result.tangents is not None:
+            entry["tangent"] = _jsonable(result.tangents.get(name))
+        nodes.append(entry)
+    doc: dict[str, Any] = {
+        "graph": g.name, "file": g.file, "mode": "forward" if result.tangents is not None else "reverse",
+        "of": result.of, "wrt": list(result.wrt), "outputs": list(g.outputs), "nodes": nodes,
+        "nonfinite": list(result.nonfinite),
+    }
+    if edges is not None:
+        doc["edges"] = edges
     return json.dumps(doc, indent=2, allow_nan=False) + "\n"

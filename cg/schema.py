@@ -43,6 +43,34 @@ def _node_rule(op: Op) -> dict[str, Any]:
 def graph_schema() -> dict[str, Any]:
     """The schema of format version 1, built from the registry (schema/graph.schema.json is a copy)."""
     ops = list(REGISTRY.values())
+
+    def named(what: str) -> dict[str, Any]:
+        """A mapping from input or node names to numbers or nested lists."""
+        return {
+            "description": what,
+            "type": "object",
+            "propertyNames": {"$ref": "#/$defs/id"},
+            "additionalProperties": {"$ref": "#/$defs/tensor"},
+        }
+
+    expect = {
+        "description": "what the graph must give, checked by `cg check`: values and gradients at a point",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "inputs": named("the point: input name -> value, over the inputs' defaults"),
+            "of": {"description": "the output differentiated (default: the first output)", "$ref": "#/$defs/id"},
+            "tol": {
+                "description": "absolute tolerance (default 0.0001, for numbers copied from `cg run`, which prints"
+                " 4 decimals); a number passes when |actual - expected| <= tol + rtol * |expected|",
+                "type": "number",
+                "minimum": 0,
+            },
+            "rtol": {"description": "relative tolerance (default 0)", "type": "number", "minimum": 0},
+            "values": named("input or node name -> its expected value"),
+            "grads": named("input or node name -> its expected gradient d(of)/d(name)"),
+        },
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -75,6 +103,7 @@ def graph_schema() -> dict[str, Any]:
                 "uniqueItems": True,
                 "items": {"$ref": "#/$defs/id"},
             },
+            "expect": expect,
         },
         "$defs": {
             "id": {
@@ -193,19 +222,28 @@ def result_schema() -> dict[str, Any]:
         "title": "cg run result",
         "description": "Values and gradients of every input and node, in topological order.",
         "type": "object",
-        "required": ["graph", "file", "of", "outputs", "nodes", "nonfinite"],
+        "required": ["graph", "file", "mode", "of", "wrt", "outputs", "nodes", "nonfinite"],
         "additionalProperties": False,
         "properties": {
             "graph": {"description": "the graph's name", "type": "string"},
             "file": {"description": "the graph file that was run", "type": "string"},
+            "mode": {
+                "description": "reverse (grad: d of / d node) or forward (tangent: d node / d direction)",
+                "enum": ["reverse", "forward"],
+            },
             "of": {"description": "the differentiated output; grads are d(of)/d(node)", "type": ["string", "null"]},
+            "wrt": {
+                "description": "forward mode: the inputs that were given a tangent",
+                "type": "array",
+                "items": {"type": "string"},
+            },
             "outputs": {"description": "the graph's outputs", "type": "array", "items": {"type": "string"}},
             "nodes": {
                 "description": "inputs first, then nodes, in topological order",
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["id", "op", "in", "shape", "value", "grad"],
+                    "required": ["id", "op", "in", "shape", "value", "grad", "on_path"],
                     "additionalProperties": False,
                     "properties": {
                         "id": {"description": "input name or node id", "type": "string"},
@@ -219,6 +257,39 @@ def result_schema() -> dict[str, Any]:
                         "value": {"description": "the value at full float64 precision", "$ref": "#/$defs/tensor"},
                         "grad": {
                             "description": "d(of)/d(this); null for integer values, which have no gradient",
+                            "anyOf": [{"type": "null"}, {"$ref": "#/$defs/tensor"}],
+                        },
+                        "tangent": {
+                            "description": "forward mode: d(this)/d(direction); null for integer values",
+                            "anyOf": [{"type": "null"}, {"$ref": "#/$defs/tensor"}],
+                        },
+                        "on_path": {
+                            "description": "whether a path joins this to `of` (reverse) or to the tangents (forward);"
+                            " where not, the derivative is 0 because nothing connects them",
+                            "type": "boolean",
+                        },
+                    },
+                },
+            },
+            "edges": {
+                "description": "with --edges: every edge with its local derivative and the gradient it carries back",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["from", "to", "arg", "from_shape", "to_shape", "local", "flow"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "from": {"description": "the input or node the edge leaves", "type": "string"},
+                        "to": {"description": "the node the edge enters", "type": "string"},
+                        "arg": {"description": "argument position in the node's `in` list", "type": "integer"},
+                        "from_shape": {"description": "shape of `from`", "type": "array", "items": {"type": "integer"}},
+                        "to_shape": {"description": "shape of `to`", "type": "array", "items": {"type": "integer"}},
+                        "local": {
+                            "description": "d to / d from here, shape to_shape + from_shape; null when too big",
+                            "anyOf": [{"type": "null"}, {"$ref": "#/$defs/tensor"}],
+                        },
+                        "flow": {
+                            "description": "the gradient flowing back along the edge: its share of grad[from]",
                             "anyOf": [{"type": "null"}, {"$ref": "#/$defs/tensor"}],
                         },
                     },

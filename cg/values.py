@@ -216,16 +216,17 @@ def _split_item(item: str) -> tuple[str, str]:
     return name, value
 
 
-def parse_inputs(texts: Sequence[str]) -> dict[str, np.ndarray]:
-    """Parse every --inputs option into one name -> array mapping, in the order given."""
+def parse_inputs(texts: Sequence[str], *, option: str = "--inputs", what: str = "input") -> dict[str, np.ndarray]:
+    """Parse every --inputs option (or another NAME=VALUE option) into one name -> array
+    mapping, in the order given."""
     values: dict[str, np.ndarray] = {}
     for text in texts:
         try:
             pairs = parse_assignments(text)
         except UsageError as e:
-            raise _usage(f"--inputs: {e.diagnostics[0].message}") from None
+            raise _usage(f"{option}: {e.diagnostics[0].message}") from None
         for name, raw in pairs:
             if name in values:
-                raise _usage(f"input {name!r} given more than once")
-            values[name] = parse_value(raw, what=f"input {name!r}")
+                raise _usage(f"{what} {name!r} given more than once")
+            values[name] = parse_value(raw, what=f"{what} {name!r}")
     return values

@@ -180,3 +180,12 @@ def test_every_diagnostic_code_is_documented_in_the_readme() -> None:
 def test_validate_a_folder_without_graphs_is_a_usage_error(tmp_path: Path) -> None:
     r = cg("validate", str(tmp_path))
     assert r.code == 2 and "no *.yaml or *.yml files" in r.err
+
+
+def test_run_edges_shows_both_streams_from_x_and_their_sum() -> None:
+    r = cg("run", "graphs/log3x2p5xy.yaml", "--inputs", "x=2,y=3", "--edges")
+    assert r.code == 0 and "x: 0.2857 + 0.3571 = 0.6429" in r.out
+    out = cg("run", "graphs/log3x2p5xy.yaml", "--edges", "-f", "json").json()
+    Draft202012Validator(result_schema()).validate(out)
+    from_x = [e for e in out["edges"] if e["from"] == "x"]
+    assert [e["to"] for e in from_x] == ["a", "c"] and sum(e["flow"] for e in from_x) == pytest.approx(27 / 42)

@@ -139,3 +139,12 @@ def test_long_chain_has_no_recursion() -> None:
         d *= np.cos(x)
         x = np.sin(x)
     assert float(r.value(f"n{n - 1}")) == pytest.approx(x) and float(r.grad("x")) == pytest.approx(d)
+
+
+def test_nonfinite_gradient_is_blamed_on_the_user_that_sent_it() -> None:
+    # z feeds sqrt (infinite slope at 0) and mul; the blame goes to the sqrt node, not the last user.
+    g = cg.loads("cg: 1\ninputs: {z: 0.0}\nnodes:\n  q: {op: sqrt, in: [z]}\n  u: {op: mul, in: [3, z]}\n"
+                 "  y: {op: add, in: [q, u]}\noutputs: [y]")
+    with pytest.raises(NumericError) as e:
+        cg.run(g)
+    assert e.value.diagnostics[0].node == "q"

@@ -88,6 +88,8 @@ def reduction(name: str, doc: str, fn: Any, kind: str) -> Op:
         return np.sum(t * weights(x, y, axes, keepdims), axis=axes, keepdims=keepdims)
 
     def shape(shapes: Sequence[Shape], axis: Any = None, keepdims: bool = False) -> Shape:
+        if kind == "max" and any(shapes[0][a] == 0 for a in _axes(axis, len(shapes[0]))):
+            raise ShapeMismatch(f"max of {list(shapes[0])}: an axis it reduces has no entries")
         return _reduced_shape(shapes[0], axis, keepdims)
 
     cases = (
@@ -233,7 +235,8 @@ def _axis_shape(shapes: Sequence[Shape], axis: int = -1, keepdims: bool | None =
     shape = shapes[0]
     if len(shape) == 0:
         raise ShapeMismatch("needs an input with at least one dimension")
-    _axes(axis, len(shape))
+    if shape[_axes(axis, len(shape))[0]] == 0:
+        raise ShapeMismatch(f"input of shape {list(shape)} has no entries along axis {axis}")
     if keepdims is None:  # softmax, log_softmax: same shape
         return shape
     return _reduced_shape(shape, axis, keepdims)
@@ -310,8 +313,8 @@ LOGSUMEXP = Op(
 
 def _index_shape(shapes: Sequence[Shape]) -> Shape:
     v, i = shapes
-    if len(v) == 0:
-        raise ShapeMismatch("index needs a value with at least one dimension")
+    if len(v) == 0 or v[-1] == 0:
+        raise ShapeMismatch(f"index of {list(v)}: needs a value with entries along its last axis")
     if i != () and i != v[:-1]:
         raise ShapeMismatch(
             f"index of {list(v)} by {list(i)}: the index must be a scalar or have shape {list(v[:-1])}"

@@ -1,0 +1,185 @@
+"""`cg check`: the gradient checker for CI. A thin command over cg/check.py; only click is imported
+at start-up, so `cg --help` stays fast."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from cg.check import FileReport, Options, Row
+
+EPILOG = """\b
+A number passes when |actual - reference| <= atol + rtol * |reference| (plus the rounding
+noise of the finite difference). Random values come from numpy's default_rng(--seed).
+\b
+Exit codes: 0 every check passed, 1 a check failed or a graph is invalid, 2 usage error."""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("-i", "--inputs", "inputs", multiple=True, metavar="NAME=VALUE,...",
+              help="Input values, as for `cg run`. Inputs with no value and no default are drawn at random.")
+@click.option("--rtol", type=click.FloatRange(min=0), default=1e-5, show_default=True, help="Relative tolerance.")
+@click.option("--atol", type=click.FloatRange(min=0), default=1e-7, show_default=True, help="Absolute tolerance.")
+@click.option("--all", "all_nodes", is_flag=True, help="Check the gradient of every float node, not only the inputs'.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random inputs, tangents, cotangents and sampled elements.")
+@click.option("--per-node", is_flag=True,
+              help="First check every node's VJP and JVP at the values of the run; name the first that is wrong.")
+@click.option("--against", metavar="RESULT.json", type=click.Path(dir_okay=False),
+              help="Also compare with a result saved by `cg run --format json` (one FILE only).")
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
+def check(**options: Any) -> None:
+    """Check the gradients of graph files (and *.yaml / *.yml in directories): against central
+    finite differences, forward against reverse mode, and against each file's `expect` block."""
+    from cg.cli import _guard
+
+    _guard(_check)(**options)
+
+
+def _check(paths: tuple[str, ...], inputs: tuple[str, ...], rtol: float, atol: float, all_nodes: bool, seed: int,
+           per_node: bool, against: str | None, fmt: str, output: str | None) -> None:
+    from cg.check import Options, check_graph
+    from cg.cli import _graph_files, write_output
+    from cg.values import parse_inputs
+
+    files = list(_graph_files(paths))
+    if against is not None and len(files) != 1:
+        raise click.UsageError("--against compares one graph file with its saved result: give one FILE")
+    snapshot = _snapshot(against) if against is not None else None
+    given = parse_inputs(list(inputs))
+    graphs = [_build(file) for file in files]
+    if len(files) > 1:  # with several files, each takes the --inputs it has; every name must be used
+        unused = [n for n in given if not any(g.input(n) for g in graphs if not isinstance(g, list))]
+        if unused:
+            raise click.UsageError(f"--inputs: no graph has an input named {', '.join(map(repr, unused))}")
+    opts = Options(rtol=rtol, atol=atol, all_nodes=all_nodes, seed=seed, per_node=per_node)
+    reports, texts = [], []
+    for file, graph in zip(files, graphs):
+        if isinstance(graph, list):
+            report = _invalid(file, graph)
+        else:
+            mine = {k: v for k, v in given.items() if len(files) == 1 or graph.input(k)}
+            report = check_graph(graph, mine, opts, snapshot)
+        reports.append(report)
+        if fmt == "table" and output is None:
+            _show(report)  # as each file is done: a long CI run shows progress
+        elif fmt == "table":
+            texts.append(_plain(report))
+    if fmt == "json":
+        _print_json(reports, opts, output)
+    elif output is not None:
+        write_output("".join(texts), output)  # once, whole: never a partial file
+    bad = sum(not r.ok for r in reports)
+    click.echo(f"{len(reports) - bad} passed, {bad} failed ({len(reports)} file{'s' * (len(reports) != 1)})", err=True)
+    sys.exit(1 if bad else 0)
+
+
+def _build(file: str) -> Any:
+    """The file's Graph, or the diagnostics that make it invalid."""
+    from cg.cli import _load
+    from cg.errors import CgError
+    from cg.graph import build
+
+    try:
+        return build(_load(file))
+    except CgError as e:
+        if e.exit_code == 2:
+            raise
+        return e.diagnostics
+
+
+def _invalid(file: str, diags: list[Any]) -> FileReport:
+    from cg.check import FileReport
+
+    return FileReport(file, problems=diags, notes=["invalid graph: not run"])
+
+
+def _snapshot(path: str) -> Any:
+    from cg.check import read_snapshot
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise click.UsageError(f"--against: cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    return read_snapshot(text, f"--against {path}")
+
+
+# ---- output -------------------------------------------------------------------------------------
+
+COLUMNS = ("name", "shape", "max abs err", "max rel err", "checked", "ok", "note")
+
+
+def _cells(row: Row) -> tuple[str, ...]:
+    shape = "-" if row.shape is None else str(list(row.shape))
+    rel = "-" if row.rel_err is None else f"{row.rel_err:.1e}"
+    checked = str(row.checked) if row.checked == row.size else f"{row.checked}/{row.size}"
+    return (row.name, shape, f"{row.abs_err:.1e}", rel, checked, "ok" if row.ok else "FAIL", row.note)
+
+
+def _show(report: FileReport) -> None:
+    from cg.cli import _is_tty
+
+    if _is_tty(sys.stdout):
+        _print_rich(report)
+    else:
+        click.echo(_plain(report), nl=False)
+
+
+def _plain(report: FileReport) -> str:
+    """Aligned text, no colour: for pipes, files and CI logs."""
+    from cg.render import aligned
+
+    lines = [f"{report.file}: {'ok' if report.ok else 'FAILED'}"]
+    if report.rows:
+        table = aligned([COLUMNS, *(_cells(r) for r in report.rows)])
+        lines += ["  " + line for line in table.splitlines()]
+    lines += [f"  note: {n}" for n in report.notes]
+    lines += [f"{d} [{d.code}]" for d in report.problems]
+    return "\n".join(lines) + "\n"
+
+
+def _print_rich(report: FileReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    status = ("ok", "green") if report.ok else ("FAILED", "bold red")
+    if report.rows:
+        table = Table(title=Text.assemble(report.file, ": ", status), title_justify="left")
+        for col in COLUMNS:
+            left = col in ("name", "shape", "note")
+            table.add_column(col, justify="left" if left else "right", no_wrap=col != "note")
+        for row in report.rows:
+            table.add_row(*(Text(c, style="" if row.ok else "red") for c in _cells(row)))
+        console.print(table)
+    else:
+        console.print(Text.assemble(report.file, ": ", status))
+    for note in report.notes:
+        console.print(Text("  note: " + note, style="dim"))
+    for d in report.problems:
+        console.print(Text.assemble(("error ", "bold red"), str(d), (f" [{d.code}]", "dim")))
+
+
+def _print_json(reports: list[FileReport], opts: Options, output: str | None) -> None:
+    import json
+    import math
+    from dataclasses import asdict
+
+    from cg.cli import write_output
+
+    def finite(x: Any) -> Any:  # strict JSON has no NaN: a failed comparison's error is null
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: finite(v) for k, v in x.items()}
+        return [finite(v) for v in x] if isinstance(x, list) else x
+
+    doc = {"ok": all(r.ok for r in reports), "options": asdict(opts), "files": [r.to_dict() for r in reports]}
+    write_output(json.dumps(finite(doc), indent=2) + "\n", output)

@@ -1,0 +1,69 @@
+"""`cg jacobian`: the full Jacobian d of / d wrt, by reverse mode (one backward pass per
+output element) or forward mode (one JVP pass per input element), whichever takes fewer.
+
+Only click is imported here: numpy and the rest load when the command runs, so `cg --help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+EPILOG = """\b
+Exit codes: 0 ok, 1 invalid graph or failed run (NaN/Inf), 2 usage error."""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--of", metavar="NAME", help="The differentiated node (default: the first output); any shape.")
+@click.option("--wrt", required=True, metavar="NAME", help="The variable: a float input or node; any shape.")
+@click.option("-i", "--inputs", "inputs", multiple=True, metavar="NAME=VALUE,...",
+              help="Input values, as for cg run: x=2,y=3, v=[1,2,3], W=@w.npy. Repeatable.")
+@click.option("--mode", type=click.Choice(["auto", "reverse", "forward"]), default="auto", show_default=True,
+              help="reverse: one backward pass per element of --of; forward: one JVP pass per element of "
+                   "--wrt; auto: the fewer passes (reverse on a tie).")
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--output", metavar="FILE", help="Write the result to FILE instead of stdout.")
+@click.option("-p", "--precision", type=click.IntRange(0, 17), default=4, show_default=True,
+              help="Decimals shown in the table (JSON always has full precision).")
+@click.option("--nonfinite", type=click.Choice(["error", "keep"]), default="error", show_default=True,
+              help="On NaN or Inf: stop with an error naming the node (error), or finish and list them (keep).")
+def jacobian(file: str, of: str | None, wrt: str, inputs: tuple[str, ...], mode: str, fmt: str,
+             output: str | None, precision: int, nonfinite: str) -> None:
+    """The Jacobian d OF / d WRT of FILE: one row per element of --of, one column per element
+    of --wrt (higher ranks are flattened, the labels show the indices).
+
+    Prints the mode used, why, and the number of passes."""
+    # cg.cli imports this module while it loads: reach for its helpers only when run.
+    from cg.cli import _guard
+
+    _guard(_jacobian)(file, of, wrt, inputs, mode, fmt, output, precision, nonfinite)
+
+
+def _jacobian(file: str, of: str | None, wrt: str, inputs: tuple[str, ...], mode: str, fmt: str,
+              output: str | None, precision: int, nonfinite: str) -> None:
+    from cg.cli import _is_tty, _load, write_output
+    from cg.graph import build
+    from cg.jacobian import jacobian as compute
+    from cg.jacobian import jacobian_json, plain_jacobian, rich_jacobian
+    from cg.values import parse_inputs
+
+    graph = build(_load(file))
+    result = compute(graph, parse_inputs(list(inputs)), of=of, wrt=wrt, mode=mode, on_nonfinite=nonfinite)
+    if result.nonfinite:
+        shown = ", ".join(result.nonfinite[:10]) + (", ..." if len(result.nonfinite) > 10 else "")
+        count = result.nonfinite_entries
+        entries = f" ({count:,} entr{'y' if count == 1 else 'ies'} of the matrix)" if count else ""
+        click.echo(f"cg: warning: not finite (NaN or Inf): {shown}{entries}", err=True)
+    if fmt == "json":
+        write_output(jacobian_json(result), output)
+    elif output is None and _is_tty(sys.stdout):
+        from rich.console import Console
+
+        console = Console()
+        for part in rich_jacobian(result, precision):
+            console.print(part)
+    else:
+        write_output(plain_jacobian(result, precision), output)

@@ -1,0 +1,50 @@
+"""`cg paths`: every path from one name to a node, with the product of the local derivatives
+on its edges; their sum is the derivative that reverse mode computes in one sweep.
+
+Only click is imported here: numpy and the rest load when the command runs, so `cg --help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+EPILOG = """\b
+Exit codes: 0 ok, 1 invalid graph or failed run, 2 usage error
+(including more paths than --limit)."""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--from", "src", required=True, metavar="NAME", help="Where the paths start: an input or a node.")
+@click.option("--to", "dst", required=True, metavar="NODE", help="Where the paths end: a node.")
+@click.option("-i", "--inputs", "inputs", multiple=True, metavar="NAME=VALUE,...",
+              help="Input values, as for cg run: x=2,y=3. Repeatable.")
+@click.option("--limit", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="List the paths only if there are at most this many (they are counted first).")
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--output", metavar="FILE", help="Write the result to FILE instead of stdout.")
+@click.option("-p", "--precision", type=click.IntRange(0, 17), default=4, show_default=True,
+              help="Decimals shown in the table (JSON always has full precision).")
+def paths(file: str, src: str, dst: str, inputs: tuple[str, ...], limit: int, fmt: str,
+          output: str | None, precision: int) -> None:
+    """Every path from --from to --to in FILE, with the product of the local derivatives on
+    its edges, and their sum next to reverse mode's derivative (they are equal).
+
+    For graphs whose nodes between --from and --to are scalars."""
+    # cg.cli imports this module while it loads: reach for its helpers only when run.
+    from cg.cli import _guard
+
+    _guard(_paths)(file, src, dst, inputs, limit, fmt, output, precision)
+
+
+def _paths(file: str, src: str, dst: str, inputs: tuple[str, ...], limit: int, fmt: str,
+           output: str | None, precision: int) -> None:
+    from cg.cli import _load, write_output
+    from cg.graph import build
+    from cg.paths import find_paths, paths_json, plain_paths
+    from cg.values import parse_inputs
+
+    graph = build(_load(file))
+    report = find_paths(graph, parse_inputs(list(inputs)), src=src, dst=dst, limit=limit)
+    write_output(paths_json(report) if fmt == "json" else plain_paths(report, precision), output)

@@ -1,0 +1,182 @@
+"""The edge view of a run: for every edge src -> dst of the graph, the local derivative
+d dst / d src at the current point and the gradient that flows back along it.
+
+The lecture notes draw the local derivative on each edge and add up the streams that leave a
+node (fan-out); this module computes both from the ops' own rules, so the sum of the flows
+out of a name is exactly the gradient the backward pass gave it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cg.graph import Node
+from cg.interp import Result
+from cg.ops import Array
+from cg.render import SMALL, _jsonable, aligned, fmt_value
+
+JACOBIAN_LIMIT = 64  # largest dense local Jacobian (entries) shown; bigger edges show shape + summary only
+COLUMNS = ("from", "to", "arg", "local", "flow")
+
+
+# eq=False: the generated __eq__ would compare arrays, whose truth value numpy refuses.
+@dataclass(frozen=True, eq=False)
+class Edge:
+    src: str  # input or node name (constants have no derivative, so they have no edge)
+    dst: str  # the consuming node id
+    arg: int  # argument position in dst's `in` list (mul(x, x) gives two edges)
+    src_shape: tuple[int, ...]
+    dst_shape: tuple[int, ...]
+    local: np.ndarray | None  # d dst / d src, shape dst_shape + src_shape; None if too big or src is an int
+    flow: np.ndarray | None  # this edge's part of grad[src]; None in forward mode or if src is an int
+
+
+def arg_values(node: Node, values: Mapping[str, Array]) -> list[Array]:
+    """The node's arguments: named values, or the constants' own values."""
+    return [values[a] if isinstance(a, str) else a.value for a in node.args]
+
+
+def local_jacobian(node: Node, arg: int, xs: Sequence[Array], y: Array) -> np.ndarray | None:
+    """d node / d xs[arg] as a dense array of shape y.shape + xs[arg].shape, or None if it has
+    more than JACOBIAN_LIMIT entries.
+
+    One JVP per entry of the argument with a one-hot tangent on that argument only, so the
+    Jacobian agrees with the op's own derivative rules (and mul(x, x) gives the partial with
+    respect to one argument position, not the total derivative)."""
+    src_shape, dst_shape = np.shape(xs[arg]), np.shape(y)
+    n_src, n_dst = math.prod(src_shape), math.prod(dst_shape)
+    if n_src * n_dst > JACOBIAN_LIMIT:
+        return None
+    tangents: list[Array | None] = [None] * len(xs)
+    columns = np.zeros((n_dst, n_src))
+    onehot = np.zeros(n_src)
+    for j in range(n_src):  # at most JACOBIAN_LIMIT columns
+        onehot[:] = 0.0
+        onehot[j] = 1.0
+        tangents[arg] = onehot.reshape(src_shape)
+        columns[:, j] = np.reshape(node.op.jvp(tangents, y, xs, **node.attrs), -1)
+    return columns.reshape(dst_shape + src_shape)
+
+
+def _has_grads(result: Result) -> bool:
+    return result.tangents is None and bool(result.grads)
+
+
+def _node_edges(result: Result, node: Node) -> list[Edge]:
+    """The edges into one node; one VJP gives the flows of all of them."""
+    g = result.graph
+    xs = arg_values(node, result.values)
+    y = result.values[node.id]
+    named = [(k, a) for k, a in enumerate(node.args) if isinstance(a, str)]
+    floats = [k for k, a in named if g.avals[a].dtype == "float"]
+    cotangents: list[Array | None] = [None] * len(xs)
+    if floats and _has_grads(result):
+        if node.id in result.on_path:
+            cotangents = node.op.vjp(result.grads[node.id], y, xs, **node.attrs)
+        else:  # the backward pass never reached this node: nothing flows back from it
+            cotangents = [np.zeros(np.shape(x)) for x in xs]
+    edges = []
+    for k, src in named:
+        is_float = k in floats
+        local = local_jacobian(node, k, xs, y) if is_float else None
+        cot = cotangents[k] if is_float else None
+        flow = None if cot is None else np.array(np.broadcast_to(cot, np.shape(xs[k])), dtype=np.float64)
+        edges.append(Edge(src, node.id, k, tuple(np.shape(xs[k])), tuple(np.shape(y)), local, flow))
+    return edges
+
+
+def compute_edges(result: Result) -> list[Edge]:
+    """Every edge from an input or node to a node, in topological order of dst, then arg."""
+    with np.errstate(all="ignore"):  # non-finite values were reported by the run already
+        return [e for node in result.graph.nodes for e in _node_edges(result, node)]
+
+
+def stream_sums(edges: list[Edge]) -> dict[str, np.ndarray]:
+    """For each src, the sum of the flows along its edges: the fan-out sum of the notes.
+
+    It equals the gradient of src, except for the differentiated output itself, whose
+    gradient also holds the seed (1) that starts the backward pass."""
+    sums: dict[str, np.ndarray] = {}
+    for e in edges:
+        if e.flow is not None:
+            # asarray: numpy turns the sum of two 0-d arrays into a scalar
+            sums[e.src] = np.asarray(sums[e.src] + e.flow) if e.src in sums else e.flow.copy()
+    return sums
+
+
+def edges_json(edges: list[Edge]) -> list[dict[str, Any]]:
+    """One object per edge at full precision; NaN and Inf as strings, as in `cg run -f json`."""
+    return [
+        {
+            "from": e.src, "to": e.dst, "arg": e.arg, "from_shape": list(e.src_shape), "to_shape": list(e.dst_shape),
+            "local": _jsonable(e.local), "flow": _jsonable(e.flow),
+        }
+        for e in edges
+    ]
+
+
+def _tensor_text(v: np.ndarray | None, precision: int) -> str:
+    """Small tensors in full; bigger ones get their shape in front of the summary; None is '-'."""
+    text = fmt_value(v, precision)
+    return text if v is None or v.size <= SMALL else f"{list(v.shape)} {text}"
+
+
+def _local_text(e: Edge, precision: int) -> str:
+    if e.local is not None:
+        return _tensor_text(e.local, precision)
+    shape = e.dst_shape + e.src_shape
+    n = math.prod(shape)
+    # A small edge without a Jacobian comes from an integer, which has no derivative.
+    return f"{list(shape)} ({n} entries, over {JACOBIAN_LIMIT}: not shown)" if n > JACOBIAN_LIMIT else "-"
+
+
+def edge_rows(edges: list[Edge], precision: int = 4) -> list[tuple[str, ...]]:
+    """One row of cells per edge: from, to, arg, local, flow."""
+    return [
+        (e.src, e.dst, str(e.arg), _local_text(e, precision), _tensor_text(e.flow, precision))
+        for e in edges
+    ]
+
+
+def fan_out_lines(edges: list[Edge], precision: int = 4) -> list[str]:
+    """For each name with several outgoing edges, its streams and their sum: the gradient
+    (the fan-out sum of the notes), e.g. `x: 0.2857 + 0.3571 = 0.6429`."""
+    lines = []
+    for src, total in stream_sums(edges).items():
+        flows = [e.flow for e in edges if e.src == src and e.flow is not None]
+        if len(flows) > 1:
+            parts = " + ".join(fmt_value(f, precision) for f in flows)
+            lines.append(f"{src}: {parts} = {fmt_value(total, precision)}")
+    return lines
+
+
+def plain_edges(edges: list[Edge], precision: int = 4) -> str:
+    """Aligned plain text with a header line, no colour; cells are never cut. Then the
+    fan-out sums, when some name feeds several edges."""
+    text = aligned([COLUMNS, *edge_rows(edges, precision)])
+    sums = fan_out_lines(edges, precision)
+    return text + ("\nfan-out: the streams leaving a name add up to its gradient\n" + "\n".join(sums) + "\n"
+                   if sums else "")
+
+
+def rich_edges(edges: list[Edge], precision: int = 4) -> Any:
+    """A rich Table of the edges, for a terminal."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text("edges: local derivative d to / d from, and the gradient flowing back"),
+                  title_justify="left")
+    for col in COLUMNS:
+        table.add_column(col, justify="right" if col in ("arg", "local", "flow") else "left", overflow="fold")
+    for row in edge_rows(edges, precision):
+        table.add_row(*(Text(cell) for cell in row))  # Text: names are never read as rich markup
+    sums = fan_out_lines(edges, precision)
+    if sums:
+        table.caption = Text("fan-out sums (= gradients): " + "; ".join(sums))
+        table.caption_justify = "left"
+    return table
