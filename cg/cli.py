@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from cg import __version__
+from cg.cli_options import format_option, inputs_option, nonfinite_option, output_option, precision_option
 from cg.errors import CgError, Diagnostic
 
 EXIT_CODES = """\b
@@ -78,16 +79,13 @@ def main() -> None:
 
 @main.command(epilog=EXIT_CODES)
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-i", "--inputs", "inputs", multiple=True, metavar="NAME=VALUE,...",
-              help="Input values: x=2,y=3, v=[1,2,3], W=[[1,2],[3,4]], or x=@file.npy / @file.json. Repeatable.")
+@inputs_option
 @click.option("--of", metavar="NODE", help="The output to differentiate (default: the first output).")
 @click.option("--seed", metavar="VALUE", help="Seed gradient for a non-scalar output, e.g. [1,0,0].")
-@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("-o", "--output", metavar="FILE", help="Write the result to FILE instead of stdout.")
-@click.option("-p", "--precision", type=click.IntRange(0, 17), default=4, show_default=True,
-              help="Decimals shown in the table (JSON always has full precision).")
-@click.option("--nonfinite", type=click.Choice(["error", "keep"]), default="error", show_default=True,
-              help="On NaN or Inf: stop with an error naming the first node (error), or finish and mark them (keep).")
+@format_option
+@output_option
+@precision_option
+@nonfinite_option
 @click.option("--mode", type=click.Choice(["reverse", "forward"]), default="reverse", show_default=True,
               help="reverse: gradients d output / d node (backprop); forward: tangents d node / d input.")
 @click.option("--wrt", multiple=True, metavar="INPUT",

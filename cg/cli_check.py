@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from cg.cli_options import format_option, output_option
+
 if TYPE_CHECKING:
     from cg.check import FileReport, Options, Row
 
@@ -31,8 +33,8 @@ Exit codes: 0 every check passed, 1 a check failed or a graph is invalid, 2 usag
               help="First check every node's VJP and JVP at the values of the run; name the first that is wrong.")
 @click.option("--against", metavar="RESULT.json", type=click.Path(dir_okay=False),
               help="Also compare with a result saved by `cg run --format json` (one FILE only).")
-@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
+@format_option
+@output_option
 def check(**options: Any) -> None:
     """Check the gradients of graph files (and *.yaml / *.yml in directories): against central
     finite differences, forward against reverse mode, and against each file's `expect` block."""

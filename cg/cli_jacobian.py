@@ -11,6 +11,8 @@ import sys
 
 import click
 
+from cg.cli_options import format_option, inputs_option, nonfinite_option, output_option, precision_option
+
 EPILOG = """\b
 Exit codes: 0 ok, 1 invalid graph or failed run (NaN/Inf), 2 usage error."""
 
@@ -19,17 +21,14 @@ Exit codes: 0 ok, 1 invalid graph or failed run (NaN/Inf), 2 usage error."""
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--of", metavar="NAME", help="The differentiated node (default: the first output); any shape.")
 @click.option("--wrt", required=True, metavar="NAME", help="The variable: a float input or node; any shape.")
-@click.option("-i", "--inputs", "inputs", multiple=True, metavar="NAME=VALUE,...",
-              help="Input values, as for cg run: x=2,y=3, v=[1,2,3], W=@w.npy. Repeatable.")
+@inputs_option
 @click.option("--mode", type=click.Choice(["auto", "reverse", "forward"]), default="auto", show_default=True,
               help="reverse: one backward pass per element of --of; forward: one JVP pass per element of "
                    "--wrt; auto: the fewer passes (reverse on a tie).")
-@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("-o", "--output", metavar="FILE", help="Write the result to FILE instead of stdout.")
-@click.option("-p", "--precision", type=click.IntRange(0, 17), default=4, show_default=True,
-              help="Decimals shown in the table (JSON always has full precision).")
-@click.option("--nonfinite", type=click.Choice(["error", "keep"]), default="error", show_default=True,
-              help="On NaN or Inf: stop with an error naming the node (error), or finish and list them (keep).")
+@format_option
+@output_option
+@precision_option
+@nonfinite_option
 def jacobian(file: str, of: str | None, wrt: str, inputs: tuple[str, ...], mode: str, fmt: str,
              output: str | None, precision: int, nonfinite: str) -> None:
     """The Jacobian d OF / d WRT of FILE: one row per element of --of, one column per element

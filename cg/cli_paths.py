@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import click
 
+from cg.cli_options import format_option, inputs_option, output_option, precision_option
+
 EPILOG = """\b
 Exit codes: 0 ok, 1 invalid graph or failed run, 2 usage error
 (including more paths than --limit)."""
@@ -18,14 +20,12 @@ Exit codes: 0 ok, 1 invalid graph or failed run, 2 usage error
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--from", "src", required=True, metavar="NAME", help="Where the paths start: an input or a node.")
 @click.option("--to", "dst", required=True, metavar="NODE", help="Where the paths end: a node.")
-@click.option("-i", "--inputs", "inputs", multiple=True, metavar="NAME=VALUE,...",
-              help="Input values, as for cg run: x=2,y=3. Repeatable.")
+@inputs_option
 @click.option("--limit", type=click.IntRange(min=0), default=1000, show_default=True,
               help="List the paths only if there are at most this many (they are counted first).")
-@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("-o", "--output", metavar="FILE", help="Write the result to FILE instead of stdout.")
-@click.option("-p", "--precision", type=click.IntRange(0, 17), default=4, show_default=True,
-              help="Decimals shown in the table (JSON always has full precision).")
+@format_option
+@output_option
+@precision_option
 def paths(file: str, src: str, dst: str, inputs: tuple[str, ...], limit: int, fmt: str,
           output: str | None, precision: int) -> None:
     """Every path from --from to --to in FILE, with the product of the local derivatives on

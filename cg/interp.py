@@ -111,6 +111,14 @@ def _short(v: Array) -> str:
     return f"<{arr.dtype.name} {list(arr.shape)}>"
 
 
+def require_name(graph: Graph, name: str, option: str) -> None:
+    """A name given on the command line (`--of`, `--wrt`, `--from`...) must be an input or node."""
+    if name not in graph.avals:
+        names = [i.name for i in graph.inputs] + [n.id for n in graph.nodes]
+        more = did_you_mean(name, names) or f" (names: {', '.join(names[:10])}{', ...' * (len(names) > 10)})"
+        raise UsageError.one("CG301", f"unknown name '{name}' for {option}{more}", file=graph.file)
+
+
 def bind_inputs(graph: Graph, given: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The value of every input: given on the command line or the file's default."""
     names = [i.name for i in graph.inputs]

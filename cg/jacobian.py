@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cg.errors import UsageError, did_you_mean
+from cg.errors import UsageError
 from cg.gcpause import paused_gc
 from cg.graph import Graph
 from cg.interp import (
@@ -29,6 +29,7 @@ from cg.interp import (
     jvp,
     nonfinite,
     reachable,
+    require_name,
 )
 from cg.ops import Array
 from cg.render import _jsonable, fmt_number
@@ -68,11 +69,8 @@ def _usage(graph: Graph, code: str, message: str) -> UsageError:
 
 def check_names(graph: Graph, of: str, wrt: str) -> None:
     """Both names exist and are floats (integers have no derivative)."""
-    names = [i.name for i in graph.inputs] + [n.id for n in graph.nodes]
     for option, name in (("--of", of), ("--wrt", wrt)):
-        if name not in graph.avals:
-            more = did_you_mean(name, names) or f" (names: {', '.join(names[:10])}{', ...' * (len(names) > 10)})"
-            raise _usage(graph, "CG301", f"unknown name '{name}' for {option}{more}")
+        require_name(graph, name, option)
     if graph.avals[wrt].dtype == "int":
         kind = "input" if graph.input(wrt) is not None else "node"
         raise _usage(graph, "CG303", f"--wrt: {kind} '{wrt}' is an integer: there is no derivative with respect to it")

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from cg.edges import arg_values, local_jacobian
-from cg.errors import UsageError, did_you_mean
+from cg.errors import UsageError
 from cg.graph import Graph
-from cg.interp import Result, reachable, run
+from cg.interp import Result, reachable, require_name, run
 from cg.ops import Array
 from cg.render import _jsonable, aligned, fmt_number
 
@@ -54,11 +54,8 @@ def _usage(graph: Graph, code: str, message: str) -> UsageError:
 
 def check_names(graph: Graph, src: str, dst: str) -> None:
     """--from must be an input or node with a derivative, --to a node."""
-    names = [i.name for i in graph.inputs] + [n.id for n in graph.nodes]
     for option, name in (("--from", src), ("--to", dst)):
-        if name not in graph.avals:
-            more = did_you_mean(name, names) or f" (names: {', '.join(names[:10])}{', ...' * (len(names) > 10)})"
-            raise _usage(graph, "CG301", f"unknown name '{name}' for {option}{more}")
+        require_name(graph, name, option)
     if graph.node(dst) is None:
         raise _usage(graph, "CG301", f"--to must be a node, and '{dst}' is an input: no path ends at an input")
     if graph.avals[src].dtype == "int":
