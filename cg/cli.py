@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from cg import __version__
-from cg.cli_options import format_option, inputs_option, nonfinite_option, output_option, precision_option
+from cg.cli_options import inputs_option, nonfinite_option, output_option, precision_option
 from cg.errors import CgError, Diagnostic
 
 EXIT_CODES = """\b
@@ -82,7 +82,9 @@ def main() -> None:
 @inputs_option
 @click.option("--of", metavar="NODE", help="The output to differentiate (default: the first output).")
 @click.option("--seed", metavar="VALUE", help="Seed gradient for a non-scalar output, e.g. [1,0,0].")
-@format_option
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown", "latex"]),
+              default="table", show_default=True,
+              help="json and csv have full precision; markdown and latex are the table, with --precision.")
 @output_option
 @precision_option
 @nonfinite_option
@@ -136,6 +138,14 @@ def _tangents(wrt: tuple[str, ...], texts: tuple[str, ...]) -> dict[str, Any]:
 def _print_run(result: Any, fmt: str, output: str | None, precision: int, edges: bool) -> None:
     from cg.render import plain_table, rich_table, to_json
 
+    if fmt in ("csv", "markdown", "latex"):
+        if edges:
+            raise click.UsageError("--edges is shown with --format table or json")
+        from cg.export import to_csv, to_latex, to_markdown
+
+        text = to_csv(result) if fmt == "csv" else {"markdown": to_markdown, "latex": to_latex}[fmt](result, precision)
+        write_output(text, output)
+        return
     edge_list = None
     if edges:
         from cg.edges import compute_edges, edges_json, plain_edges, rich_edges
@@ -181,32 +191,49 @@ def _graph_files(paths: tuple[str, ...]) -> Iterator[str]:
             raise click.UsageError(f"no such file or directory: {p}")
 
 
+FORMAT_HELP = ("human: coloured, for a terminal; plain: file:line:col: message [CODE] lines; json: a list of "
+               "diagnostics (schema/diagnostics.schema.json); github: GitHub Actions annotations. "
+               "Default: human on a terminal, plain otherwise.")
+
+
 @main.command(epilog=EXIT_CODES)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
-def validate(paths: tuple[str, ...]) -> None:
+@click.option("-f", "--format", "fmt", type=click.Choice(["human", "plain", "json", "github"]), help=FORMAT_HELP)
+@_guard
+def validate(paths: tuple[str, ...], fmt: str | None) -> None:
     """Check graph files (and *.yaml / *.yml files in directories) without running them."""
+    from cg.diagnostics import resolve, to_json
     from cg.graph import build
 
     files = list(_graph_files(paths))
+    fmt = resolve(fmt, _is_tty(sys.stdout))
     bad = 0
-    tty = _is_tty(sys.stdout)
+    found: list[Diagnostic] = []
     for file in files:
         diags: list[Diagnostic] = []
         try:
             build(_load(file))
         except CgError as e:
+            if e.exit_code == 2:  # not the file's fault (e.g. no such file): a usage error
+                raise
             diags = e.diagnostics
         bad += bool(diags)
-        _report(file, diags, tty)
+        found += diags
+        if fmt != "json":
+            _report(file, diags, fmt)  # as each file is done: a long CI run shows progress
+    if fmt == "json":  # one document, whole, at the end
+        click.echo(to_json(found), nl=False)
     summary = f"{len(files) - bad} valid, {bad} invalid ({len(files)} file{'s' * (len(files) != 1)})"
     click.echo(summary, err=True)
     sys.exit(1 if bad else 0)
 
 
-def _report(file: str, diags: list[Diagnostic], tty: bool) -> None:
-    if not tty:
-        for d in diags:
-            click.echo(f"{d} [{d.code}]")
+def _report(file: str, diags: list[Diagnostic], fmt: str) -> None:
+    """One file's diagnostics in the plain, github or human format (json is written whole)."""
+    from cg.diagnostics import lines
+
+    if fmt != "human":
+        click.echo(lines(diags, fmt), nl=False)
         return
     from rich.console import Console
     from rich.text import Text
@@ -241,8 +268,11 @@ def ops() -> None:
 
 # Commands that live in their own modules (each imports numpy and friends only when run).
 from cg.cli_check import check as _check  # noqa: E402
+from cg.cli_draw import draw as _draw  # noqa: E402
+from cg.cli_fmt import fmt as _fmt  # noqa: E402
 from cg.cli_jacobian import jacobian as _jacobian  # noqa: E402
 from cg.cli_paths import paths as _paths  # noqa: E402
+from cg.cli_report import report as _report_command  # noqa: E402
 
-for _command in (_check, _jacobian, _paths):
+for _command in (_check, _draw, _fmt, _jacobian, _paths, _report_command):
     main.add_command(_command)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cg.cli_options import format_option, output_option
+from cg.cli_options import output_option
 
 if TYPE_CHECKING:
     from cg.check import FileReport, Options, Row
@@ -33,7 +33,10 @@ Exit codes: 0 every check passed, 1 a check failed or a graph is invalid, 2 usag
               help="First check every node's VJP and JVP at the values of the run; name the first that is wrong.")
 @click.option("--against", metavar="RESULT.json", type=click.Path(dir_okay=False),
               help="Also compare with a result saved by `cg run --format json` (one FILE only).")
-@format_option
+@click.option("-f", "--format", "fmt", type=click.Choice(["human", "plain", "json", "github"]),
+              help="human: tables, coloured on a terminal; plain: the same tables as text; json: the report, with"
+              " every failure in `diagnostics` (schema/diagnostics.schema.json); github: a GitHub Actions annotation"
+              " per failure. Default: human on a terminal, plain otherwise.")
 @output_option
 def check(**options: Any) -> None:
     """Check the gradients of graph files (and *.yaml / *.yml in directories): against central
@@ -44,9 +47,10 @@ def check(**options: Any) -> None:
 
 
 def _check(paths: tuple[str, ...], inputs: tuple[str, ...], rtol: float, atol: float, all_nodes: bool, seed: int,
-           per_node: bool, against: str | None, fmt: str, output: str | None) -> None:
+           per_node: bool, against: str | None, fmt: str | None, output: str | None) -> None:
     from cg.check import Options, check_graph
-    from cg.cli import _graph_files, write_output
+    from cg.cli import _graph_files, _is_tty, write_output
+    from cg.diagnostics import resolve
     from cg.values import parse_inputs
 
     files = list(_graph_files(paths))
@@ -60,6 +64,7 @@ def _check(paths: tuple[str, ...], inputs: tuple[str, ...], rtol: float, atol: f
         if unused:
             raise click.UsageError(f"--inputs: no graph has an input named {', '.join(map(repr, unused))}")
     opts = Options(rtol=rtol, atol=atol, all_nodes=all_nodes, seed=seed, per_node=per_node)
+    fmt = resolve(fmt, output is None and _is_tty(sys.stdout))
     reports, texts = [], []
     for file, graph in zip(files, graphs):
         if isinstance(graph, list):
@@ -68,10 +73,12 @@ def _check(paths: tuple[str, ...], inputs: tuple[str, ...], rtol: float, atol: f
             mine = {k: v for k, v in given.items() if len(files) == 1 or graph.input(k)}
             report = check_graph(graph, mine, opts, snapshot)
         reports.append(report)
-        if fmt == "table" and output is None:
-            _show(report)  # as each file is done: a long CI run shows progress
-        elif fmt == "table":
-            texts.append(_plain(report))
+        if fmt != "json":
+            text = _text(report, fmt, output is None)
+            if output is None:
+                click.echo(text, nl=False)  # as each file is done: a long CI run shows progress
+            else:
+                texts.append(text)
     if fmt == "json":
         _print_json(reports, opts, output)
     elif output is not None:
@@ -124,13 +131,16 @@ def _cells(row: Row) -> tuple[str, ...]:
     return (row.name, shape, f"{row.abs_err:.1e}", rel, checked, "ok" if row.ok else "FAIL", row.note)
 
 
-def _show(report: FileReport) -> None:
-    from cg.cli import _is_tty
+def _text(report: FileReport, fmt: str, to_stdout: bool) -> str:
+    """One file's report in the human (printed here, with rich), plain or github format."""
+    if fmt == "github":
+        from cg.diagnostics import lines
 
-    if _is_tty(sys.stdout):
+        return lines(report.problems, "github")
+    if fmt == "human" and to_stdout:
         _print_rich(report)
-    else:
-        click.echo(_plain(report), nl=False)
+        return ""
+    return _plain(report)  # human into a file (-o) is the plain text: no colour codes in files
 
 
 def _plain(report: FileReport) -> str:
@@ -183,5 +193,8 @@ def _print_json(reports: list[FileReport], opts: Options, output: str | None) ->
             return {k: finite(v) for k, v in x.items()}
         return [finite(v) for v in x] if isinstance(x, list) else x
 
-    doc = {"ok": all(r.ok for r in reports), "options": asdict(opts), "files": [r.to_dict() for r in reports]}
+    from cg.diagnostics import to_dict
+
+    doc = {"ok": all(r.ok for r in reports), "options": asdict(opts), "files": [r.to_dict() for r in reports],
+           "diagnostics": [to_dict(d) for r in reports for d in r.problems]}  # as `cg validate --format json`
     write_output(json.dumps(finite(doc), indent=2) + "\n", output)

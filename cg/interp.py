@@ -98,6 +98,25 @@ class Result:
     def grad(self, name: str) -> np.ndarray | None:
         return self.grads[name]
 
+    # Jupyter shows a Result as its picture beside its table. A repr must never raise (the
+    # notebook would show a traceback instead of the object): on failure Jupyter falls back to
+    # the plain repr, and cg.export falls back to the table when there is no picture.
+    def _repr_html_(self) -> str | None:
+        try:
+            from cg.export import notebook_html
+
+            return notebook_html(self)
+        except Exception:
+            return None
+
+    def _repr_svg_(self) -> str | None:
+        try:
+            from cg.export import picture_svg
+
+            return picture_svg(self)
+        except Exception:
+            return None
+
 
 def _numeric(graph: Graph, node: Node, code: str, what: str) -> NumericError:
     ins = ", ".join(a if isinstance(a, str) else _short(a.value) for a in node.args)

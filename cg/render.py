@@ -80,7 +80,7 @@ def rows(result: Result, precision: int = 4) -> Iterator[tuple[str, ...]]:
     """One row per input and node, in topological order."""
     g = result.graph
     for inp in g.inputs:
-        yield (inp.name, "input", "", str(list(inp.aval.shape)),
+        yield (inp.name, "input", "", str(list(result.values[inp.name].shape)),
                fmt_value(result.values[inp.name], precision), _derivative_text(result, inp.name, precision))
     for node in g.nodes:
         ins = ", ".join(_arg_text(a) for a in node.args)
@@ -144,7 +144,9 @@ def _strings(x: Any) -> Any:
 
 def to_json(result: Result, edges: list[dict[str, Any]] | None = None) -> str:
     g = result.graph
-    entries: list[tuple[str, str, list[Any], list[int]]] = [(i.name, "input", [], list(i.aval.shape)) for i in g.inputs]
+    entries: list[tuple[str, str, list[Any], list[int]]] = [
+        (i.name, "input", [], list(result.values[i.name].shape)) for i in g.inputs
+    ]
     entries += [
         (n.id, n.op.name, [a if isinstance(a, str) else _jsonable(a.value) for a in n.args],
          list(result.values[n.id].shape))

@@ -20,6 +20,10 @@ CODE = "CG300"
 # json.loads recurses once per bracket and raises RecursionError near 1,000 levels; no real input
 # needs more than a few dimensions, so deeper text is refused before json ever sees it.
 MAX_DEPTH = 32
+# A value of 10^8 numbers is 800 MB as float64 before a single op runs; no graph cg is for needs
+# more than ten million (80 MB), and bigger ones are refused before they are read.
+MAX_ELEMENTS = 10_000_000
+MAX_TEXT = 50 * 1024 * 1024  # characters of a .json value file; big values belong in .npy files
 EXPECTED = "expected a number or a bracketed list like [1, 2, 3]"
 
 # JSON's number grammar exactly: a token that passes here is one json.loads accepts.
@@ -74,8 +78,9 @@ def _check_tokens(text: str, *, what: str) -> None:
     bad = f"{what}: {EXPECTED}, got {_show(text)}"
     if not text:
         raise _usage(bad)
-    depth = 0
-    for tok in _TOKEN.findall(text):
+    depth = numbers = 0
+    for match in _TOKEN.finditer(text):  # not findall: a list of every token of a big file is gigabytes
+        tok = match.group()
         if tok == "[":
             depth += 1
             if depth > MAX_DEPTH:
@@ -84,7 +89,11 @@ def _check_tokens(text: str, *, what: str) -> None:
             depth -= 1
             if depth < 0:
                 raise _usage(f"{bad}: unmatched ']'")
-        elif tok != "," and not _NUMBER.fullmatch(tok):
+        elif tok != "," and _NUMBER.fullmatch(tok):
+            numbers += 1
+            if numbers > MAX_ELEMENTS:
+                raise _usage(f"{what}: more than {MAX_ELEMENTS:,} numbers; cg refuses values this big")
+        elif tok != ",":
             # "got 'abc': 'abc' is not a number" would say the same thing twice
             why = _why_not_number(tok) or ("" if tok == text else f"{_show(tok)} is not a number")
             raise _usage(f"{bad}: {why}" if why else bad)
@@ -134,13 +143,28 @@ def _load_file(path: str, *, what: str) -> np.ndarray:
 def _load_json(full: str, where: str) -> np.ndarray:
     try:
         with open(full, encoding="utf-8") as f:
-            text = f.read()
+            text = f.read(MAX_TEXT + 1)  # one character over is enough to know it is too big
     except UnicodeDecodeError:
         raise _usage(f"{where}: not UTF-8 text") from None
+    if len(text) > MAX_TEXT:
+        raise _usage(f"{where}: larger than {MAX_TEXT:,} characters; give big values as .npy")
     return _parse_literal(text.strip(), what=where)
 
 
+def _npy_size(full: str, where: str) -> None:
+    """Refuse a .npy array over MAX_ELEMENTS from its header, before reading (and allocating) it."""
+    try:
+        arr = np.load(full, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        return  # not a plain array file: np.load below says why
+    size = getattr(arr, "size", 0)
+    del arr  # closes the map
+    if size > MAX_ELEMENTS:
+        raise _usage(f"{where}: {size:,} numbers; cg refuses values of more than {MAX_ELEMENTS:,}")
+
+
 def _load_npy(full: str, where: str) -> np.ndarray:
+    _npy_size(full, where)
     try:
         arr = np.load(full, allow_pickle=False)  # never run code from a file we were handed
     except ValueError as e:

@@ -20,7 +20,7 @@ Keys are resolved the same way. Explicit tags ``!!str !!int !!float !!bool !!nul
 are honoured on scalars, ``!!map``/``!!seq`` on collections; any other tag is refused.
 
 Codes: CG001 cannot read, CG002 not UTF-8 text, CG003 not YAML / not a mapping,
-CG004 size or depth limit, CG005 unsupported YAML feature, CG006 duplicate key, CG007 bad number.
+CG004 size, depth or value-count limit, CG005 unsupported YAML feature, CG006 duplicate key, CG007 bad number.
 """
 
 from __future__ import annotations
@@ -39,9 +39,14 @@ from cg.gcpause import paused_gc
 
 # libyaml is ~10x faster; the pure-Python parser yields the same events, just slower.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+LOADER = _Loader
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_DEPTH = 64
+# Every value costs ~350 bytes here (the data, its path and its position) and as much again in
+# the graph: two million values (about 300,000 nodes, or a 2,000,000-entry constant) stay well
+# under 2 GB, where a 50 MB file of tiny nodes would need 5 GB.
+MAX_VALUES = 2_000_000
 MAX_INT_DIGITS = 100
 _MAX_DIAGS = 100  # past this, more messages help nobody: stop and report
 
@@ -186,7 +191,7 @@ def _char_at(source: str, pos: Pos) -> str:
 _NO_KEY: Any = object()  # "no key read yet" in a mapping frame, and "no root yet"
 
 
-class _BadScalar(Exception):
+class _BadScalar(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
@@ -215,6 +220,7 @@ class _Builder:
         self.positions: dict[YamlPath, Pos] = {}
         self.key_positions: dict[YamlPath, Pos] = {}
         self.diags: list[Diagnostic] = []
+        self.values = 0  # scalars (keys too) and collections, against MAX_VALUES
 
     def run(self, events: Iterator[yaml.Event]) -> None:
         for event in events:
@@ -237,9 +243,16 @@ class _Builder:
                     message = "more than one YAML document ('---'); keep one graph per file"
                     raise _fail("CG003", message, self.file, _pos(event))
 
+    def count(self, event: yaml.NodeEvent) -> None:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            message = f"more than {MAX_VALUES:,} values (numbers, names, lists, mappings); split the graph up"
+            raise _fail("CG004", message, self.file, _pos(event))
+
     def scalar(self, event: yaml.ScalarEvent) -> None:
+        self.count(event)
         try:
-            value = _resolve(event)
+            value = resolve_scalar(event)
         except _BadScalar as bad:
             self.report(bad.code, bad.message, _pos(event))
             value = object()  # a stand-in we never return; unique, so never a duplicate key
@@ -250,6 +263,7 @@ class _Builder:
             self.put(value, event)
 
     def open(self, event: yaml.CollectionStartEvent, container: dict[Any, Any] | list[Any]) -> None:
+        self.count(event)
         frame = self.stack[-1] if self.stack else None
         if frame is not None and frame.key is _NO_KEY and type(frame.container) is dict:
             message = "a list or mapping cannot be a mapping key; use a plain name"
@@ -331,7 +345,8 @@ _SCALAR_TAGS: dict[str, type | None] = {
 }  # fmt: skip
 
 
-def _resolve(event: yaml.ScalarEvent) -> Any:
+def resolve_scalar(event: yaml.ScalarEvent) -> Any:
+    """A scalar event's value by the rules above; a ValueError (_BadScalar: code, message) if refused."""
     if event.tag is None:
         # implicit[0] is "plain, untagged": libyaml gives plain scalars style '' not None.
         return _resolve_plain(event.value) if event.implicit[0] else event.value
@@ -346,6 +361,14 @@ def _resolve(event: yaml.ScalarEvent) -> Any:
     if type(value) is not wanted:
         raise _BadScalar("CG005", f"'{_short(event.value)}' is not a valid {_tag_name(event.tag)}")
     return value
+
+
+def plain_value(text: str) -> Any:
+    """What a plain (unquoted, untagged) scalar reads as; ValueError if cg refuses it (.nan, 1e999)."""
+    try:
+        return _resolve_plain(text)
+    except _BadScalar as bad:
+        raise ValueError(bad.message) from None
 
 
 def _resolve_plain(text: str) -> Any:

@@ -1,0 +1,84 @@
+"""`cg fmt`: rewrite graph files in canonical form (cg/fmt.py says what that is, and how comments
+are kept). A thin command; only click is imported at start-up."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+EPILOG = """\b
+Files that are not valid graphs are not rewritten: their diagnostics are shown, as by
+`cg validate`. `-` reads standard input and writes the result to standard output.
+\b
+Exit codes: 0 ok (with --check: every file is canonical), 1 an invalid or unformattable file
+(with --check: also a file that is not canonical), 2 usage error."""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--check", is_flag=True, help="Write nothing; list the files that are not canonical and exit 1 if any.")
+def fmt(paths: tuple[str, ...], check: bool) -> None:
+    """Rewrite graph files (and *.yaml / *.yml files in directories) in canonical form, keeping comments."""
+    from cg.cli import _guard
+
+    _guard(_fmt)(paths, check)
+
+
+def _fmt(paths: tuple[str, ...], check: bool) -> None:
+    from cg.cli import _graph_files
+
+    files = list(_graph_files(paths))
+    counts = {"changed": 0, "same": 0, "failed": 0}
+    for file in files:
+        counts[_one(file, check)] += 1
+    click.echo(_summary(counts, check, len(files)), err=True)
+    sys.exit(1 if counts["failed"] or (check and counts["changed"]) else 0)
+
+
+def _one(file: str, check: bool) -> str:
+    """Format one file: 'changed', 'same' or 'failed'."""
+    from cg.diagnostics import plain
+    from cg.errors import CgError
+    from cg.fmt import format_text, write_atomic
+    from cg.yamldoc import MAX_BYTES
+
+    name = "<stdin>" if file == "-" else file
+    try:
+        raw = sys.stdin.buffer.read(MAX_BYTES + 1) if file == "-" else _read(file, MAX_BYTES + 1)
+        text = format_text(raw, name)
+    except CgError as e:
+        if e.exit_code == 2:
+            raise
+        for d in e.diagnostics:
+            click.echo(plain(d), err=True)  # stderr: stdout may be the formatted text (with -)
+        return "failed"
+    changed = text.encode("utf-8") != raw
+    if file == "-" and not check:
+        click.echo(text, nl=False)
+    elif changed and check:
+        click.echo(f"would reformat {name}", err=True)
+    elif changed:
+        try:
+            write_atomic(file, text)
+        except OSError as e:
+            click.echo(f"cg: cannot write {file}: {e.strerror or e}", err=True)
+            return "failed"
+        click.echo(f"reformatted {name}", err=True)
+    return "changed" if changed else "same"
+
+
+def _read(file: str, limit: int) -> bytes:
+    from cg.errors import LoadError
+
+    try:
+        with open(file, "rb") as f:
+            return f.read(limit)
+    except OSError as err:
+        raise LoadError.one("CG001", f"cannot read file: {err.strerror or err}", file=file) from None
+
+
+def _summary(counts: dict[str, int], check: bool, total: int) -> str:
+    changed = f"{counts['changed']} {'would be reformatted' if check else 'reformatted'}"
+    same = f"{counts['same']} {'canonical' if check else 'unchanged'}"
+    return f"{changed}, {same}, {counts['failed']} not formatted ({total} file{'s' * (total != 1)})"

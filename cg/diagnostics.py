@@ -1,0 +1,200 @@
+"""Diagnostics as text for people and for machines: the table of codes with their stable names,
+and the output formats of `cg validate` and `cg check`.
+
+Formats:
+
+- human:  what a terminal shows (drawn with rich by the CLI; here only the plain line it colours)
+- plain:  `file:line:col: node 'x': message [CG101]`, one per line, for pipes and editors
+- json:   a list of {file, line, column, node, code, name, message, severity} objects,
+          described by schema/diagnostics.schema.json (`diagnostics_schema()` here)
+- github: GitHub Actions workflow commands, `::error file=..,line=..,col=..,title=CG101 unknown-op::..`,
+          which the runner turns into annotations on the lines of the pull request
+
+Names are part of the interface (CI configurations and scripts match on them): once given, a
+name never changes; a new code gets a new name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cg.errors import Diagnostic
+
+FORMATS = ("human", "plain", "json", "github")
+SEVERITY = "error"  # every diagnostic cg reports today is an error; the field leaves room for warnings
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    name: str
+    meaning: str
+
+
+# THE table: one row per code. The README's code table says the same in more words.
+CODES: tuple[Code, ...] = (
+    Code("CG001", "unreadable-file", "the file cannot be read"),
+    Code("CG002", "not-text", "not UTF-8 text, or a binary file"),
+    Code("CG003", "invalid-yaml", "YAML syntax error, empty file, or not a mapping at the top"),
+    Code("CG004", "over-limit", "over a limit (file size, nesting depth, number of values)"),
+    Code("CG005", "unsupported-yaml", "YAML aliases or tags, which graph files do not use"),
+    Code("CG006", "duplicate-key", "a key written twice in one mapping"),
+    Code("CG007", "bad-number", "a number that cannot be used (non-finite, out of range, too long)"),
+    Code("CG100", "schema", "other schema errors (missing keys, wrong types, bad names)"),
+    Code("CG101", "unknown-op", "unknown op"),
+    Code("CG102", "arity", "wrong number of inputs for the op"),
+    Code("CG103", "unknown-attribute", "unknown attribute for the op"),
+    Code("CG104", "bad-tensor", "a value or constant that is not a rectangular list of numbers"),
+    Code("CG110", "unknown-name", "reference to an unknown input or node"),
+    Code("CG111", "duplicate-name", "a name used twice (input and node)"),
+    Code("CG112", "cycle", "the nodes form a cycle"),
+    Code("CG113", "unknown-output", "an output that does not exist"),
+    Code("CG120", "shape", "shapes that do not fit the op"),
+    Code("CG121", "integer-needed", "an integer needed (index)"),
+    Code("CG200", "non-finite", "NaN or Inf produced in the run"),
+    Code("CG201", "op-failed", "an op failed on its values (index out of range)"),
+    Code("CG210", "non-scalar-output", "a non-scalar output without --seed"),
+    Code("CG300", "bad-value", "a malformed command-line value"),
+    Code("CG301", "unknown-input", "unknown input (or --of node)"),
+    Code("CG302", "missing-input", "missing input value"),
+    Code("CG303", "no-derivative", "a derivative that does not exist or a direction that does not fit"),
+    Code("CG310", "too-many-paths", "more paths than `cg paths --limit`"),
+    Code("CG311", "paths-not-scalar", "`cg paths` through a tensor node, or from an integer"),
+    Code("CG320", "no-graphviz", "`cg draw`: Graphviz's dot is missing or cannot be run"),
+    Code("CG321", "graphviz-failed", "`cg draw`: dot failed or took too long"),
+    Code("CG400", "local-derivative", "`cg check --per-node`: a node's VJP or JVP disagrees with finite differences"),
+    Code("CG401", "expect-mismatch", "`cg check`: a value or gradient differs from the file's `expect` block"),
+    Code("CG402", "snapshot-mismatch", "`cg check --against`: a node moved, or is missing, against the saved result"),
+    Code("CG403", "gradient-mismatch", "`cg check`: a gradient disagrees with finite differences, or forward mode"
+         " with reverse mode"),
+    Code("CG500", "fmt-refused", "`cg fmt`: the file cannot be rewritten without moving a comment (or faithfully)"),
+)
+_BY_CODE = {c.code: c for c in CODES}
+UNLISTED = "unlisted"  # never expected: tests/test_ci.py checks every code in cg/ is in CODES
+
+
+def name_of(code: str) -> str:
+    found = _BY_CODE.get(code)
+    return found.name if found is not None else UNLISTED
+
+
+# ---- one diagnostic -----------------------------------------------------------------------------
+
+
+def text(d: Diagnostic) -> str:
+    """The message with its node, without the place: "node 'e': unknown op 'ad' ..."."""
+    return str(Diagnostic(d.code, d.message, node=d.node))
+
+
+def plain(d: Diagnostic) -> str:
+    return f"{d} [{d.code}]"
+
+
+def to_dict(d: Diagnostic) -> dict[str, Any]:
+    """One diagnostic as JSON data (the key order is the schema's)."""
+    return {
+        "file": d.file,
+        "line": d.pos.line if d.pos else None,
+        "column": d.pos.col if d.pos else None,
+        "node": d.node,
+        "code": d.code,
+        "name": name_of(d.code),
+        "message": d.message,
+        "severity": SEVERITY,
+    }
+
+
+def to_json(diags: Iterable[Diagnostic]) -> str:
+    """A JSON list, one object per diagnostic; `[]` when there are none (so a parser always gets a list)."""
+    items = [to_dict(d) for d in diags]
+    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+
+
+# GitHub's runner reads `::command key=value,key=value::message`. Its toolkit escapes data
+# (the message) as % -> %25, CR -> %0D, LF -> %0A, and property values also : -> %3A, , -> %2C.
+_DATA = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
+_PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
+
+
+def github(d: Diagnostic) -> str:
+    """One workflow command: an annotation on the file and line (when known) of the diagnostic."""
+    props: list[tuple[str, str]] = []
+    if d.file is not None:
+        props.append(("file", d.file))
+    if d.pos is not None:
+        props += [("line", str(d.pos.line)), ("col", str(d.pos.col))]
+    props.append(("title", f"{d.code} {name_of(d.code)}"))
+    joined = ",".join(f"{k}={v.translate(_PROPERTY)}" for k, v in props)
+    return f"::{SEVERITY} {joined}::{text(d).translate(_DATA)}"
+
+
+def lines(diags: Iterable[Diagnostic], fmt: str) -> str:
+    """plain or github lines, each ending in a newline ('' for none)."""
+    one = github if fmt == "github" else plain
+    return "".join(one(d) + "\n" for d in diags)
+
+
+def resolve(fmt: str | None, tty: bool) -> str:
+    """The format to use: the one asked for, else human on a terminal and plain otherwise."""
+    if fmt is not None:
+        return fmt
+    return "human" if tty else "plain"
+
+
+# ---- the schema of the json format --------------------------------------------------------------
+
+
+def diagnostic_schema() -> dict[str, Any]:
+    """The schema of one diagnostic object (also used inside `cg check --format json`'s report)."""
+    nullable_int = {"type": ["integer", "null"], "minimum": 1}
+    return {
+        "type": "object",
+        "required": ["file", "line", "column", "node", "code", "name", "message", "severity"],
+        "additionalProperties": False,
+        "properties": {
+            "file": {
+                "description": "the file as given on the command line ('<stdin>' for -); null for a command-line value",
+                "type": ["string", "null"],
+            },
+            "line": {"description": "1-based line of the problem in the file; null when it has no place"}
+            | nullable_int,
+            "column": {"description": "1-based column, counted in characters; null when it has no place"}
+            | nullable_int,
+            "node": {
+                "description": "the input or node the problem belongs to; null for file-level problems",
+                "type": ["string", "null"],
+            },
+            "code": {
+                "description": "stable code: CG0xx YAML and bytes, CG1xx graph rules, CG2xx run, CG3xx command line,"
+                " CG4xx cg check, CG5xx cg fmt",
+                "type": "string",
+                "pattern": "^CG[0-9]{3}$",
+            },
+            "name": {
+                "description": "stable short name of the code, e.g. unknown-op for CG101",
+                "enum": [c.name for c in CODES],
+            },
+            "message": {
+                "description": "what is wrong and, where cg knows, how to fix it (without file, place or node)",
+                "type": "string",
+            },
+            "severity": {"description": "error: the file fails the command", "enum": ["error", "warning"]},
+        },
+    }
+
+
+def diagnostics_schema() -> dict[str, Any]:
+    """The schema of `cg validate --format json` (schema/diagnostics.schema.json is a copy)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:cg:schema:diagnostics:1",
+        "title": "cg diagnostics",
+        "description": "The problems found by `cg validate --format json`, in file order; [] when every file"
+        " is valid. `cg check --format json` puts the same objects in its report's `diagnostics`.",
+        "type": "array",
+        "items": {"$ref": "#/$defs/diagnostic"},
+        "$defs": {"diagnostic": diagnostic_schema()},
+    }
