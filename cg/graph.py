@@ -106,7 +106,14 @@ def to_array(value: Any, dtype: str) -> np.ndarray:
         arr = np.asarray(value)
     except ValueError:  # numpy refuses ragged lists with a long message of its own
         raise ValueError("is not a rectangular nested list of numbers") from None
-    if arr.dtype == object or arr.dtype.kind not in "iuf":
+    if arr.dtype == object:  # ragged, or an integer beyond int64 (which is a fine float)
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (ValueError, TypeError):
+            raise ValueError("is not a rectangular nested list of numbers") from None
+        if dtype == "int":
+            raise ValueError("has dtype int but a whole number too large for int64")
+    if arr.dtype.kind not in "iuf":
         raise ValueError("is not a rectangular nested list of numbers")
     if dtype == "int":
         if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):

@@ -135,10 +135,11 @@ def test_numbers_that_cannot_be_used(tmp_path: Path, text: str, code: str, words
     refused(write(tmp_path, f"cg: 1\ninputs:\n  x: {text}\n{TAIL}"), code, words)
 
 
-@pytest.mark.xfail(strict=True, reason="cg/graph.py to_array: an int beyond int64 becomes a numpy object array "
-                   "and is reported as 'not a rectangular nested list of numbers'")
-def test_an_int_beyond_int64_is_named_as_such(tmp_path: Path) -> None:
-    r = cg("validate", str(write(tmp_path, f"cg: 1\ninputs:\n  x: 99999999999999999999\n{TAIL}")))
+def test_an_int_beyond_int64_is_a_float_or_named_as_such(tmp_path: Path) -> None:
+    # A float input takes it as the float it is; an int input cannot hold it, and says why.
+    assert cg("validate", str(write(tmp_path, f"cg: 1\ninputs:\n  x: 99999999999999999999\n{TAIL}"))).code == 0
+    text = f"cg: 1\ninputs:\n  x: {{dtype: int, value: 99999999999999999999}}\n{TAIL}"
+    r = cg("validate", str(write(tmp_path, text)))
     assert r.code == 1 and "rectangular" not in r.out and "int64" in r.out
 
 

@@ -42,6 +42,12 @@ BAD: dict[str, Expected | list[Expected]] = {
     "nan_value.yaml": ("CG007", 4, 6, None, "non-finite numbers (.nan, .inf) are not allowed"),
     "inf_constant.yaml": ("CG007", 5, 24, None, "non-finite numbers"),
     "huge_number.yaml": ("CG007", 4, 6, None, "number out of range: 1e999"),
+    "long_integer.yaml": ("CG007", 4, 6, None, "number too long (101 digits; at most 100)"),
+    "deep_nesting.yaml": ("CG004", 4, 68, None, "nesting is deeper than 64 levels; flatten the structure"),
+    "nul_byte.yaml": ("CG002", 4, 9, None, "binary file, not text (NUL byte at line 4, column 9)"),
+    "utf16.yaml": ("CG002", 1, 1, None, "file is UTF-16 text; save it as UTF-8"),
+    "control_char.yaml": ("CG002", 6, 34, None, "control character U+0007 at line 6, column 34 is not allowed in YAML"),
+    "list_as_key.yaml": ("CG003", 4, 3, None, "a list or mapping cannot be a mapping key; use a plain name"),
     # -- the top level --
     "missing_cg.yaml": ("CG100", 2, 1, None, "missing 'cg: 1' (the format version)"),
     "cg_version_2.yaml": ("CG100", 2, 5, None, "unsupported format version 2: this cg reads 'cg: 1'"),
