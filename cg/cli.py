@@ -238,7 +238,7 @@ def _report(file: str, diags: list[Diagnostic], fmt: str) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    console = Console()
+    console = Console(soft_wrap=True)  # never break a file:line:col line: editors and people copy it whole
     if not diags:
         console.print(Text.assemble(("ok ", "green"), file))
     for d in diags:

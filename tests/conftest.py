@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,9 @@ class CliResult:
 
 def cg(*args: str, stdin: str | None = None) -> CliResult:
     """Run the real `cg` entry point in a subprocess, as a user would (output piped)."""
+    env = {**os.environ, "COLUMNS": "120"}  # rich's width when piped: fixed, so tables do not depend on the terminal
     proc = subprocess.run(
-        [sys.executable, "-m", "cg", *args], capture_output=True, text=True, input=stdin, cwd=ROOT, timeout=120
+        [sys.executable, "-m", "cg", *args], capture_output=True, text=True, input=stdin, cwd=ROOT, timeout=120, env=env
     )
     result = CliResult(proc)
     assert "Traceback" not in result.out + result.err, result.err
