@@ -176,7 +176,7 @@ def _print_rich(report: FileReport) -> None:
     for note in report.notes:
         console.print(Text("  note: " + note, style="dim"))
     for d in report.problems:
-        console.print(Text.assemble(("error ", "bold red"), str(d), (f" [{d.code}]", "dim")))
+        console.print(Text.assemble(("error ", "bold red"), str(d), (f" [{d.code}]", "dim")), soft_wrap=True)
 
 
 def _print_json(reports: list[FileReport], opts: Options, output: str | None) -> None:

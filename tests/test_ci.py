@@ -122,6 +122,15 @@ def test_human_format_lists_ok_files_and_errors() -> None:
     assert "error " in r.out and "cycle: a -> b -> a [CG112]" in r.out
 
 
+def test_human_diagnostics_are_never_wrapped() -> None:
+    """A narrow terminal (or CI's 80 columns and a long path) must not break a file:line:col line."""
+    env = {**os.environ, "COLUMNS": "30"}
+    proc = subprocess.run([sys.executable, "-m", "cg", "validate", str(BAD / "cycle2.yaml"), "-f", "human"],
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+    assert proc.returncode == 1
+    assert proc.stdout == f"error {BAD / 'cycle2.yaml'}:5:3: node 'a': cycle: a -> b -> a [CG112]\n"
+
+
 def test_format_is_checked_and_usage_errors_stay_exit_2() -> None:
     assert cg("validate", str(GRAPHS), "-f", "xml").code == 2
     r = cg("validate", "no/such.yaml", "-f", "json")
