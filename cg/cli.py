@@ -71,10 +71,44 @@ def write_output(text: str, output: str | None) -> None:
         raise click.UsageError(f"cannot write {output}: {e.strerror or e}") from None
 
 
+def _limit(field: str, what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A `cg --max-... N` option that raises one limit of cg/limits.py for this run."""
+    from cg.limits import Limits
+
+    def parse(ctx: click.Context, param: click.Parameter, text: str | None) -> int | None:
+        from cg.limits import LimitValueError, parse_limit
+
+        try:
+            return None if text is None else parse_limit(text, f"--{field.replace('_', '-')}")
+        except LimitValueError as e:
+            raise click.BadParameter(str(e)) from None
+
+    default = getattr(Limits, field)
+    return click.option(f"--{field.replace('_', '-')}", field, metavar="N", callback=parse,
+                        help=f"{what} (default {default:,}; or set {Limits.env_name(field)}).")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.version_option(__version__, prog_name="cg")
-def main() -> None:
-    """cg: computational graphs in YAML, run forward and backward."""
+@_limit("max_bytes", "Largest graph file, in bytes")
+@_limit("max_depth", "Deepest nesting of YAML lists and mappings")
+@_limit("max_values", "Most YAML values (numbers, names, lists, mappings) in a file")
+@_limit("max_nodes", "Most nodes in a graph, composites and expressions expanded")
+@_limit("max_elements", "Most numbers in one tensor (value, input or node)")
+def main(**given: int | None) -> None:
+    """cg: computational graphs in YAML, run forward and backward.
+
+    The --max-... options raise the limits that keep an untrusted file from exhausting the machine.
+    """
+    from dataclasses import replace
+
+    from cg.limits import LimitValueError, from_env, set_current
+
+    try:
+        limits = from_env()
+    except LimitValueError as e:
+        raise click.UsageError(str(e)) from None
+    set_current(replace(limits, **{k: v for k, v in given.items() if v is not None}))
 
 
 @main.command(epilog=EXIT_CODES)

@@ -41,11 +41,13 @@ def _one(file: str, check: bool) -> str:
     from cg.diagnostics import plain
     from cg.errors import CgError
     from cg.fmt import format_text, write_atomic
-    from cg.yamldoc import MAX_BYTES
+    from cg.limits import current
+
+    max_bytes = current().max_bytes
 
     name = "<stdin>" if file == "-" else file
     try:
-        raw = sys.stdin.buffer.read(MAX_BYTES + 1) if file == "-" else _read(file, MAX_BYTES + 1)
+        raw = sys.stdin.buffer.read(max_bytes + 1) if file == "-" else _read(file, max_bytes + 1)
         text = format_text(raw, name)
     except CgError as e:
         if e.exit_code == 2:

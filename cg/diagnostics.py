@@ -39,7 +39,7 @@ CODES: tuple[Code, ...] = (
     Code("CG001", "unreadable-file", "the file cannot be read"),
     Code("CG002", "not-text", "not UTF-8 text, or a binary file"),
     Code("CG003", "invalid-yaml", "YAML syntax error, empty file, or not a mapping at the top"),
-    Code("CG004", "over-limit", "over a limit (file size, nesting depth, number of values)"),
+    Code("CG004", "over-limit", "over a limit (file size, nesting, values in a file, nodes, numbers in a tensor)"),
     Code("CG005", "unsupported-yaml", "YAML aliases or tags, which graph files do not use"),
     Code("CG006", "duplicate-key", "a key written twice in one mapping"),
     Code("CG007", "bad-number", "a number that cannot be used (non-finite, out of range, too long)"),

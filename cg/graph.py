@@ -9,6 +9,7 @@ one GraphError.
 from __future__ import annotations
 
 import heapq
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ import numpy as np
 
 from cg.errors import Diagnostic, GraphError, Pos, ShapeError, did_you_mean
 from cg.gcpause import paused_gc
+from cg.limits import Limits
+from cg.limits import current as current_limits
 from cg.ops import REGISTRY, Op, Shape, ShapeMismatch
 from cg.schema import validate
 from cg.schema_messages import ID_PATTERN, quote
@@ -147,6 +150,11 @@ class _Builder:
         if len(shape) > MAX_DIMS:
             path = ("inputs", name, "shape") if "shape" in spec else value_path
             self.error("CG120", f"{len(shape)} dimensions is too many; at most {MAX_DIMS}", path, name)
+            return None
+        if math.prod(shape) > (most := current_limits().max_elements):
+            path = ("inputs", name, "shape") if "shape" in spec else value_path
+            msg = f"{math.prod(shape):,} numbers in one tensor, more than {most:,}; {Limits().hint('max_elements')}"
+            self.error("CG004", _short_lists(msg), path, name)
             return None
         if default is not None and default.shape != shape:
             msg = f"value has shape {list(default.shape)} but shape says {list(shape)}"
@@ -312,6 +320,9 @@ def _checked_shape(node: Node, shapes: list[Shape]) -> Shape:
     # numpy cannot hold more dimensions (64, 32 before numpy 2): refuse now, not mid-run.
     if len(shape) > MAX_DIMS:
         raise ShapeMismatch(f"{node.op.name}: the result would have {len(shape)} dimensions; at most {MAX_DIMS}")
+    if math.prod(shape) > (most := current_limits().max_elements):  # refuse now, not by MemoryError mid-run
+        msg = f"{node.op.name}: the result would have {math.prod(shape):,} numbers, more than {most:,};"
+        raise ShapeMismatch(f"{msg} {Limits().hint('max_elements')}", code="CG004")
     return shape
 
 

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from cg.errors import Diagnostic, UsageError
+from cg.limits import Limits
+from cg.limits import current as current_limits
 
 CODE = "CG300"
 # json.loads recurses once per bracket and raises RecursionError near 1,000 levels; no real input
@@ -22,7 +24,7 @@ CODE = "CG300"
 MAX_DEPTH = 32
 # A value of 10^8 numbers is 800 MB as float64 before a single op runs; no graph cg is for needs
 # more than ten million (80 MB), and bigger ones are refused before they are read.
-MAX_ELEMENTS = 10_000_000
+MAX_ELEMENTS = Limits.max_elements  # the default; the one in force is limits.current().max_elements
 MAX_TEXT = 50 * 1024 * 1024  # characters of a .json value file; big values belong in .npy files
 EXPECTED = "expected a number or a bracketed list like [1, 2, 3]"
 
@@ -91,8 +93,9 @@ def _check_tokens(text: str, *, what: str) -> None:
                 raise _usage(f"{bad}: unmatched ']'")
         elif tok != "," and _NUMBER.fullmatch(tok):
             numbers += 1
-            if numbers > MAX_ELEMENTS:
-                raise _usage(f"{what}: more than {MAX_ELEMENTS:,} numbers; cg refuses values this big")
+            if numbers > (most := current_limits().max_elements):
+                raise _usage(f"{what}: more than {most:,} numbers; cg refuses values this big"
+                             f" ({Limits().hint('max_elements')})")
         elif tok != ",":
             # "got 'abc': 'abc' is not a number" would say the same thing twice
             why = _why_not_number(tok) or ("" if tok == text else f"{_show(tok)} is not a number")
@@ -152,15 +155,16 @@ def _load_json(full: str, where: str) -> np.ndarray:
 
 
 def _npy_size(full: str, where: str) -> None:
-    """Refuse a .npy array over MAX_ELEMENTS from its header, before reading (and allocating) it."""
+    """Refuse a .npy array over the max_elements limit from its header, before reading (and allocating) it."""
     try:
         arr = np.load(full, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError):
         return  # not a plain array file: np.load below says why
     size = getattr(arr, "size", 0)
     del arr  # closes the map
-    if size > MAX_ELEMENTS:
-        raise _usage(f"{where}: {size:,} numbers; cg refuses values of more than {MAX_ELEMENTS:,}")
+    if size > (most := current_limits().max_elements):
+        raise _usage(f"{where}: {size:,} numbers; cg refuses values of more than {most:,}"
+                     f" ({Limits().hint('max_elements')})")
 
 
 def _load_npy(full: str, where: str) -> np.ndarray:

@@ -36,17 +36,17 @@ import yaml
 
 from cg.errors import Diagnostic, LoadError, Pos
 from cg.gcpause import paused_gc
+from cg.limits import Limits
+from cg.limits import current as current_limits
 
 # libyaml is ~10x faster; the pure-Python parser yields the same events, just slower.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LOADER = _Loader
 
-MAX_BYTES = 50 * 1024 * 1024
-MAX_DEPTH = 64
-# Every value costs ~350 bytes here (the data, its path and its position) and as much again in
-# the graph: two million values (about 300,000 nodes, or a 2,000,000-entry constant) stay well
-# under 2 GB, where a 50 MB file of tiny nodes would need 5 GB.
-MAX_VALUES = 2_000_000
+# The default limits (cg/limits.py says how to raise them); the ones in force are limits.current().
+MAX_BYTES = Limits.max_bytes
+MAX_DEPTH = Limits.max_depth
+MAX_VALUES = Limits.max_values
 MAX_INT_DIGITS = 100
 _MAX_DIAGS = 100  # past this, more messages help nobody: stop and report
 
@@ -77,11 +77,13 @@ def load_file(
     path: str | os.PathLike[str],
     *,
     display: str | None = None,
-    max_bytes: int = MAX_BYTES,
-    max_depth: int = MAX_DEPTH,
+    max_bytes: int | None = None,
+    max_depth: int | None = None,
 ) -> Document:
-    """Read and parse a graph file; display is the name used in messages (default: the path)."""
+    """Read and parse a graph file; display is the name used in messages (default: the path).
+    The limits default to those in force (cg.limits.current())."""
     name = display if display is not None else os.fspath(path)
+    max_bytes = current_limits().max_bytes if max_bytes is None else max_bytes
     try:
         with open(path, "rb") as f:
             raw = f.read(max_bytes + 1)  # one byte over is enough to know it is too big
@@ -91,13 +93,14 @@ def load_file(
 
 
 def load_text(
-    text: str | bytes, file: str, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH
+    text: str | bytes, file: str, *, max_bytes: int | None = None, max_depth: int | None = None
 ) -> Document:
     """Parse YAML text (bytes must be UTF-8) into a Document; raise LoadError on any problem."""
     # str goes through bytes too, so both get the same size, NUL and UTF-8 checks.
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    source = _decode(raw, file, max_bytes)
-    builder = _Builder(file, max_depth)
+    limits = current_limits()
+    source = _decode(raw, file, limits.max_bytes if max_bytes is None else max_bytes)
+    builder = _Builder(file, limits.max_depth if max_depth is None else max_depth, limits.max_values)
     # Building makes millions of acyclic objects: pausing the GC halves the time on 100,000 nodes.
     with paused_gc():
         builder.run(_events(source, file))
@@ -112,7 +115,8 @@ _NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U0001
 
 def _decode(raw: bytes, file: str, max_bytes: int) -> str:
     if len(raw) > max_bytes:
-        raise _fail("CG004", f"file is larger than the limit of {max_bytes:,} bytes; split it up", file)
+        message = f"file is larger than the limit of {max_bytes:,} bytes; split it up or {Limits().hint('max_bytes')}"
+        raise _fail("CG004", message, file)
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # e.g. PowerShell 5 redirection writes UTF-16
         raise _fail("CG002", "file is UTF-16 text; save it as UTF-8", file, Pos(1, 1))
     raw = raw.removeprefix(b"\xef\xbb\xbf")
@@ -211,8 +215,8 @@ _COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 class _Builder:
     """Turns events into data with an explicit stack, so depth costs memory, not recursion."""
 
-    def __init__(self, file: str, max_depth: int) -> None:
-        self.file, self.max_depth = file, max_depth
+    def __init__(self, file: str, max_depth: int, max_values: int = MAX_VALUES) -> None:
+        self.file, self.max_depth, self.max_values = file, max_depth, max_values
         self.stack: list[_Frame] = []
         self.root: Any = _NO_KEY
         self.root_event: yaml.NodeEvent | None = None
@@ -220,7 +224,7 @@ class _Builder:
         self.positions: dict[YamlPath, Pos] = {}
         self.key_positions: dict[YamlPath, Pos] = {}
         self.diags: list[Diagnostic] = []
-        self.values = 0  # scalars (keys too) and collections, against MAX_VALUES
+        self.values = 0  # scalars (keys too) and collections, against max_values
 
     def run(self, events: Iterator[yaml.Event]) -> None:
         for event in events:
@@ -245,8 +249,9 @@ class _Builder:
 
     def count(self, event: yaml.NodeEvent) -> None:
         self.values += 1
-        if self.values > MAX_VALUES:
-            message = f"more than {MAX_VALUES:,} values (numbers, names, lists, mappings); split the graph up"
+        if self.values > self.max_values:
+            message = (f"more than {self.max_values:,} values (numbers, names, lists, mappings); split the graph up"
+                       f" or {Limits().hint('max_values')}")
             raise _fail("CG004", message, self.file, _pos(event))
 
     def scalar(self, event: yaml.ScalarEvent) -> None:
@@ -273,6 +278,7 @@ class _Builder:
         # Checked before the push, so no deeper level is ever built, let alone recursed into.
         if len(self.stack) >= self.max_depth:
             message = f"nesting is deeper than {self.max_depth} levels; flatten the structure"
+            message += f" ({Limits().hint('max_depth')})"
             raise _fail("CG004", message, self.file, _pos(event))
         path = self.put(container, event)
         self.stack.append(_Frame(container, path))

@@ -342,6 +342,12 @@ def test_strings_that_would_change_meaning_are_quoted() -> None:
     assert cglib.loads(out).name == "null"
 
 
+def test_the_example_graphs_are_canonical() -> None:
+    """What we ship is what `cg fmt` writes: a user who runs it on a copy sees no diff."""
+    r = cg("fmt", "--check", str(GRAPHS))
+    assert r.code == 0, r.err
+
+
 def test_fmt_check_lists_files_and_writes_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "graphs"
     shutil.copytree(GRAPHS, folder)

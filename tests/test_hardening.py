@@ -254,7 +254,11 @@ def test_an_npy_value_of_10_to_the_8_numbers_is_refused_from_its_header(tmp_path
         np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (10**8,)})
         f.truncate(f.tell() + 8 * 10**8)  # sparse: 800 MB that take no disk and are never read
     graph = write(tmp_path, "cg: 1\ninputs: {x: {shape: [100000000]}}\nnodes: {s: {op: sum, in: [x]}}\noutputs: [s]\n")
-    r = cg("run", str(graph), "--inputs", f"x=@{path}", timeout=20)
+    r = cg("--max-elements", "1e7", "run", str(graph), "--inputs", f"x=@{path}", timeout=20)
+    assert r.code == 1 and "[CG004]" in r.err  # the graph's own input shape is over the limit
+    small = write(tmp_path, "cg: 1\ninputs: {x: {shape: [10]}}\nnodes: {s: {op: sum, in: [x]}}\noutputs: [s]\n",
+                  "s.yaml")
+    r = cg("run", str(small), "--inputs", f"x=@{path}", timeout=20)
     assert r.code == 2 and f"100,000,000 numbers; cg refuses values of more than {MAX_ELEMENTS:,}" in r.err
     assert "[CG300]" in r.err
 
@@ -267,12 +271,14 @@ def test_a_json_value_over_the_element_limit_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_huge_declared_shape_fails_cleanly_when_drawn(tmp_path: Path) -> None:
-    """A shape of 10^10 entries validates (no value is held); drawing random values for it
-    runs out of the memory limit and says so, with exit code 1."""
+    """A shape of 10^10 entries is over the element limit (CG004, tests/test_limits.py); with the
+    limit raised it validates (no value is held), and drawing random values for it runs out of
+    memory and says so, with exit code 1."""
     path = write(tmp_path, "cg: 1\ninputs:\n  W: {shape: [100000, 100000]}\nnodes:\n  s: {op: sum, in: [W]}\n"
                  "outputs: [s]\n")
-    assert cg("validate", str(path)).code == 0
-    r = cg("check", str(path), timeout=60)
+    assert cg("validate", str(path)).code == 1
+    assert cg("--max-elements", "1e11", "validate", str(path)).code == 0
+    r = cg("--max-elements", "1e11", "check", str(path), timeout=60)
     assert r.code == 1 and "too large" in r.err
 
 
