@@ -26,9 +26,8 @@ schema: $(STAMP)  ## regenerate the committed copies of the JSON Schemas
 	$(BIN)/cg schema > schema/graph.schema.json
 	$(BIN)/cg schema --result > schema/result.schema.json
 
-bench: $(STAMP)
-	$(BIN)/python bench/chain.py
-	$(BIN)/python bench/modes.py
+bench: $(STAMP)  ## W1-W4, loading, start-up: prints them and writes bench/results.md (one BLAS thread)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python bench/all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

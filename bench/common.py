@@ -3,17 +3,29 @@
 Each workload script defines `rows() -> list[Row]` (it builds the computation as a cg graph and
 by hand in the same process, checks they agree, times both) and prints them when run alone.
 `bench/all.py` runs every script and writes the Markdown table. No test asserts a time.
+
+One BLAS thread: importing this module sets OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and
+MKL_NUM_THREADS to 1 (unless they are set already), so it must be imported before numpy;
+every script here does, and `make bench` also sets them. cg, numpy and PyTorch then all run
+on one thread (torch.set_num_threads(1) in the scripts that time it).
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+if "numpy" in sys.modules:  # too late for the variables: say so rather than time two threads silently
+    print("bench: numpy was imported before bench/common.py; BLAS may use several threads", file=sys.stderr)
+TIMES = "\u00d7"  # the multiplication sign of the table's ratios
 
 sys.path.insert(0, __file__.rsplit("/", 2)[0])  # run from a clone without installing: `python bench/x.py`
 
@@ -27,6 +39,7 @@ class Row:
     target: float | None = None  # the largest acceptable ratio cg / baseline, if the issue sets one
     note: str = ""  # what the baseline is, or why a target is missed
     torch: float | None = None  # PyTorch, when installed (never a dependency)
+    limit: float | None = None  # the largest acceptable value of `cg` itself, in `unit`, if the issue sets one
 
     @property
     def ratio(self) -> float:
@@ -34,9 +47,34 @@ class Row:
 
     @property
     def met(self) -> str:
-        if self.target is None:
+        if self.target is None and self.limit is None:
             return ""
-        return "yes" if self.ratio <= self.target else "no"
+        ok = (self.target is None or self.ratio <= self.target) and (self.limit is None or self.cg <= self.limit)
+        return "yes" if ok else "no"
+
+    @property
+    def goal(self) -> str:
+        """The target in words: '≤ 1.1' and a multiplication sign (a ratio), '≤ 3 us/node' (a
+        limit on cg itself), or both."""
+        parts = [f"≤ {self.target:g}{TIMES}"] if self.target is not None else []
+        parts += [f"≤ {self.limit:g} {self.unit}"] if self.limit is not None else []
+        return ", ".join(parts)
+
+
+def median_times(*fns: Callable[[], Any], rounds: int = 20, warmup: int = 3, number: int = 1) -> list[float]:
+    """Median seconds per call of each fn, timed in turns (cg, baseline, cg, baseline...), so
+    that a slow moment of the machine falls on both sides rather than on one."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, out in zip(fns, times):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            out.append((time.perf_counter() - start) / number)
+    return [statistics.median(t) for t in times]
 
 
 def median_time(fn: Callable[[], Any], *, rounds: int = 20, warmup: int = 3, number: int = 1) -> float:
@@ -52,7 +90,7 @@ def median_time(fn: Callable[[], Any], *, rounds: int = 20, warmup: int = 3, num
     return statistics.median(times)
 
 
-class no_gc:  # noqa: N801 - used as `with no_gc():`, like a function
+class no_gc:  # used as `with no_gc():`, like a function
     """Pause the cyclic collector for a timed section (both sides get the same treatment)."""
 
     def __enter__(self) -> None:
@@ -72,7 +110,7 @@ def fmt(value: float, unit: str) -> str:
 def show(rows: list[Row]) -> None:
     """Print rows as aligned text (what a script prints when run alone)."""
     for r in rows:
-        target = f"  target ≤ {r.target:g}x: {r.met}" if r.target is not None else ""
+        target = f"  target {r.goal}: {r.met}" if r.met else ""
         torch = f"  torch {fmt(r.torch, r.unit)} ({r.torch / r.baseline:.2f}x)" if r.torch is not None else ""
         print(f"{r.workload:58} cg {fmt(r.cg, r.unit):>12}  baseline {fmt(r.baseline, r.unit):>12}"
               f"  ratio {r.ratio:6.2f}{target}{torch}{'  - ' + r.note if r.note else ''}")
@@ -83,8 +121,8 @@ def markdown(rows: list[Row]) -> str:
     head += "| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |\n"
     lines = []
     for r in rows:
-        target = f"≤ {r.target:g}×" if r.target is not None else ""
-        torch = fmt(r.torch, r.unit) if r.torch is not None else "–"
-        lines.append(f"| {r.workload} | {fmt(r.cg, r.unit)} | {fmt(r.baseline, r.unit)} | {r.ratio:.2f}× | {target}"
-                     f" | {r.met} | {torch} | {r.note} |")
+        target = r.goal
+        torch = fmt(r.torch, r.unit) if r.torch is not None else "-"
+        lines.append(f"| {r.workload} | {fmt(r.cg, r.unit)} | {fmt(r.baseline, r.unit)} | {r.ratio:.2f}{TIMES}"
+                     f" | {target} | {r.met} | {torch} | {r.note} |")
     return head + "\n".join(lines) + "\n"

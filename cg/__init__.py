@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from cg.grad import ValueAndGrad
     from cg.graph import Graph
     from cg.interp import Result
 
@@ -22,17 +23,18 @@ __version__ = "0.1.0"
 
 
 def load(path: str | Path) -> Graph:
-    """Read, parse and validate a graph file; raises cg.errors.CgError subclasses."""
+    """Read, parse and validate a graph file (JSON if named *.json, else YAML); raises
+    cg.errors.CgError subclasses."""
+    from cg.document import load_file
     from cg.graph import build
-    from cg.yamldoc import load_file
 
     return build(load_file(path))
 
 
 def loads(text: str, file: str = "<string>") -> Graph:
-    """Parse and validate graph text; `file` is the name used in messages."""
+    """Parse and validate graph text; `file` is the name used in messages (*.json: read as JSON)."""
+    from cg.document import load_text
     from cg.graph import build
-    from cg.yamldoc import load_text
 
     return build(load_text(text, file))
 
@@ -44,4 +46,12 @@ def run(graph: Graph, inputs: dict[str, Any] | None = None, **options: Any) -> R
     return _run(graph, inputs, **options)
 
 
-__all__ = ["__version__", "load", "loads", "run"]
+def value_and_grad(graph: Graph, **options: Any) -> ValueAndGrad:
+    """The passes as a function inputs -> (value, {name: gradient}), made once for a graph that
+    runs many times; see cg.grad.value_and_grad for the options (of, wrt, dtype)."""
+    from cg.grad import value_and_grad as _value_and_grad
+
+    return _value_and_grad(graph, **options)
+
+
+__all__ = ["__version__", "load", "loads", "run", "value_and_grad"]

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from cg import __version__
+from cg.cli_lazy import LazyGroup
 from cg.cli_options import inputs_option, nonfinite_option, output_option, precision_option
-from cg.errors import CgError, Diagnostic
+
+if TYPE_CHECKING:  # start-up: `cg --version` and `cg --help` import click and little else
+    from cg.errors import CgError, Diagnostic
 
 EXIT_CODES = """\b
 Exit codes: 0 ok, 1 invalid graph or failed run, 2 usage error."""
@@ -34,6 +36,8 @@ def _guard(fn: Callable[..., None]) -> Callable[..., None]:
     """Turn cg's errors into messages and exit codes; never show a traceback."""
 
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        from cg.errors import CgError
+
         try:
             fn(*args, **kwargs)
         except CgError as e:
@@ -61,11 +65,16 @@ def write_output(text: str, output: str | None) -> None:
     if output is None or output == "-":
         click.echo(text, nl=False)
         return
+    import tempfile
+
     target = Path(output)
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)  # mkstemp makes 0600; give the file the mode `open` would have given it
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except OSError as e:
         raise click.UsageError(f"cannot write {output}: {e.strerror or e}") from None
@@ -88,7 +97,7 @@ def _limit(field: str, what: str) -> Callable[[Callable[..., None]], Callable[..
                         help=f"{what} (default {default:,}; or set {Limits.env_name(field)}).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.version_option(__version__, prog_name="cg")
 @_limit("max_bytes", "Largest graph file, in bytes")
 @_limit("max_depth", "Deepest nesting of YAML lists and mappings")
@@ -128,11 +137,14 @@ def main(**given: int | None) -> None:
               help="Forward mode: differentiate with respect to this scalar input (tangent 1). Repeatable.")
 @click.option("--tangent", "tangent_texts", multiple=True, metavar="NAME=VALUE,...",
               help="Forward mode: a direction for an input, e.g. v=[1,0,0]. Repeatable.")
-@click.option("--edges", is_flag=True, help="Also show every edge: its local derivative and the gradient it carries.")
+@click.option("--edges", is_flag=True, help="Also show every edge: its local derivative and the gradient it carries"
+              " (of the expanded graph, as --expand).")
+@click.option("--expand", is_flag=True, help="Show the inner nodes of composites (calls of functions), with ids like"
+              " h1/Wx, instead of one row per call.")
 @_guard
 def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fmt: str,
         output: str | None, precision: int, nonfinite: str, mode: str, wrt: tuple[str, ...],
-        tangent_texts: tuple[str, ...], edges: bool) -> None:
+        tangent_texts: tuple[str, ...], edges: bool, expand: bool) -> None:
     """Run FILE forward and backward and print every node's value and gradient.
 
     With --mode forward (implied by --wrt or --tangent) it prints forward derivatives instead."""
@@ -141,6 +153,10 @@ def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fm
     from cg.values import parse_inputs, parse_value
 
     graph = build(_load(file))
+    if expand or edges:  # every inner node of a composite gets its own row (the edges join them)
+        from cg.composite import expanded
+
+        graph = expanded(graph)
     given = parse_inputs(list(inputs))
     seed_value = None if seed is None else parse_value(seed, what="--seed")
     tangents = _tangents(wrt, tangent_texts) if mode == "forward" or wrt or tangent_texts else None
@@ -202,7 +218,8 @@ def _print_run(result: Any, fmt: str, output: str | None, precision: int, edges:
 
 
 def _load(file: str) -> Any:
-    from cg.yamldoc import load_file, load_text
+    """The document of a graph file: JSON if it is named *.json, else YAML (standard input: YAML)."""
+    from cg.document import load_file, load_text
 
     if file == "-":
         return load_text(sys.stdin.buffer.read(), "<stdin>")
@@ -237,6 +254,7 @@ FORMAT_HELP = ("human: coloured, for a terminal; plain: file:line:col: message [
 def validate(paths: tuple[str, ...], fmt: str | None) -> None:
     """Check graph files (and *.yaml / *.yml files in directories) without running them."""
     from cg.diagnostics import resolve, to_json
+    from cg.errors import CgError
     from cg.graph import build
 
     files = list(_graph_files(paths))
@@ -246,7 +264,7 @@ def validate(paths: tuple[str, ...], fmt: str | None) -> None:
     for file in files:
         diags: list[Diagnostic] = []
         try:
-            build(_load(file))
+            build(_load(file), library=True)  # a library of functions is valid on its own
         except CgError as e:
             if e.exit_code == 2:  # not the file's fault (e.g. no such file): a usage error
                 raise
@@ -298,15 +316,3 @@ def ops() -> None:
     for op in REGISTRY.values():
         attrs = ", ".join(f"{n}{'' if a.required else '?'}" for n, a in op.attrs.items())
         click.echo(f"{op.name:12} {op.arity_text():18} {attrs:18} {op.doc}")
-
-
-# Commands that live in their own modules (each imports numpy and friends only when run).
-from cg.cli_check import check as _check  # noqa: E402
-from cg.cli_draw import draw as _draw  # noqa: E402
-from cg.cli_fmt import fmt as _fmt  # noqa: E402
-from cg.cli_jacobian import jacobian as _jacobian  # noqa: E402
-from cg.cli_paths import paths as _paths  # noqa: E402
-from cg.cli_report import report as _report_command  # noqa: E402
-
-for _command in (_check, _draw, _fmt, _jacobian, _paths, _report_command):
-    main.add_command(_command)

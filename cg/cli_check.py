@@ -95,7 +95,7 @@ def _build(file: str) -> Any:
     from cg.graph import build
 
     try:
-        return build(_load(file))
+        return build(_load(file), library=True)  # a library: nothing to run, but it must be valid
     except CgError as e:
         if e.exit_code == 2:
             raise

@@ -37,9 +37,11 @@ SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid
 @click.option("--no-values", is_flag=True, help="Draw the graph alone: no run, no values or gradients.")
 @click.option("--direction", type=click.Choice(["LR", "TB"], case_sensitive=False), default="LR",
               metavar="[LR|TB]", show_default=True, help="Left to right, or top to bottom.")
+@click.option("--composites", type=click.Choice(["node", "cluster"]), default="node", show_default=True,
+              help="A call of a function as one box (node), or its inner nodes in a box around them (cluster).")
 @precision_option
 def draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None, no_values: bool,
-         direction: str, precision: int) -> None:
+         direction: str, composites: str, precision: int) -> None:
     """Draw FILE: each edge carries the value of its source (green) above the gradient that
     flows back along it (red); nodes with no path to the differentiated output are grey.
 
@@ -50,7 +52,7 @@ def draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None
     # cg.cli imports this module while it loads: reach for its helpers only when run.
     from cg.cli import _guard
 
-    _guard(_draw)(file, inputs, output, fmt, no_values, direction.upper(), precision)
+    _guard(_draw)(file, inputs, output, fmt, no_values, direction.upper(), precision, composites)
 
 
 def _format(fmt: str | None, output: str | None) -> str:
@@ -70,7 +72,7 @@ def _format(fmt: str | None, output: str | None) -> str:
 
 
 def _draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None, no_values: bool,
-          direction: str, precision: int) -> None:
+          direction: str, precision: int, composites: str = "node") -> None:
     import sys
 
     from cg.cli import _is_tty, _load, write_output
@@ -87,7 +89,8 @@ def _draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | Non
         require_dot(fmt)  # before any work: the error says how to install Graphviz
     graph = build(_load(file))
     subject = graph if no_values else _run(graph, inputs)
-    picture = render(subject, fmt, values=not no_values, direction=direction, precision=precision)
+    picture = render(subject, fmt, values=not no_values, direction=direction, precision=precision,
+                     composites=composites)
     if isinstance(picture, str):
         write_output(picture, output)
     elif to_stdout:

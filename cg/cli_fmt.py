@@ -27,8 +27,12 @@ def fmt(paths: tuple[str, ...], check: bool) -> None:
 
 def _fmt(paths: tuple[str, ...], check: bool) -> None:
     from cg.cli import _graph_files
+    from cg.document import is_json
 
     files = list(_graph_files(paths))
+    for file in files:
+        if is_json(file):  # read as YAML it would be rewritten as YAML, under its .json name
+            raise click.UsageError(f"cg fmt rewrites YAML files, and {file} is JSON; format it with a JSON formatter")
     counts = {"changed": 0, "same": 0, "failed": 0}
     for file in files:
         counts[_one(file, check)] += 1

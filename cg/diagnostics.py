@@ -54,6 +54,10 @@ CODES: tuple[Code, ...] = (
     Code("CG113", "unknown-output", "an output that does not exist"),
     Code("CG120", "shape", "shapes that do not fit the op"),
     Code("CG121", "integer-needed", "an integer needed (index)"),
+    Code("CG130", "recursion", "a function that calls itself, directly or through other functions"),
+    Code("CG131", "bad-import", "an import that cannot be read, is not a library, or closes an import cycle"),
+    Code("CG132", "bad-function", "a function named like a built-in op or another function, or returning an input"),
+    Code("CG133", "library-only", "a library file (functions only) given where a graph is run"),
     Code("CG200", "non-finite", "NaN or Inf produced in the run"),
     Code("CG201", "op-failed", "an op failed on its values (index out of range)"),
     Code("CG210", "non-scalar-output", "a non-scalar output without --seed"),
@@ -71,6 +75,10 @@ CODES: tuple[Code, ...] = (
     Code("CG403", "gradient-mismatch", "`cg check`: a gradient disagrees with finite differences, or forward mode"
          " with reverse mode"),
     Code("CG500", "fmt-refused", "`cg fmt`: the file cannot be rewritten without moving a comment (or faithfully)"),
+    Code("CG600", "expr-syntax", "an expression that is not Python syntax, or not printable ASCII"),
+    Code("CG601", "expr-not-allowed", "an expression uses syntax outside the allow-list (attributes, strings...)"),
+    Code("CG602", "expr-no-op", "an expression with no operation (a bare name or number)"),
+    Code("CG700", "no-code-rule", "`cg compile`: an op that cg cannot write as Python (it has no code rule)"),
 )
 _BY_CODE = {c.code: c for c in CODES}
 UNLISTED = "unlisted"  # never expected: tests/test_ci.py checks every code in cg/ is in CODES
@@ -169,7 +177,7 @@ def diagnostic_schema() -> dict[str, Any]:
             },
             "code": {
                 "description": "stable code: CG0xx YAML and bytes, CG1xx graph rules, CG2xx run, CG3xx command line,"
-                " CG4xx cg check, CG5xx cg fmt",
+                " CG4xx cg check, CG5xx cg fmt, CG6xx expressions, CG7xx cg compile",
                 "type": "string",
                 "pattern": "^CG[0-9]{3}$",
             },

@@ -16,10 +16,12 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from cg.composite import call_flows, expanded, shown_nodes
+from cg.draw_clusters import MODES, Cluster, clusters, everything_inside, nesting
 from cg.edges import compute_edges, stream_sums
 from cg.errors import CgError, UsageError
 from cg.graph import Const, Graph, Node
@@ -65,6 +67,7 @@ class Picture:
     legend: tuple[tuple[str, str], ...]  # (colour, what it means); empty without values
     boxes: tuple[Box, ...]
     arrows: tuple[Arrow, ...]
+    clusters: tuple[Cluster, ...] = ()  # composites drawn as a box around their inner nodes
 
 
 # ---- the picture, independent of the format --------------------------------------------------
@@ -100,7 +103,8 @@ class _Shown:
         return _text(self.flows.get((node, arg)), self.precision)
 
 
-def _shown(subject: Result | Graph, values: bool, of: str | None, precision: int) -> _Shown:
+def _shown(subject: Result | Graph, values: bool, of: str | None, precision: int, calls: bool = False) -> _Shown:
+    """calls: composites are drawn as one box, so the flows along their arguments are needed."""
     if not values or not isinstance(subject, Result):
         return _Shown(None, precision, {}, None)
     if subject.tangents is not None or of is None:  # forward mode: values only
@@ -109,7 +113,10 @@ def _shown(subject: Result | Graph, values: bool, of: str | None, precision: int
     total = subject.grads.get(of)
     # The output's gradient is the seed plus what its users send back (when it is used).
     seed = None if total is None else np.asarray(total - stream_sums(edges).get(of, 0.0))
-    return _Shown(subject, precision, {(e.dst, e.arg): e.flow for e in edges}, seed)
+    flows = {(e.dst, e.arg): e.flow for e in edges}
+    if calls:  # a call's argument carries back what flows along the inner edges it feeds
+        flows |= call_flows(subject.graph, flows)
+    return _Shown(subject, precision, flows, seed)
 
 
 def _node_parts(node: Node, live: bool, of: str | None, shown: _Shown) -> tuple[list[Box], list[Arrow]]:
@@ -125,18 +132,21 @@ def _node_parts(node: Node, live: bool, of: str | None, shown: _Shown) -> tuple[
     return boxes, arrows
 
 
-def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4) -> Picture:
+def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4, composites: str = "node") -> Picture:
     """Boxes for inputs, nodes and constants, and one arrow per argument (mul(x, x) has two),
-    plus an arrow out of every output and every unused name to show the value it ends with."""
+    plus an arrow out of every output and every unused name to show the value it ends with.
+    A composite is one box (composites="node") or a cluster around its inner nodes ("cluster")."""
+    if composites not in MODES:
+        raise UsageError.one("CG300", f"composites must be node or cluster, not {composites!r}")
     graph = subject.graph if isinstance(subject, Result) else subject
     reverse = isinstance(subject, Result) and subject.tangents is None
     of = subject.of if isinstance(subject, Result) and reverse else (graph.outputs[0] if graph.outputs else None)
     on_path = reachable(graph, of, downstream=False) if of is not None else frozenset(graph.avals)
-    shown = _shown(subject, values, of, precision)
+    shown = _shown(subject, values, of, precision, calls=composites == "node")
     input_op = {"float": "input", "int": "input (int)"}
     boxes = [Box(i.name, "input", i.name, input_op[i.aval.dtype], i.doc, i.name in on_path) for i in graph.inputs]
     arrows: list[Arrow] = []
-    for node in graph.nodes:
+    for node in shown_nodes(graph) if composites == "node" else graph.nodes:
         node_boxes, node_arrows = _node_parts(node, node.id in on_path, of, shown)
         boxes += node_boxes
         arrows += node_arrows
@@ -152,7 +162,8 @@ def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4)
         legend = ((GREEN, "green: the value an edge carries (forward pass)"),)
         if shown.flows or shown.seed is not None:
             legend += ((RED, f"red: the gradient d {of} / d value flowing back along it (backward pass)"),)
-    return Picture(graph.name, graph.doc, of, legend, tuple(boxes), tuple(arrows))
+    found = clusters(graph, [b.key for b in boxes]) if composites == "cluster" else ()
+    return Picture(graph.name, graph.doc, of, legend, tuple(boxes), tuple(arrows), found)
 
 
 # ---- Graphviz DOT ---------------------------------------------------------------------------
@@ -239,12 +250,13 @@ def _dot_arrow(a: Arrow, direction: str) -> str:
     return f"  {_q(a.src)} -> {_q(a.dst)}{_attrs(attrs)};"
 
 
-def to_dot(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4) -> str:
+def to_dot(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
+           composites: str = "node") -> str:
     """Graphviz DOT text: inputs (ellipses) on the left, results on the right, constants small;
     each edge labelled with its value (green) above its gradient (red); nodes with no path to
     the differentiated output grey and dashed; the graph's name, doc and a legend on top."""
     _check_direction(direction)
-    return _dot_text(picture(subject, values=values, precision=precision), direction)
+    return _dot_text(picture(subject, values=values, precision=precision, composites=composites), direction)
 
 
 def _dot_text(pic: Picture, direction: str, *, title: bool = True) -> str:
@@ -259,6 +271,9 @@ def _dot_text(pic: Picture, direction: str, *, title: bool = True) -> str:
     ]
     lines += [_dot_box(b) for b in pic.boxes]
     lines += [_dot_arrow(a, direction) for a in pic.arrows]
+    for opening, c in nesting(pic.clusters):  # a box named inside a cluster's block is drawn in it
+        lines.append(f'  subgraph {_q("cluster_" + c.key)} {{ label=<<I>{_h(c.label)}</I>>; style="rounded,dashed"; '
+                     f'color="{GREY}";{"".join(" " + _q(k) + ";" for k in c.members)}' if opening else "  }")
     for rank, kind in (("source", "input"), ("sink", "end")):
         keys = [_q(b.key) for b in pic.boxes if b.kind == kind]
         if keys:
@@ -278,12 +293,13 @@ def _m(text: str) -> str:
     return text.replace("\n", "<br/>")
 
 
-def to_mermaid(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4) -> str:
+def to_mermaid(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
+               composites: str = "node") -> str:
     """A Mermaid flowchart (renders in GitHub Markdown): the same boxes and arrows as to_dot,
     with edge labels `value / ∂ gradient`. Ids are generated (n0, c0, o0) since Mermaid gives
     names like `end` a meaning; the names themselves are in the labels."""
     _check_direction(direction)
-    pic = picture(subject, values=values, precision=precision)
+    pic = picture(subject, values=values, precision=precision, composites=composites)
     key = f" (edge labels: value / ∂ = d {pic.of} / d value)" if len(pic.legend) == 2 else ""
     title = _clean(pic.name + (f": {pic.doc}" if pic.doc else "") + key).replace("\n", " ")
     # Mermaid shows a title's <, > and & escaped a second time, and reads no entity codes there.
@@ -320,6 +336,12 @@ def to_mermaid(subject: Result | Graph, *, values: bool = True, direction: str =
     lines += [f"  class {ids[b.key]} cgOf" for b in pic.boxes if b.is_of]
     if grey:
         lines.append(f"  linkStyle {','.join(grey)} stroke:{GREY},stroke-dasharray:4 4")
+    for k, (opening, c) in enumerate(nesting(pic.clusters)):  # naming a box in a subgraph moves it there
+        if opening:
+            lines += [f'  subgraph s{k} ["{_m(c.label)}"]', f"    direction {direction}"]
+            lines += [f"    {ids[m]}" for m in c.members]
+        else:
+            lines.append("  end")
     return "\n".join(lines) + "\n"
 
 
@@ -356,12 +378,16 @@ def run_dot(dot_text: str, fmt: str, *, timeout: float = DOT_TIMEOUT) -> bytes:
     return proc.stdout
 
 
-def to_svg(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4) -> str:
-    return run_dot(to_dot(subject, values=values, direction=direction, precision=precision), "svg").decode("utf-8")
+def to_svg(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
+           composites: str = "node") -> str:
+    dot = to_dot(subject, values=values, direction=direction, precision=precision, composites=composites)
+    return run_dot(dot, "svg").decode("utf-8")
 
 
-def to_png(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4) -> bytes:
-    return run_dot(to_dot(subject, values=values, direction=direction, precision=precision), "png")
+def to_png(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
+           composites: str = "node") -> bytes:
+    return run_dot(to_dot(subject, values=values, direction=direction, precision=precision, composites=composites),
+                   "png")
 
 
 # ---- HTML, with a small layered SVG when there is no dot -------------------------------------
@@ -454,6 +480,18 @@ def layered_svg(pic: Picture, direction: str = "LR") -> str:
     for b in pic.boxes:
         if b.key in lay.pos:
             out += _svg_box(b, *lay.pos[b.key], consts.get(b.key, []))
+    inside = everything_inside(pic.clusters)
+    for depth, c in ((c.key.count("/"), c) for c in pic.clusters):  # a dashed frame (no layout engine: it may overlap)
+        placed = [lay.pos[m] for m in inside[c.key] if m in lay.pos]
+        if placed:
+            xs, ys = [p[0] for p in placed], [p[1] for p in placed]
+            pad = 8 + 6 * (4 - min(depth, 4))  # an outer frame around the frames inside it
+            x, y = min(xs) - BOX_W / 2 - pad, min(ys) - BOX_H / 2 - pad - 12
+            w, h = max(xs) - min(xs) + BOX_W + 2 * pad, max(ys) - min(ys) + BOX_H + 2 * pad + 12
+            out += [f'<rect x="{x:.0f}" y="{y:.0f}" width="{w:.0f}" height="{h:.0f}" rx="8" fill="none" '
+                    f'stroke="{GREY}" stroke-dasharray="4 4"/>',
+                    f'<text x="{x + 6:.0f}" y="{y + 13:.0f}" font-style="italic" fill="{GREY}" text-anchor="start">'
+                    f'{html.escape(c.label)}</text>']
     x0, y0 = min(x for x, _ in extent), min(y for _, y in extent)
     w, h = max(x for x, _ in extent) - x0, max(y for _, y in extent) - y0
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
@@ -464,6 +502,7 @@ def layered_svg(pic: Picture, direction: str = "LR") -> str:
 
 
 def _table(subject: Result | Graph, values: bool, precision: int) -> str:
+    """The table beside the picture: a composite is one row, unless the graph is shown expanded."""
     g = subject.graph if isinstance(subject, Result) else subject
     header: tuple[str, ...]
     body: list[tuple[str, ...]]
@@ -474,7 +513,7 @@ def _table(subject: Result | Graph, values: bool, precision: int) -> str:
         header = ("id", "op", "in", "shape")
         body = [(i.name, "input", "", str(list(i.aval.shape))) for i in g.inputs]
         body += [(n.id, _op_text(n), ", ".join(_arg_text(a) for a in n.args), str(list(g.avals[n.id].shape)))
-                 for n in g.nodes]
+                 for n in shown_nodes(g)]
     docs = {i.name: i.doc for i in g.inputs} | {n.id: n.doc for n in g.nodes}  # shown on hovering the id
     head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
     cells = "".join(
@@ -495,12 +534,12 @@ td:nth-child(n+5) {{ text-align: right; font-variant-numeric: tabular-nums; }}""
 
 
 def to_html(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
-            use_dot: bool | None = None) -> str:
+            use_dot: bool | None = None, composites: str = "node") -> str:
     """One self-contained page (no scripts, no network): the picture as inline SVG beside the
     table of values and gradients. The SVG comes from dot when it is installed (use_dot None:
     if available; True: required; False: never), otherwise from layered_svg."""
     _check_direction(direction)
-    pic = picture(subject, values=values, precision=precision)
+    pic = picture(subject, values=values, precision=precision, composites=composites)
     svg = None
     if use_dot or (use_dot is None and have_dot()):
         try:
@@ -522,17 +561,19 @@ def to_html(subject: Result | Graph, *, values: bool = True, direction: str = "L
     if pic.doc:
         parts.append(f'<p class="doc">{html.escape(pic.doc)}</p>')
     parts += [f'<p class="legend" style="color: {colour}">{html.escape(line)}</p>' for colour, line in pic.legend]
+    if composites == "cluster":  # the table shows the inner nodes the picture shows
+        subject = replace(subject, graph=expanded(subject.graph)) if isinstance(subject, Result) else expanded(subject)
     parts += ['<div class="wrap">', f"<figure>\n{svg.strip()}\n</figure>", _table(subject, values, precision),
               "</div>", "</body>", "</html>"]
     return "\n".join(parts) + "\n"
 
 
 def render(subject: Result | Graph, fmt: str, *, values: bool = True, direction: str = "LR",
-           precision: int = 4) -> str | bytes:
+           precision: int = 4, composites: str = "node") -> str | bytes:
     """The picture in one of FORMATS: text, except PNG (bytes)."""
     makers: dict[str, Callable[..., str | bytes]] = {
         "dot": to_dot, "mermaid": to_mermaid, "svg": to_svg, "png": to_png, "html": to_html,
     }
     if fmt not in makers:
         raise UsageError.one("CG300", f"unknown picture format {fmt!r}; one of {', '.join(FORMATS)}")
-    return makers[fmt](subject, values=values, direction=direction, precision=precision)
+    return makers[fmt](subject, values=values, direction=direction, precision=precision, composites=composites)

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from cg.composite import shown_nodes
 from cg.graph import Const
 from cg.interp import Result
 from cg.render import derivative, derivative_column, rows
@@ -70,7 +71,7 @@ def _entries(result: Result) -> Iterator[tuple[str, str, str]]:
     """(id, op, inputs text) for every input and node, in topological order."""
     for inp in result.graph.inputs:
         yield inp.name, "input", ""
-    for node in result.graph.nodes:
+    for node in shown_nodes(result.graph):  # a composite as one row, unless shown expanded
         yield node.id, node.op.name, ", ".join(_arg(a) for a in node.args)
 
 

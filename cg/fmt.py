@@ -1,10 +1,12 @@
 """`cg fmt`: a graph file rewritten in canonical form, its comments kept.
 
-Canonical form: top-level keys in the order cg, name, doc, inputs, nodes, outputs, expect; a
-node's keys op, in, then its attributes (in the op's order), then doc; an input's value, shape,
-dtype, doc; expect's inputs, of, tol, rtol, values, grads. `inputs`, `nodes` and `expect` hold one
-entry per line; everything else is written in flow style (`{op: mul, in: [x, y]}`) when it fits
-in WIDTH columns, else in block style, one entry per line (long lists of numbers are wrapped).
+Canonical form: top-level keys in the order cg, name, doc, imports, functions, inputs, nodes,
+outputs, expect; a function's doc, inputs, nodes, output; a node's keys expr or op, in, then its
+attributes (in the op's order), then doc; an input's value, shape, dtype, doc; expect's inputs,
+of, tol, rtol, values, grads. `inputs`, `nodes`, `expect`, `functions` and each function's
+`nodes` hold one entry per line; everything else is written in flow style (`{op: mul, in: [x,
+y]}`) when it fits in WIDTH columns, else in block style, one entry per line (long lists of
+numbers are wrapped).
 Numbers keep the text they were written with (0.1190 stays 0.1190, 010 stays 010); strings are
 plain where YAML allows, else double-quoted. Inputs and nodes stay in the order of the file.
 
@@ -47,10 +49,11 @@ from cg.yamldoc import LOADER, load_text, plain_value, resolve_scalar
 WIDTH = 120  # the project's line length (ruff); every example graph's flow lines fit
 INDENT = 2
 CODE = "CG500"
-ROOT_ORDER = ("cg", "name", "doc", "inputs", "nodes", "outputs", "expect")
+ROOT_ORDER = ("cg", "name", "doc", "imports", "functions", "inputs", "nodes", "outputs", "expect")
+FUNCTION_ORDER = ("doc", "inputs", "nodes", "output")
 INPUT_ORDER = ("value", "shape", "dtype", "doc")
 EXPECT_ORDER = ("inputs", "of", "tol", "rtol", "values", "grads")
-BLOCK_SECTIONS = {("inputs",), ("nodes",), ("expect",)}
+BLOCK_SECTIONS = {("inputs",), ("nodes",), ("expect",), ("functions",)}
 
 
 class FormatError(CgError):
@@ -334,8 +337,10 @@ def _order(coll: Coll, path: tuple[str, ...]) -> list[Entry]:
         order = EXPECT_ORDER
     elif len(path) == 2 and path[0] == "inputs":
         order = INPUT_ORDER
-    elif len(path) == 2 and path[0] == "nodes":
+    elif (len(path) == 2 and path[0] == "nodes") or (len(path) == 4 and path[0] == "functions" and path[2] == "nodes"):
         order = _node_order(coll)
+    elif len(path) == 2 and path[0] == "functions":
+        order = FUNCTION_ORDER
     rank = {k: i for i, k in enumerate(order)}
     return sorted(coll.entries, key=lambda e: rank.get(_key(e), len(rank)))  # stable: others keep their order
 
@@ -345,7 +350,7 @@ def _node_order(coll: Coll) -> tuple[str, ...]:
 
     op = next((e.value.value for e in coll.entries if _key(e) == "op" and isinstance(e.value, Scalar)), None)
     attrs = tuple(REGISTRY[op].attrs) if isinstance(op, str) and op in REGISTRY else ()
-    return ("op", "in", *attrs, "doc")
+    return ("expr", "op", "in", *attrs, "doc")
 
 
 def _key(e: Entry) -> str:
@@ -360,7 +365,8 @@ def _flow(item: Scalar | Coll, path: tuple[str, ...]) -> str | None:
     """The value in flow style on one line, or None if it has to be written in block style."""
     if isinstance(item, Scalar):
         return None if isinstance(item.value, str) and "\n" in item.value else _scalar(item, True)
-    if item.commented or (path in BLOCK_SECTIONS and item.entries):
+    block = path in BLOCK_SECTIONS or (len(path) == 3 and path[0] == "functions" and path[2] == "nodes")
+    if item.commented or (block and item.entries):
         return None
     parts = []
     for e in _order(item, path):
@@ -467,7 +473,7 @@ def format_text(raw: bytes | str, file: str) -> str:
     graph, and FormatError if it cannot be rewritten faithfully."""
     from cg.graph import build
 
-    build(load_text(raw, file))  # every check of cg validate: invalid graphs are not rewritten
+    build(load_text(raw, file), library=True)  # every check of cg validate: invalid graphs are not rewritten
     source = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     # Millions of small objects, all freed at once at the end: the collector would rescan them
     # over and over (cg/gcpause.py); this halves the time on a 100,000-node file.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import PurePath
@@ -24,11 +24,11 @@ from cg.gcpause import paused_gc
 from cg.limits import Limits
 from cg.limits import current as current_limits
 from cg.ops import REGISTRY, Op, Shape, ShapeMismatch
-from cg.schema import validate
 from cg.schema_messages import ID_PATTERN, quote
 from cg.yamldoc import Document
 
 if TYPE_CHECKING:
+    from cg.composite import Composite
     from cg.expect import Expect
 
 
@@ -86,6 +86,7 @@ class Graph:
     outputs: tuple[str, ...]
     avals: Mapping[str, Aval]  # shapes and dtypes inferred from the declared inputs
     expect: Expect | None = None
+    composites: tuple[Composite, ...] = ()  # calls of functions, inlined: see cg/composite.py
 
     def input(self, name: str) -> Input | None:
         return next((i for i in self.inputs if i.name == name), None)
@@ -128,8 +129,10 @@ def to_array(value: Any, dtype: str) -> np.ndarray:
 class _Builder:
     """Collects diagnostics while it turns a validated document into a Graph."""
 
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, ops: Mapping[str, Op] = REGISTRY) -> None:
         self.doc = doc
+        self.ops = ops  # built-in ops, and the functions the document can call
+        self.exprs: Callable[[_Builder, str, dict[str, Any]], Node | None] | None = None  # {expr: ...} nodes
         self.diags: list[Diagnostic] = []
 
     def error(self, code: str, message: str, path: tuple[Any, ...], node: str | None, *, key: bool = False) -> None:
@@ -164,7 +167,9 @@ class _Builder:
         return Input(name, Aval(shape, dtype), default, "shape" in spec, spec.get("doc", ""), pos)
 
     def node(self, nid: str, spec: dict[str, Any]) -> Node | None:
-        op = REGISTRY[spec["op"]]
+        if "expr" in spec and self.exprs is not None:  # an expression: cg/expr_nodes.py
+            return self.exprs(self, nid, spec)
+        op = self.ops[spec["op"]]
         args: list[Arg] = []
         for k, arg in enumerate(spec["in"]):
             if isinstance(arg, str):
@@ -368,23 +373,31 @@ def infer(nodes: Iterable[Node], avals: dict[str, Aval]) -> list[tuple[Node, str
     return problems
 
 
-def build(doc: Document) -> Graph:
-    """Validate a document and return its Graph, or raise GraphError with every problem."""
+def build(doc: Document, *, library: bool = False) -> Graph:
+    """Validate a document and return its Graph, or raise GraphError with every problem.
+    A library file (functions only) is an error unless `library` (then its Graph is empty)."""
     with paused_gc():  # many small acyclic objects: see cg/gcpause.py
-        return _build(doc)
+        return _build(doc, library)
 
 
-def _build(doc: Document) -> Graph:
-    b = _Builder(doc)
-    b.diags.extend(validate(doc))
-    schema_ok = not b.diags
+def _build(doc: Document, library: bool = False) -> Graph:
+    from cg.expr_nodes import ExprNodes  # they build on this module
+    from cg.functions import check_ops, load_scope
+    from cg.inline import Inliner
+
+    scope = load_scope(doc)  # schema, imports and functions
+    b = _Builder(doc, scope.ops())
+    b.diags.extend(scope.diags)
+    schema_ok = not scope.schema_diags
     data = doc.data if isinstance(doc.data, dict) else {}
     raw_inputs, raw_nodes = _section(data, "inputs", dict), _section(data, "nodes", dict)
     outputs: list[Any] = _section(data, "outputs", list)
     names = [*raw_inputs, *raw_nodes]
+    b.exprs = ExprNodes(scope, names)
     # A node with a schema error, or a name the schema refused, is reported already: build nothing from it.
-    broken = {d.node for d in b.diags if d.node is not None}
+    broken = {d.node for d in scope.schema_diags if d.node is not None}
     broken |= {n for n in names if not isinstance(n, str) or not _ID.fullmatch(n)}
+    broken |= check_ops(scope, b, raw_nodes, broken, doc.file)  # unknown ops; calls of functions
 
     inputs = [i for name, spec in raw_inputs.items() if name not in broken and (i := b.input(name, spec))]
     nodes: dict[str, Node] = {}
@@ -398,10 +411,10 @@ def _build(doc: Document) -> Graph:
     order = _check_cycles(b, nodes)
 
     avals = {i.name: i.aval for i in inputs}
-    ordered = tuple(nodes[n] for n in order)
+    inliner = Inliner(scope)
+    ordered = inliner.expand(b, tuple(nodes[n] for n in order))  # calls of functions inlined
     for node, code, message, arg in infer(ordered, avals):
-        path = ("nodes", node.id) if arg is None else ("nodes", node.id, "in", arg)
-        b.diags.append(Diagnostic(code, message, doc.file, doc.pos(path, key=arg is None), node.id))
+        b.diags.append(inliner.diagnostic(node, code, message, arg))
 
     # With schema errors the block may hold anything, and its problems are reported already.
     expect = None
@@ -409,12 +422,16 @@ def _build(doc: Document) -> Graph:
         from cg.expect import parse_expect  # cg.expect builds on this module
 
         expect = parse_expect(b, data["expect"], inputs, ordered, avals, outputs)
-    if b.diags:
-        b.diags.sort(key=lambda d: (d.pos.line, d.pos.col) if d.pos else (0, 0))
+    if scope.library and not library and not b.diags:
+        message = "a library of functions (no nodes or outputs): nothing to run; a graph uses it with `imports:`"
+        b.diags.append(Diagnostic("CG133", message, doc.file, doc.pos(("functions",), key=True)))
+    if b.diags:  # this file's problems first, then those of the files it imports
+        b.diags.sort(key=lambda d: (d.file != doc.file, d.file or "", *((d.pos.line, d.pos.col) if d.pos else (0, 0))))
         shape_only = all(d.code in ("CG120", "CG121") for d in b.diags)
         raise (ShapeError if shape_only else GraphError)(b.diags)
     name = data.get("name") or (PurePath(doc.file).stem if doc.file not in ("-", "<stdin>") else "graph")
-    graph = Graph(name, data.get("doc", ""), doc.file, tuple(inputs), ordered, tuple(outputs), avals, expect)
+    graph = Graph(name, data.get("doc", ""), doc.file, tuple(inputs), ordered, tuple(outputs), avals, expect,
+                  inliner.composites())
     _ = graph.grad_targets  # computed once here, as part of building, not in the first backward pass
     return graph
 

@@ -1,11 +1,12 @@
-"""Evaluation: a forward pass in topological order and a backward pass in reverse order,
-as short loops over an environment dict. Gradients live in a dict of their own, never on
-nodes, so running twice gives the same numbers."""
+"""Evaluation: a forward pass in topological order and a backward pass in reverse order.
+The loops run over the graph's plan (cg/plan.py: slots in lists, made once per graph); the
+functions here take and return dicts of name -> value. Gradients live apart from the nodes,
+so running twice gives the same numbers. `run` is what the CLI and cg.run share."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,8 @@ import numpy as np
 from cg.errors import CgError, NumericError, UsageError, did_you_mean
 from cg.gcpause import paused_gc
 from cg.graph import Aval, Graph, Node, infer, to_array
-from cg.ops import Array, OpFailure
+from cg.ops import Array
+from cg.plan import Plan, StepFailure, plan_for
 
 
 def _args(node: Node, env: Mapping[str, Array]) -> list[Array]:
@@ -24,13 +26,18 @@ def _args(node: Node, env: Mapping[str, Array]) -> list[Array]:
 
 def forward(graph: Graph, values: Mapping[str, Array]) -> dict[str, Array]:
     """Every node's value, given the value of every input."""
+    plan = plan_for(graph)
+    vals = _forward(plan, [values[n] for n in plan.free])
     env = dict(values)
-    for node in graph.nodes:
-        try:
-            env[node.id] = node.op.forward(*_args(node, env), **node.attrs)
-        except OpFailure as e:
-            raise _numeric(graph, node, "CG201", str(e)) from None
+    env.update(zip(plan.names[plan.base :], vals[plan.base : len(plan.names)]))
     return env
+
+
+def _forward(plan: Plan, free: list[Array]) -> list[Array]:
+    try:
+        return plan.forward(free)
+    except StepFailure as e:
+        raise _numeric(plan.graph, e.node, "CG201", str(e)) from None
 
 
 def backward(graph: Graph, env: Mapping[str, Array], of: str, seed: Array) -> dict[str, Array]:
@@ -39,43 +46,26 @@ def backward(graph: Graph, env: Mapping[str, Array], of: str, seed: Array) -> di
     Contributions from several consumers are added up (fan-out), and an argument used twice
     (mul(x, x)) gets both contributions. Constants and integers get none.
     """
-    grads: dict[str, Array] = {of: seed}
-    for node, targets in reversed(graph.grad_targets):
-        g = grads.get(node.id)
-        if g is None:
-            continue
-        xs = [env[a] if type(a) is str else a.value for a in node.args]  # type: ignore[union-attr]
-        cotangents = node.op.vjp(g, env[node.id], xs, **node.attrs)
-        for k, name in targets:
-            prev = grads.get(name)
-            grads[name] = cotangents[k] if prev is None else prev + cotangents[k]
-    return grads
+    plan = plan_for(graph)
+    steps = plan.backward_plan(of)
+    grads = plan.backward(steps, plan.values(env), seed)
+    return {name: grads[slot] for name, slot in zip(steps.names, steps.slots)}  # type: ignore[misc]
 
 
 def jvp(graph: Graph, env: Mapping[str, Array], tangents: Mapping[str, Array]) -> dict[str, Array]:
     """Forward mode: d(node)/d(direction) for every node that depends on an input with a
     tangent, pushed through the graph in topological order. One pass per direction."""
-    tans: dict[str, Array] = dict(tangents)
-    for node in graph.nodes:
-        ts = [tans.get(a) if type(a) is str else None for a in node.args]  # type: ignore[arg-type]
-        if all(t is None for t in ts):
-            continue
-        tans[node.id] = node.op.jvp(ts, env[node.id], _args(node, env), **node.attrs)
-    return tans
+    plan = plan_for(graph)
+    tans = plan.jvp(plan.values(env), {plan.index[n]: t for n, t in tangents.items() if n in plan.index})
+    out = dict(tangents)
+    out.update((n, t) for n, t in zip(plan.names, tans) if t is not None)
+    return out
 
 
 def reachable(graph: Graph, start: str, *, downstream: bool) -> frozenset[str]:
     """Names connected to `start` by a path: its descendants (downstream) or its ancestors,
-    `start` included. One sweep in topological order, no recursion."""
-    seen = {start}
-    nodes = graph.nodes if downstream else reversed(graph.nodes)
-    for node in nodes:
-        names = [a for a in node.args if isinstance(a, str)]
-        if downstream and any(a in seen for a in names):
-            seen.add(node.id)
-        elif not downstream and node.id in seen:
-            seen.update(names)
-    return frozenset(seen)
+    `start` included. One sweep in topological order, no recursion; kept with the graph."""
+    return plan_for(graph).reachable(start, downstream)
 
 
 # ---- the run that the CLI and the Python API share ------------------------------------
@@ -180,7 +170,7 @@ def check_shapes(graph: Graph, values: Mapping[str, np.ndarray]) -> None:
         raise UsageError.one(code, f"with the given inputs: {message}", file=graph.file, pos=node.pos, node=node.id)
 
 
-def _seed(graph: Graph, of: str, value: np.ndarray, seed: np.ndarray | None) -> np.ndarray:
+def _seed(graph: Graph, of: str, value: Array, seed: Any, dtype: np.dtype[Any]) -> Array:
     if seed is None:
         if np.size(value) != 1:
             raise UsageError.one(
@@ -189,13 +179,13 @@ def _seed(graph: Graph, of: str, value: np.ndarray, seed: np.ndarray | None) -> 
                 "reduces it (e.g. op: sum) or give a seed gradient of that shape with --seed",
                 file=graph.file,
             )
-        return np.ones(np.shape(value))
+        return np.ones(np.shape(value), dtype)
     if np.shape(seed) != np.shape(value):
         raise UsageError.one(
             "CG300", f"--seed has shape {list(np.shape(seed))} but output '{of}' has shape {list(np.shape(value))}",
             file=graph.file,
         )
-    return np.asarray(seed, dtype=np.float64)
+    return np.asarray(seed, dtype=dtype)
 
 
 def finite(v: Any) -> bool:
@@ -209,6 +199,23 @@ def nonfinite(graph: Graph, named: Mapping[str, Any], only: frozenset[str] | Non
     return [n for n in order if named.get(n) is not None and (only is None or n in only) and not finite(named[n])]
 
 
+def _nonfinite(names: Sequence[str], vals: Sequence[Any]) -> list[str]:
+    """nonfinite() on a plan's lists (None: no derivative there), inlined for long graphs."""
+    isfinite, scalar = math.isfinite, (float, np.floating, np.integer)
+    return [
+        n for n, v in zip(names, vals)
+        if v is not None and not (isfinite(v) if isinstance(v, scalar) else np.isfinite(v).all())
+    ]
+
+
+def plan_or_usage(graph: Graph, dtype: str) -> Plan:
+    """The graph's plan for dtype ("float64" or "float32"); a UsageError for another dtype."""
+    try:
+        return plan_for(graph, dtype)
+    except ValueError as e:
+        raise UsageError.one("CG300", str(e), file=graph.file) from None
+
+
 def run(
     graph: Graph,
     inputs: Mapping[str, Any] | None = None,
@@ -217,42 +224,53 @@ def run(
     seed: Any = None,
     on_nonfinite: str = "error",
     tangents: Mapping[str, Any] | None = None,
+    dtype: str = "float64",
 ) -> Result:
     """The forward pass, then either the backward pass (reverse mode, the default) or, when
     `tangents` are given (input name -> direction), the forward-mode pass instead.
 
     `on_nonfinite` is "error" (raise NumericError naming the first node that produced a NaN
-    or Inf) or "keep" (finish and list them in the result)."""
+    or Inf) or "keep" (finish and list them in the result). `dtype` "float32" computes every
+    float value, gradient and tangent in float32 (inputs and constants are cast to it)."""
+    plan = plan_or_usage(graph, dtype)
+    dt = plan.dtype
     given = {k: np.asarray(v) for k, v in (inputs or {}).items()}
     values = bind_inputs(graph, given)
     check_shapes(graph, values)
     if tangents is not None:
-        tangents = bind_tangents(graph, values, tangents)
+        tangents = {n: t.astype(dt, copy=False) for n, t in bind_tangents(graph, values, tangents).items()}
     else:
         of = of or (graph.outputs[0] if graph.outputs else None)
         if of is not None and of not in graph.avals:
             raise UsageError.one("CG301", f"'{of}' is not an input or node of the graph", file=graph.file)
+    free = [_scalar(_cast(values[n], dt)) for n in plan.free]
+    names = plan.names
     # Non-finite values are reported by name below, so numpy's warnings would only repeat them.
     with np.errstate(all="ignore"), paused_gc():
-        env = forward(graph, values)
-        bad = nonfinite(graph, env)
+        vals = _forward(plan, free)
+        bad = _nonfinite(names, vals)
         if bad and on_nonfinite == "error":
             raise blame(graph, bad[0], "value")
-        derivs: dict[str, Array] = {}
+        derivs: list[Array | None] = [None] * len(vals)
         if tangents is not None:
-            derivs = jvp(graph, env, tangents)
+            derivs = plan.jvp(vals, {plan.index[n]: t for n, t in tangents.items()})
         elif of is not None and graph.avals[of].dtype == "float":
-            derivs = backward(graph, env, of, _seed(graph, of, env[of], seed))
-        bad_derivs = [n for n in nonfinite(graph, derivs) if n not in bad]
+            steps = plan.backward_plan(of)
+            derivs = plan.backward(steps, vals, _seed(graph, of, vals[plan.index[of]], seed, dt))
+        seen = set(bad)
+        bad_derivs = [n for n in _nonfinite(names, derivs) if n not in seen]
         if bad_derivs and on_nonfinite == "error":
             # Forward mode goes down the graph, reverse mode up it: blame the first one reached.
             if tangents:
                 raise blame(graph, bad_derivs[0], "tangent")
-            raise blame(graph, bad_derivs[-1], "gradient", gradient_sender(graph, env, derivs, bad_derivs[-1]))
-    values_out = {k: np.asarray(v) for k, v in env.items()}
+            env = dict(zip(names, vals))
+            named = {n: d for n, d in zip(names, derivs) if d is not None}
+            raise blame(graph, bad_derivs[-1], "gradient", gradient_sender(graph, env, named, bad_derivs[-1]))
+    values_out = dict(zip(names, map(np.asarray, vals)))
+    avals = graph.avals
     full = {
-        name: (np.asarray(derivs[name]) if name in derivs else np.zeros(aval.shape)) if aval.dtype == "float" else None
-        for name, aval in graph.avals.items()
+        name: (np.zeros(np.shape(v), dt) if d is None else np.asarray(d)) if avals[name].dtype == "float" else None
+        for name, v, d in zip(names, vals, derivs)
     }
     flagged = tuple(bad + bad_derivs)
     if tangents is not None:
@@ -260,6 +278,16 @@ def run(
         return Result(graph, values_out, {}, None, flagged, on_path, full, tuple(tangents))
     on_path = reachable(graph, of, downstream=False) if of is not None else frozenset()
     return Result(graph, values_out, full, of, flagged, on_path)
+
+
+def _cast(value: np.ndarray, dt: np.dtype[Any]) -> np.ndarray:
+    return value.astype(dt) if value.dtype.kind == "f" and value.dtype != dt else value
+
+
+def _scalar(value: np.ndarray) -> Array:
+    """A 0-d array as a numpy scalar, on which arithmetic is several times cheaper (ufuncs
+    return scalars for 0-d arrays anyway, so every node's value is one already)."""
+    return value[()] if value.ndim == 0 else value
 
 
 def bind_tangents(graph: Graph, values: Mapping[str, np.ndarray], given: Mapping[str, Any]) -> dict[str, np.ndarray]:

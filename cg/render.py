@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from cg.composite import shown_nodes
 from cg.graph import Const
 from cg.interp import Result
 
@@ -77,12 +78,13 @@ def _derivative_text(result: Result, name: str, precision: int) -> str:
 
 
 def rows(result: Result, precision: int = 4) -> Iterator[tuple[str, ...]]:
-    """One row per input and node, in topological order."""
+    """One row per input and node, in topological order; a composite is one row (its function as
+    the op, its value and gradient at its boundary) unless the graph is shown expanded."""
     g = result.graph
     for inp in g.inputs:
         yield (inp.name, "input", "", str(list(result.values[inp.name].shape)),
                fmt_value(result.values[inp.name], precision), _derivative_text(result, inp.name, precision))
-    for node in g.nodes:
+    for node in shown_nodes(g):
         ins = ", ".join(_arg_text(a) for a in node.args)
         yield (node.id, node.op.name, ins, str(list(result.values[node.id].shape)),
                fmt_value(result.values[node.id], precision), _derivative_text(result, node.id, precision))
@@ -150,7 +152,7 @@ def to_json(result: Result, edges: list[dict[str, Any]] | None = None) -> str:
     entries += [
         (n.id, n.op.name, [a if isinstance(a, str) else _jsonable(a.value) for a in n.args],
          list(result.values[n.id].shape))
-        for n in g.nodes
+        for n in shown_nodes(g)
     ]
     nodes: list[dict[str, Any]] = []
     for name, op, args, shape in entries:

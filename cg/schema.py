@@ -9,6 +9,7 @@ from typing import Any
 
 from cg.errors import Diagnostic
 from cg.ops import REGISTRY, Op
+from cg.schema_fast import plain_document, plain_node
 from cg.schema_messages import ID_PATTERN, locate, translate
 from cg.yamldoc import Document
 
@@ -77,7 +78,10 @@ def graph_schema() -> dict[str, Any]:
         "title": "cg graph, format version 1",
         "description": "A computational graph: inputs (leaves), nodes (op + ordered inputs) and outputs.",
         "type": "object",
-        "required": ["cg", "nodes", "outputs"],
+        # A graph has nodes and outputs; a library file (functions only, for `imports`) has neither.
+        "if": {"required": ["functions"], "not": {"anyOf": [{"required": ["nodes"]}, {"required": ["outputs"]}]}},
+        "then": {"required": ["cg", "functions"]},
+        "else": {"required": ["cg", "nodes", "outputs"]},
         "additionalProperties": False,
         "properties": {
             "cg": {"description": "format version; must be 1", "const": 1},
@@ -104,8 +108,43 @@ def graph_schema() -> dict[str, Any]:
                 "items": {"$ref": "#/$defs/id"},
             },
             "expect": expect,
+            "imports": {
+                "description": "library files whose functions this file calls, relative to this file",
+                "type": "array",
+                "uniqueItems": True,
+                "items": {"description": "a path like lib/nn.yaml", "type": "string", "minLength": 1},
+            },
+            "functions": {
+                "description": "composite gates: name -> {doc, inputs, nodes, output}; a node calls one as"
+                " `op: name`, like a built-in op",
+                "type": "object",
+                "propertyNames": {"$ref": "#/$defs/id"},
+                "additionalProperties": {"$ref": "#/$defs/function"},
+            },
         },
         "$defs": {
+            "function": {
+                "description": "a named gate: its ordered inputs, its own nodes, and the node it returns",
+                "type": "object",
+                "required": ["inputs", "nodes", "output"],
+                "additionalProperties": False,
+                "properties": {
+                    "doc": {"description": "what the function computes (one line)", "type": "string"},
+                    "inputs": {
+                        "description": "the parameters, in the order a call passes its `in` list",
+                        "type": "array",
+                        "uniqueItems": True,
+                        "items": {"$ref": "#/$defs/id"},
+                    },
+                    "nodes": {
+                        "description": "node id -> {op, in, attributes...}, as in a graph; ids are local",
+                        "type": "object",
+                        "propertyNames": {"$ref": "#/$defs/id"},
+                        "additionalProperties": {"$ref": "#/$defs/node"},
+                    },
+                    "output": {"description": "the node whose value the call returns", "$ref": "#/$defs/id"},
+                },
+            },
             "id": {
                 "description": "a name: letters, digits and _, not starting with a digit",
                 "type": "string",
@@ -136,11 +175,22 @@ def graph_schema() -> dict[str, Any]:
                 ],
             },
             "node": {
-                "description": "one operation: op, the ordered list of its inputs, and its attributes",
+                "description": "one operation: op, the ordered list of its inputs, and its attributes; or an"
+                " expression, {expr: \"x*y + 1\"}, which becomes one node per operation",
                 "type": "object",
-                "required": ["op", "in"],
+                # Written as if/else so that a node missing `in` still says "missing required key 'in'".
+                "if": {"required": ["expr"]},
+                "else": {"required": ["op", "in"]},
                 "properties": {
-                    "op": {"description": "the operation", "enum": [op.name for op in ops]},
+                    "expr": {
+                        "description": "an expression of the graph's inputs and nodes, e.g. log(3*x**2 + 5*x*y);"
+                        " `cg ops` lists the functions it may call",
+                        "type": "string",
+                    },
+                    "op": {
+                        "description": "the operation: a built-in op, or a function (from `functions` or an import)",
+                        "anyOf": [{"enum": [op.name for op in ops]}, {"type": "string", "pattern": ID_PATTERN}],
+                    },
                     "in": {
                         "description": "arguments in order: ids of inputs or nodes, or constants",
                         "type": "array",
@@ -166,22 +216,10 @@ def _validator() -> Any:
 
 
 def _plain_node(nid: Any, spec: Any) -> bool:
-    """True for a node that certainly satisfies the schema: an op with no attributes, its
-    arity, and arguments that are ids or numbers. Most nodes of big graphs look like this,
-    and checking them here instead of through 28 per-op `if` rules is 100x cheaper. Anything
-    else goes to jsonschema, which stays the authority (and writes the messages)."""
-    if type(spec) is not dict or type(nid) is not str or not _ID.search(nid):
-        return False
-    op = REGISTRY.get(spec["op"]) if type(spec.get("op")) is str else None
-    args = spec.get("in")
-    if op is None or type(args) is not list or any(a.required for a in op.attrs.values()):
-        return False
-    lo, hi = op.arity
-    if len(args) < lo or (hi is not None and len(args) > hi):
-        return False
-    if any(k not in ("op", "in", "doc") for k in spec) or type(spec.get("doc", "")) is not str:
-        return False
-    return all((type(a) is str and _ID.search(a)) or type(a) is int or type(a) is float for a in args)
+    """True for a node that certainly satisfies the schema (cg/schema_fast.py). Most nodes of big
+    graphs are like that, and checking them there instead of through 28 per-op `if` rules is 100x
+    cheaper. Anything else goes to jsonschema, which stays the authority (and writes the messages)."""
+    return plain_node(nid, spec)
 
 
 def _to_check(data: Any) -> Any:
@@ -198,6 +236,8 @@ def _to_check(data: Any) -> Any:
 
 def validate(doc: Document) -> list[Diagnostic]:
     """Schema errors of a document, in file order, each with its position and node."""
+    if plain_document(doc.data):  # certainly valid: jsonschema is neither imported nor run
+        return []
     out: list[Diagnostic] = []
     seen: set[tuple[Any, ...]] = set()
     for err in _validator().iter_errors(_to_check(doc.data)):
@@ -247,7 +287,11 @@ def result_schema() -> dict[str, Any]:
                     "additionalProperties": False,
                     "properties": {
                         "id": {"description": "input name or node id", "type": "string"},
-                        "op": {"description": "the op, or 'input' for a leaf", "type": "string"},
+                        "op": {
+                            "description": "the op, 'input' for a leaf, or for a composite shown as one node (without"
+                            " --expand) the function it calls or its expression",
+                            "type": "string",
+                        },
                         "in": {
                             "description": "arguments in order: ids, or constant values",
                             "type": "array",

@@ -78,8 +78,8 @@ def translate(err: Any, doc: Document) -> Found:
     kind = err.validator
     if "propertyNames" in err.schema_path:
         yield from _bad_name(err, path)
-    elif kind == "enum" and path[-1:] == ("op",) and path[:1] == ("nodes",):
-        yield _unknown_op(err.instance, path)
+    elif kind in ("enum", "anyOf") and path[-1:] == ("op",) and path[:1] == ("nodes",):
+        yield _unknown_op(err.instance, path)  # anyOf: neither an op nor a name (of a function)
     elif kind == "additionalProperties":
         yield from _unknown_keys(err, path)
     elif kind in ("minItems", "maxItems") and path[-1:] == ("in",) and path[:1] == ("nodes",):

@@ -29,15 +29,19 @@ import math
 import os
 import re
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import yaml
 
+from cg.document import Document, Positions, YamlPath
 from cg.errors import Diagnostic, LoadError, Pos
 from cg.gcpause import paused_gc
 from cg.limits import Limits
 from cg.limits import current as current_limits
+from cg.source import decode, read_bytes, to_bytes
+from cg.source import fail as _fail
+from cg.source import short as _short
 
 # libyaml is ~10x faster; the pure-Python parser yields the same events, just slower.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -50,27 +54,8 @@ MAX_VALUES = Limits.max_values
 MAX_INT_DIGITS = 100
 _MAX_DIAGS = 100  # past this, more messages help nobody: stop and report
 
-YamlPath = tuple[str | int, ...]
-
-
-@dataclass
-class Document:
-    """A parsed graph file: its data plus where each value (and each key) starts."""
-
-    data: Any
-    file: str
-    positions: dict[YamlPath, Pos] = field(default_factory=dict)
-    key_positions: dict[YamlPath, Pos] = field(default_factory=dict)
-
-    def pos(self, path: YamlPath, *, key: bool = False) -> Pos | None:
-        """Position of path (of its key if key=True and known), else of the nearest ancestor that has one."""
-        if key and path in self.key_positions:
-            return self.key_positions[path]
-        for end in range(len(path), -1, -1):
-            found = self.positions.get(path[:end])
-            if found is not None:
-                return found
-        return None
+__all__ = ["LOADER", "MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "Document", "YamlPath", "load_file", "load_text",
+           "plain_value", "resolve_scalar"]
 
 
 def load_file(
@@ -84,11 +69,7 @@ def load_file(
     The limits default to those in force (cg.limits.current())."""
     name = display if display is not None else os.fspath(path)
     max_bytes = current_limits().max_bytes if max_bytes is None else max_bytes
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(max_bytes + 1)  # one byte over is enough to know it is too big
-    except OSError as err:
-        raise _fail("CG001", f"cannot read file: {err.strerror or err}", name) from None
+    raw = read_bytes(os.fspath(path), name, max_bytes)
     return load_text(raw, name, max_bytes=max_bytes, max_depth=max_depth)
 
 
@@ -96,66 +77,38 @@ def load_text(
     text: str | bytes, file: str, *, max_bytes: int | None = None, max_depth: int | None = None
 ) -> Document:
     """Parse YAML text (bytes must be UTF-8) into a Document; raise LoadError on any problem."""
-    # str goes through bytes too, so both get the same size, NUL and UTF-8 checks.
-    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    from cg.yamlfast import read  # it builds on this module
+
     limits = current_limits()
-    source = _decode(raw, file, limits.max_bytes if max_bytes is None else max_bytes)
-    builder = _Builder(file, limits.max_depth if max_depth is None else max_depth, limits.max_values)
+    source = decode(to_bytes(text), file, limits.max_bytes if max_bytes is None else max_bytes)
+    depth, loader = limits.max_depth if max_depth is None else max_depth, _Loader
     # Building makes millions of acyclic objects: pausing the GC halves the time on 100,000 nodes.
     with paused_gc():
-        builder.run(_events(source, file))
+        fast = read(source, loader, depth, limits.max_values)
+    if fast is None:  # something to report, or to look at closely: the full builder does both
+        return _read_all(source, file, depth, limits.max_values, loader)
+
+    def locate() -> tuple[Positions, Positions]:
+        doc = _read_all(source, file, depth, limits.max_values, loader)
+        return doc.positions, doc.key_positions
+
+    return Document(fast, file, locate=locate)
+
+
+def _read_all(source: str, file: str, max_depth: int, max_values: int, loader: Any) -> Document:
+    """The full builder: every value's path and position, and every problem of the file."""
+    builder = _Builder(file, max_depth, max_values)
+    with paused_gc():
+        builder.run(_events(source, file, loader))
     return builder.finish()
-
-
-# ---------------------------------------------------------------- bytes to text
-
-
-_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _decode(raw: bytes, file: str, max_bytes: int) -> str:
-    if len(raw) > max_bytes:
-        message = f"file is larger than the limit of {max_bytes:,} bytes; split it up or {Limits().hint('max_bytes')}"
-        raise _fail("CG004", message, file)
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # e.g. PowerShell 5 redirection writes UTF-16
-        raise _fail("CG002", "file is UTF-16 text; save it as UTF-8", file, Pos(1, 1))
-    raw = raw.removeprefix(b"\xef\xbb\xbf")
-    nul = raw.find(b"\0")
-    if nul >= 0:
-        pos = _byte_pos(raw, nul)
-        message = f"binary file, not text (NUL byte at line {pos.line}, column {pos.col})"
-        raise _fail("CG002", message, file, pos)
-    try:
-        source = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        pos = _byte_pos(raw, err.start)
-        message = f"not UTF-8 text (invalid byte 0x{raw[err.start]:02x} at line {pos.line}, column {pos.col})"
-        raise _fail("CG002", message + "; save the file as UTF-8", file, pos) from None
-    # libyaml refuses these too, but with a byte offset and no line; say where, and why.
-    bad = _NOT_PRINTABLE.search(source)
-    if bad is not None:
-        pos = _char_pos(source, bad.start())
-        message = f"control character U+{ord(bad.group()):04X} at line {pos.line}, column {pos.col}"
-        raise _fail("CG002", message + " is not allowed in YAML; remove it", file, pos)
-    return source
-
-
-def _byte_pos(raw: bytes, offset: int) -> Pos:
-    start = raw.rfind(b"\n", 0, offset) + 1
-    col = len(raw[start:offset].decode("utf-8", "replace")) + 1  # columns count characters
-    return Pos(raw.count(b"\n", 0, offset) + 1, col)
-
-
-def _char_pos(text: str, offset: int) -> Pos:
-    return Pos(text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset))
 
 
 # ---------------------------------------------------------------- events
 
 
-def _events(source: str, file: str) -> Iterator[yaml.Event]:
+def _events(source: str, file: str, loader: Any) -> Iterator[yaml.Event]:
     """The parser's events; its exceptions become LoadError (ours, raised in the loop, pass through)."""
-    stream = cast(Generator[yaml.Event, None, None], yaml.parse(source, Loader=_Loader))
+    stream = cast(Generator[yaml.Event, None, None], yaml.parse(source, Loader=loader))
     try:
         while True:
             try:
@@ -425,11 +378,3 @@ def _tag_name(tag: str | None) -> str:
     return _short("!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag)
 
 
-def _short(text: str, limit: int = 40) -> str:
-    """Quoted text in messages: one line, at most limit characters."""
-    text = text.replace("\n", "\\n")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _fail(code: str, message: str, file: str, pos: Pos | None = None) -> LoadError:
-    return LoadError([Diagnostic(code, message, file, pos)])

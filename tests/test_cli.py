@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -192,3 +193,12 @@ def test_run_edges_shows_both_streams_from_x_and_their_sum() -> None:
     Draft202012Validator(result_schema()).validate(out)
     from_x = [e for e in out["edges"] if e["from"] == "x"]
     assert [e["to"] for e in from_x] == ["a", "c"] and sum(e["flow"] for e in from_x) == pytest.approx(27 / 42)
+
+
+def test_output_files_get_the_usual_mode(tmp_path: Path) -> None:
+    """-o writes through a temporary file (no partial output), which must not leave it 0600."""
+    out = tmp_path / "r.json"
+    assert cg("run", "graphs/log3x2p5xy.yaml", "--inputs", "x=2,y=3", "--format", "json", "-o", str(out)).code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask

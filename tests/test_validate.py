@@ -112,6 +112,18 @@ BAD: dict[str, Expected | list[Expected]] = {
     "index_float.yaml": ("CG121", 7, 26, "p", "op 'index' needs an integer as input 2"),
     "index_float_literal.yaml": ("CG121", 6, 26, "p", "op 'index' needs an integer as input 2"),
     "index_shape.yaml": ("CG120", 7, 3, "p", "index of [4, 5] by [3]: the index must be a scalar or have shape [4]"),
+    # -- functions and imports (more in tests/test_functions.py) --
+    "fn_recursion.yaml": ("CG130", 8, 15, "b", "recursion: f -> g -> f; a function cannot call itself"),
+    "fn_unknown.yaml": ("CG101", 11, 11, "y", "unknown op or function 'doubel' (did you mean 'double'?)"),
+    "fn_arity.yaml": ("CG102", 12, 23, "h", "function 'affine' takes 3 inputs (W, x, b), got 2 (defined at "),
+    "fn_body_shape.yaml": ("CG120", 8, 7, "h/Wx", "matmul of [1, 2] by [3]: inner dimensions differ (2 vs 3); in function 'affine' called at "),  # noqa: E501
+    "fn_unknown_op_in_body.yaml": ("CG101", 8, 15, "b", "unknown op or function 'ad' (did you mean 'add'?)"),
+    "fn_attribute.yaml": ("CG103", 11, 27, "t", "unknown attribute 'axis': function 'total' takes no attributes"),
+    "fn_output_missing.yaml": ("CG113", 9, 13, None, "output 'c' is not a node of function 'f'"),
+    "fn_named_like_op.yaml": ("CG132", 5, 3, None, "function 'sigmoid' has the name of a built-in op"),
+    "import_missing.yaml": ("CG131", 3, 11, None, "cannot import 'no_such_library.yaml': no such file"),
+    "import_graph.yaml": ("CG131", 3, 11, None, "'../../graphs/neuron.yaml' is not a library"),
+    "import_self.yaml": ("CG131", 3, 11, None, "import cycle: "),
     # -- several problems in one file: all of them, in file order --
     "multi_errors.yaml": [
         ("CG101", 7, 11, "a", "unknown op 'ad' (did you mean 'add'?)"),
@@ -147,6 +159,10 @@ POINTS_AT: dict[str, str | list[str]] = {
     "bad_name_dash.yaml": "a-b:", "unknown_top_key.yaml": "output:", "arity_too_few.yaml": "[x]",
     "duplicate_key.yaml": "a:", "huge_number.yaml": "1e999", "nan_value.yaml": ".nan", "alias.yaml": "*one",
     "tabs.yaml": "\t", "value_shape_mismatch.yaml": "[1.0, 2.0, 3.0]",
+    "fn_recursion.yaml": "g,", "fn_unknown.yaml": "doubel,", "fn_arity.yaml": "[W, x]", "fn_body_shape.yaml": "Wx:",
+    "fn_unknown_op_in_body.yaml": "ad,", "fn_attribute.yaml": "axis:", "fn_output_missing.yaml": "c",
+    "fn_named_like_op.yaml": "sigmoid:", "import_missing.yaml": "no_such_library.yaml]",
+    "import_graph.yaml": "../../graphs/neuron.yaml]", "import_self.yaml": "import_self.yaml]",
     "multi_errors.yaml": ["ad,", "y]", "c:", "z]"],
     "multi_out_of_order.yaml": ["s:", "a:", "t:", "q]", "axis:"],
 }
@@ -344,7 +360,7 @@ def test_long_cycles_are_named_briefly(tmp_path: Path) -> None:
 
 def test_example_graphs_validate() -> None:
     result = cg("validate", "graphs")
-    count = len(list(GRAPHS.glob("*.yaml")))
+    count = len(list(GRAPHS.rglob("*.yaml")))  # the libraries of functions in graphs/lib/ too
     assert count >= 10
     assert (result.code, result.out) == (0, "")
     assert result.err.strip() == f"{count} valid, 0 invalid ({count} files)"

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from cg.ops.code import CodeRule, Helper, Template, partials_rule
+
 Array = Any  # an np.ndarray or a numpy scalar: ufuncs on 0-d arrays return scalars
 Shape = tuple[int, ...]
 Tangent = Array | None  # None stands for a zero tangent (e.g. a constant argument)
@@ -63,6 +65,7 @@ class Op:
     domain: tuple[str, ...] = ("real",)  # how tests sample each argument (last repeats)
     int_args: frozenset[int] = frozenset()  # argument positions that must be integers
     keeps_int: bool = False  # integer inputs give an integer output (add, max, reshape...)
+    code: CodeRule | None = None  # how `cg compile` writes it (see CodeRule)
 
     def arity_text(self) -> str:
         lo, hi = self.arity
@@ -125,17 +128,22 @@ def elementwise(
     doc: str,
     fn: Callable[..., Array],
     partials: Callable[..., Sequence[Array]],
+    code: Template | Callable[[int], str] | None = None,
+    dcode: Sequence[Template] | Callable[[int], Sequence[Template]] | None = None,
     *,
     arity: tuple[int, int | None],
     cases: tuple[Case, ...] = BINARY_CASES,
     domain: tuple[str, ...] = ("real",),
     keeps_int: bool = False,
+    helpers: tuple[Helper, ...] = (),
+    keeps_dtype: bool = True,
 ) -> Op:
     """An op applied element by element with numpy broadcasting.
 
     `partials(xs, y)` gives the partial derivative of y with respect to each input, evaluated
     elementwise; the VJP multiplies the cotangent by it (and sums back over broadcast axes),
-    the JVP multiplies each tangent by it and adds: both come from the same rule.
+    the JVP multiplies each tangent by it and adds: both come from the same rule. `code` and
+    `dcode` are the same two rules as Python source templates, for `cg compile`.
     """
 
     def vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
@@ -151,7 +159,8 @@ def elementwise(
     def shape(shapes: Sequence[Shape]) -> Shape:
         return broadcast_shapes(shapes)
 
-    return Op(name, doc, arity, fn, vjp, jvp, shape, cases, domain=domain, keeps_int=keeps_int)
+    rule = None if code is None or dcode is None else partials_rule(code, dcode, helpers, keeps_dtype)
+    return Op(name, doc, arity, fn, vjp, jvp, shape, cases, domain=domain, keeps_int=keeps_int, code=rule)
 
 
 def unary(
@@ -159,13 +168,17 @@ def unary(
     doc: str,
     fn: Callable[[Array], Array],
     df: Callable[[Array, Array], Array],
+    code: Template | None = None,
+    dcode: Template | None = None,
     *,
     domain: str = "real",
     keeps_int: bool = False,
+    helpers: tuple[Helper, ...] = (),
 ) -> Op:
     """A one-input elementwise op; `df(x, y)` is its derivative, from which both the VJP and
     the JVP are made. Input and output have one shape, so nothing is summed back (this is
-    the hot path of long scalar chains)."""
+    the hot path of long scalar chains). `code` and `dcode` are `fn` and `df` as Python
+    source templates ({x}, {y}; {m} is np or math), for `cg compile`."""
 
     def vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
         return [g * df(xs[0], y)]
@@ -174,5 +187,6 @@ def unary(
         t = ts[0]
         return np.zeros_like(y) if t is None else np.broadcast_to(t * df(xs[0], y), np.shape(y))
 
+    rule = None if code is None or dcode is None else partials_rule(code, (dcode,), helpers)
     return Op(name, doc, (1, 1), fn, vjp, jvp, lambda shapes: shapes[0], UNARY_CASES,
-              domain=(domain,), keeps_int=keeps_int)
+              domain=(domain,), keeps_int=keeps_int, code=rule)

@@ -1,4 +1,4 @@
-"""Reductions, matmul, transpose, reshape, softmax family and index."""
+"""Reductions, matmul, transpose and reshape (the softmax family and index: cg/ops/nn.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from cg.ops.base import Array, Attr, Case, Op, OpFailure, Shape, ShapeMismatch, Tangent, unbroadcast
+from cg.ops.base import Array, Attr, Case, Op, Shape, ShapeMismatch, Tangent, unbroadcast
+from cg.ops.code import CodeRule, Helper, Site, axes_text, sum_to
 
 # ---- attributes -----------------------------------------------------------------------
 
@@ -63,6 +64,44 @@ def _max_mask(x: Array, y: Array, axes: tuple[int, ...], keepdims: bool) -> Arra
     return mask / np.sum(mask, axis=axes, keepdims=True)
 
 
+
+
+MAX_GRAD_HELPER = Helper("max_grad", '''def max_grad(g, x, y, axis, keepdims):
+    """The max gate: g goes to the maximal entries of x along axis; tied maxima share it."""
+    if not keepdims:
+        g, y = np.expand_dims(g, axis), np.expand_dims(y, axis)
+    mask = x == y
+    return g * (mask / np.sum(mask, axis=axis, keepdims=True))
+''')
+
+
+def _reduction_code(kind: str) -> CodeRule:
+    """sum, mean and max as source: static axes; the VJP broadcasts g back over them."""
+
+    def parts(site: Site) -> tuple[tuple[int, ...], bool, str]:
+        axes = _axes(site.attrs.get("axis"), len(site.shapes[0]))
+        keep = bool(site.attrs.get("keepdims"))
+        full = axes == tuple(range(len(site.shapes[0]))) and not keep
+        return axes, keep, "" if full else f", axis={axes_text(axes)}" + ", keepdims=True" * keep
+
+    def forward(site: Site) -> str:
+        return f"np.{kind}({site.args[0]}{parts(site)[2]})"
+
+    def vjp(site: Site) -> list[str | None]:
+        axes, keep, _ = parts(site)
+        shape = site.shapes[0]
+        if kind == "max":
+            return [f"max_grad({site.g}, {site.args[0]}, {site.y}, {axes_text(axes)}, {keep})"]
+        leading = axes == tuple(range(len(axes)))  # g broadcasts as it is
+        g = site.g if keep or leading else f"np.expand_dims({site.g}, {axes_text(axes)})"
+        if kind == "mean":
+            g = f"{g} * (1 / {max(math.prod(shape[a] for a in axes), 1)})"
+        return [f"np.broadcast_to({g}, {shape})"]
+
+    return CodeRule(forward, vjp, fresh=kind == "max", helpers=(MAX_GRAD_HELPER,) * (kind == "max"),
+                    keeps_dtype=kind != "max")  # max_grad's mask / count is float64
+
+
 def reduction(name: str, doc: str, fn: Any, kind: str) -> Op:
     def forward(x: Array, axis: Any = None, keepdims: bool = False) -> Array:
         return fn(x, axis=_axes(axis, np.ndim(x)), keepdims=keepdims)
@@ -99,7 +138,7 @@ def reduction(name: str, doc: str, fn: Any, kind: str) -> Op:
         Case(((2, 3),), {"axis": -1}),
     )
     return Op(name, doc, (1, 1), forward, vjp, jvp, shape, cases, attrs=REDUCE_ATTRS,
-              keeps_int=kind != "mean")
+              keeps_int=kind != "mean", code=_reduction_code(kind))
 
 
 # ---- matmul ---------------------------------------------------------------------------
@@ -150,6 +189,44 @@ def _matmul_jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array]) -> Array:
     return out
 
 
+def _swap(x: str, ndim: int) -> str:
+    return f"{x}.T" if ndim == 2 else f"np.swapaxes({x}, -1, -2)"
+
+
+def _matmul_code_vjp(site: Site) -> list[str | None]:
+    """_matmul_vjp with static shapes: the plain forms for 1-D and 2-D operands, else the
+    general one (1-D operands as matrices, broadcast batch axes summed back)."""
+    (a, b), (sa, sb), g = site.args, site.shapes, site.g
+    na, nb = len(sa), len(sb)
+    if (na, nb) == (2, 2):
+        return [f"{g} @ {b}.T", f"{a}.T @ {g}"]
+    if (na, nb) == (1, 2):
+        return [f"{b} @ {g}", f"np.outer({a}, {g})"]
+    if (na, nb) == (2, 1):
+        return [f"np.outer({g}, {b})", f"{a}.T @ {g}"]
+    if (na, nb) == (1, 1):
+        return [f"{b} * {g}", f"{a} * {g}"]
+    a2 = f"{a}[None, :]" if na == 1 else a
+    b2 = f"{b}[:, None]" if nb == 1 else b
+    g2 = f"np.expand_dims({g}, {-2 if nb >= 2 else 0})" if na == 1 else g
+    g2 = f"np.expand_dims({g2}, -1)" if nb == 1 else g2
+    ga = f"({g2} @ {_swap(b2, max(nb, 2))})[..., 0, :]" if na == 1 else f"{g2} @ {_swap(b2, max(nb, 2))}"
+    gb = f"({_swap(a2, max(na, 2))} @ {g2})[..., :, 0]" if nb == 1 else f"{_swap(a2, max(na, 2))} @ {g2}"
+    return [sum_to(ga, _matmul_grad_shape(sa, sb, 0), sa), sum_to(gb, _matmul_grad_shape(sa, sb, 1), sb)]
+
+
+def _matmul_grad_shape(sa: Shape, sb: Shape, k: int) -> Shape:
+    """The shape of the k-th gradient of the general form above, before it is summed back."""
+    a2 = (1, *sa) if len(sa) == 1 else sa
+    b2 = (*sb, 1) if len(sb) == 1 else sb
+    batch = tuple(np.broadcast_shapes(a2[:-2], b2[:-2]))
+    if k == 0:
+        return batch + a2[-2:] if len(sa) >= 2 else batch + a2[-1:]
+    return batch + b2[-2:] if len(sb) >= 2 else batch + b2[-2:-1]
+
+
+
+
 MATMUL = Op(
     "matmul",
     "matrix product with numpy's rules (1-D operands and batch dimensions included)",
@@ -166,6 +243,7 @@ MATMUL = Op(
         Case(((5, 2, 3), (3, 4))),
         Case(((2, 1, 2, 3), (4, 3, 2))),
     ),
+    code=CodeRule(lambda site: f"{site.args[0]} @ {site.args[1]}", _matmul_code_vjp),
 )
 
 # ---- transpose and reshape ------------------------------------------------------------
@@ -177,6 +255,14 @@ def _perm(axes: Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     if sorted(a % ndim if ndim else a for a in axes) != list(range(ndim)) or len(axes) != ndim:
         raise ShapeMismatch(f"axes {list(axes)} is not a permutation of the {ndim} axes of the input")
     return tuple(a % ndim for a in axes)
+
+
+def _transpose_code(site: Site, grad: bool = False) -> str:
+    perm = _perm(site.attrs.get("axes"), len(site.shapes[0]))
+    if grad:
+        perm = tuple(int(k) for k in np.argsort(perm))
+    x = site.g if grad else site.args[0]
+    return f"{x}.T" if perm == (1, 0) else f"np.transpose({x}, {perm})"
 
 
 TRANSPOSE = Op(
@@ -197,6 +283,7 @@ TRANSPOSE = Op(
         )
     },
     keeps_int=True,
+    code=CodeRule(_transpose_code, lambda site: [_transpose_code(site, grad=True)], fresh=False),
 )
 
 
@@ -226,136 +313,13 @@ RESHAPE = Op(
     (Case(((2, 3),), {"shape": [3, 2]}), Case(((6,),), {"shape": [2, -1]}), Case(((),), {"shape": [1]})),
     attrs={"shape": Attr({"type": "array", "items": {"type": "integer"}}, "the new shape", required=True)},
     keeps_int=True,
-)
-
-# ---- softmax family -------------------------------------------------------------------
-
-
-def _axis_shape(shapes: Sequence[Shape], axis: int = -1, keepdims: bool | None = None) -> Shape:
-    shape = shapes[0]
-    if len(shape) == 0:
-        raise ShapeMismatch("needs an input with at least one dimension")
-    if shape[_axes(axis, len(shape))[0]] == 0:
-        raise ShapeMismatch(f"input of shape {list(shape)} has no entries along axis {axis}")
-    if keepdims is None:  # softmax, log_softmax: same shape
-        return shape
-    return _reduced_shape(shape, axis, keepdims)
-
-
-def _logsumexp(x: Array, axis: int, keepdims: bool = True) -> Array:
-    # Subtract the max first: logits of 1000 must not overflow.
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
-    return out if keepdims else np.squeeze(out, axis)
-
-
-def _softmax(x: Array, axis: int = -1) -> Array:
-    return np.exp(x - _logsumexp(x, axis))
-
-
-def _sum(v: Array, axis: int) -> Array:
-    return np.sum(v, axis=axis, keepdims=True)
-
-
-SOFTMAX_CASES = (Case(((4,),)), Case(((2, 3),)), Case(((3, 2),), {"axis": 0}))
-AXIS_ATTRS = {"axis": AXIS}
-LSE_ATTRS = {"axis": AXIS, "keepdims": KEEPDIMS}
-
-
-def _tangent_or_zero(f: Any) -> Any:
-    def jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array], **attrs: Any) -> Array:
-        return np.zeros_like(y) if ts[0] is None else f(ts[0], y, xs[0], **attrs)
-
-    return jvp
-
-
-SOFTMAX = Op(
-    "softmax",
-    "exp(x) / sum(exp(x)) along axis, computed stably",
-    (1, 1),
-    _softmax,
-    lambda g, y, xs, axis=-1: [y * (g - _sum(g * y, axis))],
-    _tangent_or_zero(lambda t, y, x, axis=-1: y * (t - _sum(t * y, axis))),
-    _axis_shape,
-    SOFTMAX_CASES,
-    attrs=AXIS_ATTRS,
-)
-LOG_SOFTMAX = Op(
-    "log_softmax",
-    "x - logsumexp(x) along axis, computed stably",
-    (1, 1),
-    lambda x, axis=-1: x - _logsumexp(x, axis),
-    lambda g, y, xs, axis=-1: [g - np.exp(y) * _sum(g, axis)],
-    _tangent_or_zero(lambda t, y, x, axis=-1: t - _sum(np.exp(y) * t, axis)),
-    _axis_shape,
-    SOFTMAX_CASES,
-    attrs=AXIS_ATTRS,
-)
-LOGSUMEXP = Op(
-    "logsumexp",
-    "log(sum(exp(x))) along axis, computed stably",
-    (1, 1),
-    lambda x, axis=-1, keepdims=False: _logsumexp(x, axis, keepdims),
-    lambda g, y, xs, axis=-1, keepdims=False: [
-        _expand(g, xs[0], (axis % np.ndim(xs[0]),), keepdims) * _softmax(xs[0], axis)
-    ],
-    _tangent_or_zero(
-        lambda t, y, x, axis=-1, keepdims=False: np.sum(t * _softmax(x, axis), axis=axis, keepdims=keepdims)
+    code=CodeRule(
+        lambda site: f"np.reshape({site.args[0]}, {site.shape})",
+        lambda site: [f"np.reshape({site.g}, {site.shapes[0]})"],
+        fresh=False,
     ),
-    lambda shapes, axis=-1, keepdims=False: _axis_shape(shapes, axis, keepdims),
-    (*SOFTMAX_CASES, Case(((2, 3),), {"keepdims": True})),
-    attrs=LSE_ATTRS,
 )
 
-# ---- index ----------------------------------------------------------------------------
-
-
-def _index_shape(shapes: Sequence[Shape]) -> Shape:
-    v, i = shapes
-    if len(v) == 0 or v[-1] == 0:
-        raise ShapeMismatch(f"index of {list(v)}: needs a value with entries along its last axis")
-    if i != () and i != v[:-1]:
-        raise ShapeMismatch(
-            f"index of {list(v)} by {list(i)}: the index must be a scalar or have shape {list(v[:-1])}"
-            " (one entry per row)"
-        )
-    return v[:-1]
-
-
-def _index(v: Array, i: Array) -> Array:
-    n = np.shape(v)[-1]
-    if np.any((i < -n) | (i >= n)):
-        bad = np.asarray(i)[(i < -n) | (i >= n)].flat[0]
-        raise OpFailure(f"index {bad} is out of range for a last axis of size {n}")
-    if np.ndim(i) == 0:
-        return v[..., int(i)]
-    return np.take_along_axis(v, np.asarray(i)[..., None], -1)[..., 0]
-
-
-def _index_vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
-    v, i = xs
-    gv = np.zeros(np.shape(v), dtype=np.result_type(g, np.float64))
-    if np.ndim(i) == 0:
-        gv[..., int(i)] = g
-    else:
-        np.put_along_axis(gv, np.asarray(i)[..., None], np.asarray(g)[..., None], -1)
-    return [gv, None]
-
-
-INDEX = Op(
-    "index",
-    "v[..., i]: picks entry i along the last axis (one per row when i has one entry per row)",
-    (2, 2),
-    _index,
-    _index_vjp,
-    lambda ts, y, xs: np.zeros_like(y) if ts[0] is None else _index(ts[0], xs[1]),
-    _index_shape,
-    (Case(((4,), ())), Case(((3, 5), (3,))), Case(((2, 3, 4), ())), Case(((2, 3, 4), (2, 3)))),
-    domain=("real", "index"),
-    int_args=frozenset({1}),
-    keeps_int=True,
-)
 
 TENSOR: tuple[Op, ...] = (
     reduction("sum", "sum over axis (default all)", np.sum, "sum"),
@@ -364,8 +328,4 @@ TENSOR: tuple[Op, ...] = (
     MATMUL,
     TRANSPOSE,
     RESHAPE,
-    SOFTMAX,
-    LOG_SOFTMAX,
-    LOGSUMEXP,
-    INDEX,
 )

@@ -1,0 +1,71 @@
+"""Subcommands that live in their own modules, imported only when one of them is run (or asked for
+its own help), so `cg --version` and `cg --help` cost little more than importing click.
+
+Adding a command module: add one line to COMMANDS (name -> module, attribute, the first paragraph
+of its help); tests/test_startup.py checks that each line matches the command it names.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "check": ("cg.cli_check", "check", "Check the gradients of graph files (and *.yaml / *.yml in directories):"
+              " against central finite differences, forward against reverse mode, and against each file's"
+              " `expect` block."),
+    "compile": ("cg.cli_compile", "compile_command", "Write FILE as a Python module: forward(**inputs) and"
+                " backward(values), one line per node, gradients accumulated with +=, a comment naming each"
+                " node and op."),
+    "draw": ("cg.cli_draw", "draw", "Draw FILE: each edge carries the value of its source (green) above the"
+             " gradient that flows back along it (red); nodes with no path to the differentiated output are"
+             " grey."),
+    "fmt": ("cg.cli_fmt", "fmt", "Rewrite graph files (and *.yaml / *.yml files in directories) in canonical"
+            " form, keeping comments."),
+    "jacobian": ("cg.cli_jacobian", "jacobian", "The Jacobian d OF / d WRT of FILE: one row per element of"
+                 " --of, one column per element of --wrt (higher ranks are flattened, the labels show the"
+                 " indices)."),
+    "new": ("cg.cli_new", "new", "Write a graph file computing EXPR: one node per operation (a, b, c, ...),"
+            " the last one the output (z), each free name a float scalar input with no value (to stdout,"
+            " or -o FILE)."),
+    "paths": ("cg.cli_paths", "paths", "Every path from --from to --to in FILE, with the product of the local"
+              " derivatives on its edges, and their sum next to reverse mode's derivative (they are equal)."),
+    "report": ("cg.cli_report", "report", "Run FILE and write a Markdown report: name, doc, inputs, picture,"
+               " values and gradients, and the command line that reproduces it (to stdout, or to -o FILE)."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands in COMMANDS are imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(COMMANDS if lazy is None else lazy)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, attr, _ = self.lazy[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click's, but the help of a command not imported yet comes from COMMANDS."""
+        names = [n for n in self.list_commands(ctx) if n in self.lazy or not self.commands[n].hidden]
+        if not names:
+            return
+        limit = formatter.width - 6 - max(map(len, names))
+        rows: list[tuple[str, str]] = []
+        for name in names:
+            command = self.commands.get(name)
+            if command is not None:
+                rows.append((name, command.get_short_help_str(limit)))
+            else:
+                stand_in = click.Command(name, help=self.lazy[name][2])  # shortened the way click does it
+                rows.append((name, stand_in.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)

@@ -1,0 +1,103 @@
+"""Composite gates in a built graph, and the view that shows each one as a single node.
+
+A call of a function (`h1: {op: linear, in: [W1, x, b1]}`) and an expression node are inlined
+when the graph is built: the graph holds only built-in ops, so every pass (run, forward mode,
+Jacobians, paths, checks) works on it unchanged, and the gradients through a composite are
+those of the same graph written flat. The inner nodes get ids `h1/Wx` (nested: `h1/n/Wx`); the
+node that gives the call's value keeps the call's own id, `h1`.
+
+Graph.composites records each call, so that tables and pictures can show a composite as one
+row or box (its value and gradient at its boundary, like a fused gate) or draw a cluster
+around its inner nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from cg.errors import Pos
+from cg.ops import Op
+
+if TYPE_CHECKING:
+    from cg.graph import Arg, Graph, Node
+
+
+def _inlined(*_: Any, **__: Any) -> Any:
+    raise RuntimeError("a call of a function is inlined when the graph is built; its op never runs")
+
+
+@dataclass(frozen=True)
+class CallOp(Op):
+    """The op of a node that calls a function (or of an expression node). Only its name, doc,
+    arity and integer arguments are read: calls are inlined when the graph is built."""
+
+    key: tuple[str, str] = ("", "")  # (file, name): two libraries may not share a name in one scope
+    params: tuple[str, ...] = ()
+
+
+def call_op(name: str, doc: str, params: tuple[str, ...], int_params: frozenset[int], file: str) -> CallOp:
+    n = len(params)
+    return CallOp(name, doc, (n, n), _inlined, _inlined, _inlined, _inlined, (), int_args=int_params,
+                  key=(file, name), params=params)
+
+
+@dataclass(frozen=True)
+class Composite:
+    """One call, as inlined: which nodes it became, and where its arguments went."""
+
+    id: str  # the call's path: `h1`, or `h1/n` for the call `n` inside h1's function
+    output: str  # the node holding the call's value: the call's own id at the top level
+    op: CallOp  # the function called
+    args: tuple[Arg, ...]  # the call's arguments as names of the flat graph, or constants
+    inner: tuple[str, ...]  # every node inlined for it (nested calls' too), the output included
+    uses: tuple[tuple[tuple[str, int], ...], ...]  # per argument: the (node, argument position) it feeds
+    parent: str | None  # the enclosing call, None at the top level
+    doc: str
+    pos: Pos | None  # the call in the file the graph was read from
+    text: str = ""  # what a table shows as the op: the function's name, or an expression
+
+
+def top_level(graph: Graph) -> dict[str, Composite]:
+    """The calls written in the graph itself (not inside a function), by id."""
+    return {c.output: c for c in graph.composites if c.parent is None}
+
+
+def shown_nodes(graph: Graph) -> tuple[Node, ...]:
+    """The nodes a table or picture shows: a composite as one node (its function as the op, the
+    call's inputs as its arguments) in place of its inner nodes. Without composites, every node."""
+    top = top_level(graph)
+    if not top:
+        return graph.nodes
+    from cg.graph import Node
+
+    hidden = {i for c in top.values() for i in c.inner}
+    out = []
+    for node in graph.nodes:
+        c = top.get(node.id)
+        if c is not None:
+            op = c.op if not c.text else replace(c.op, name=c.text)
+            out.append(Node(c.output, op, c.args, {}, c.doc or node.doc, c.pos))
+        elif node.id not in hidden:
+            out.append(node)
+    return tuple(out)
+
+
+def expanded(graph: Graph) -> Graph:
+    """The same graph shown with every inner node (no composites to fold)."""
+    return replace(graph, composites=()) if graph.composites else graph
+
+
+def call_flows(graph: Graph, flows: Mapping[tuple[str, int], Any]) -> dict[tuple[str, int], Any]:
+    """The gradient flowing back along each argument of each top-level call: the sum of the flows
+    of the inner edges that argument feeds (None where none carries a gradient)."""
+    out: dict[tuple[str, int], Any] = {}
+    for c in top_level(graph).values():
+        for k, uses in enumerate(c.uses):
+            parts = [f for f in (flows.get(u) for u in uses) if f is not None]
+            total = None
+            for f in parts:
+                total = f if total is None else total + f
+            out[(c.output, k)] = total
+    return out
