@@ -143,7 +143,7 @@ def compiled_rows(graph: Graph, values: dict[str, np.ndarray], want: dict[str, n
     try:
         from cg.compile import compile_module
 
-        m = compile_module(graph, wrt=PARAMS)
+        m = compile_module(graph, wrt=PARAMS, dtype=values["W1"].dtype.name)
     except Exception as e:  # not there yet, or it cannot write this graph: no row, and say why
         print(f"bench: no cg compile row for W3 ({type(e).__name__}: {e})", file=sys.stderr)
         return []

@@ -8,9 +8,12 @@ of its help); tests/test_startup.py checks that each line matches the command it
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
 
 import click
+from click import formatting
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": ("cg.cli_check", "check", "Check the gradients of graph files (and *.yaml / *.yml in directories):"
@@ -38,11 +41,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 class LazyGroup(click.Group):
-    """A click group whose commands in COMMANDS are imported on first use."""
+    """A click group whose commands in COMMANDS are imported on first use, and which measures the
+    terminal for help itself (click's way imports shutil, and with it zlib, bz2 and lzma)."""
 
     def __init__(self, *args: Any, lazy: dict[str, tuple[str, str, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = dict(COMMANDS if lazy is None else lazy)
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        if parent is None and "terminal_width" not in extra and formatting.FORCED_WIDTH is None:
+            extra["terminal_width"] = help_width()
+        return super().make_context(info_name, args, parent, **extra)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *self.lazy})
@@ -69,3 +79,18 @@ class LazyGroup(click.Group):
                 rows.append((name, stand_in.get_short_help_str(limit)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def help_width(max_width: int = 80) -> int:
+    """The width click's help formatter would choose, as shutil.get_terminal_size() finds it:
+    COLUMNS, else the size of the terminal on stdout, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return max(min(columns if columns > 0 else 80, max_width) - 2, 50)

@@ -3,8 +3,9 @@
 Positions are what diagnostics need, and a valid file needs none of them. So the fast readers
 (cg/yamlfast.py, cg/jsondoc.py) build the data only and hand over a `locate` function, which
 reads the file again with positions the first time one is asked for. The graph keeps the
-position of every input and node for messages at run time; for those, `pos(..., key=True)`
-returns a DeferredPos, which looks itself up only if a message ever reads it.
+position of every input and node for messages at run time (and of every expected value): for a
+path that exists in the data, `pos()` returns a DeferredPos, which looks itself up only if a
+message ever reads it.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ class Document:
 
     def pos(self, path: YamlPath, *, key: bool = False) -> Pos | None:
         """Position of path (of its key if key=True and known), else of the nearest ancestor that has one."""
-        if key and self._locate is not None and _is_key(self.data, path):
-            return DeferredPos(self, path)
+        if self._locate is not None and _exists(self.data, path):
+            return DeferredPos(self, path, key)
         if key and path in self.key_positions:
             return self.key_positions[path]
         positions = self.positions
@@ -76,29 +77,30 @@ class Document:
         return f"Document(file={self.file!r}, data={type(self.data).__name__})"
 
 
-def _is_key(data: Any, path: YamlPath) -> bool:
-    """Whether path names an entry of a mapping in data (so its key has a position in the file)."""
-    if not path:
-        return False
-    for step in path[:-1]:
-        if type(data) is not dict or step not in data:
+def _exists(data: Any, path: YamlPath) -> bool:
+    """Whether path names a value in data (so the file has a position for it)."""
+    for step in path:
+        found = (type(data) is dict and step in data) or (type(data) is list and type(step) is int
+                                                          and 0 <= step < len(data))
+        if not found:
             return False
         data = data[step]
-    return type(data) is dict and path[-1] in data
+    return True
 
 
 class DeferredPos(Pos):
-    """The position of a key that exists in the document, looked up the first time `line` or `col`
-    is read. It equals, and hashes like, the Pos it stands for."""
+    """The position of a value (or of its key) that exists in the document, looked up the first
+    time `line` or `col` is read. It equals, and hashes like, the Pos it stands for."""
 
-    def __init__(self, doc: Document, path: YamlPath) -> None:  # no Pos.__init__: line and col come later
-        object.__setattr__(self, "_where", (doc, path))
+    def __init__(self, doc: Document, path: YamlPath, key: bool) -> None:  # line and col come later
+        object.__setattr__(self, "_where", (doc, path, key))
 
     def __getattr__(self, name: str) -> Any:  # only called while line and col are not set
         if name not in ("line", "col"):
             raise AttributeError(name)
-        doc, path = self.__dict__["_where"]
-        found = doc.key_positions.get(path) or doc.pos(path) or Pos(1, 1)
+        doc, path, key = self.__dict__["_where"]
+        doc._located()
+        found = doc.pos(path, key=key) or Pos(1, 1)
         object.__setattr__(self, "line", found.line)
         object.__setattr__(self, "col", found.col)
         return found.line if name == "line" else found.col

@@ -77,9 +77,20 @@ class ValueAndGrad:
             if was:
                 gc.enable()
         out = {}
+        # A VJP may pass its cotangent through unchanged (add does), so two names, or a name and
+        # the caller's seed, can get the same array: copy repeats, so that each gradient
+        # returned is the caller's own to update in place.
+        seen = {id(g)} if seed is not None else set()
         for name, slot in zip(self.wrt, self.wrt_slots):
             d = grads[slot]
-            out[name] = np.zeros(np.shape(vals[slot]), self.dtype) if d is None else np.asarray(d)
+            if d is None:
+                out[name] = np.zeros(np.shape(vals[slot]), self.dtype)
+                continue
+            d = np.asarray(d)
+            if id(d) in seen:
+                d = d.copy()
+            seen.add(id(d))
+            out[name] = d
         return np.asarray(y), out
 
     def _bind(self, inputs: Mapping[str, Any]) -> list[Array]:

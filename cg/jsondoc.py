@@ -38,6 +38,7 @@ MAX_INT_DIGITS = 100
 _BIG = 10**MAX_INT_DIGITS  # the smallest integer with one digit too many
 _MAX_DIAGS = 100
 _CONTAINERS = frozenset({dict, list})
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def load_file(
@@ -181,10 +182,13 @@ def _walked(data: dict[str, Any], source: str, max_depth: int, max_values: int) 
         level = list(compress(found, map(_CONTAINERS.__contains__, kinds)))
     # Every key has one colon after it, and other colons are inside strings: when the keys plus
     # the colons inside the data's strings add up to the text's colons, no key was dropped.
+    text = "".join(strings)
+    if _SURROGATE.search(text):  # \ud800 alone: not a character; the full reader says where
+        return False
     colons = source.count(":")
     if "\\u003a" in source or "\\u003A" in source:  # an escaped colon is a colon in the data only
         return keys == colons
-    return keys + "".join(strings).count(":") == colons
+    return keys + text.count(":") == colons
 
 
 # ---------------------------------------------------------------- the full reader
@@ -315,9 +319,15 @@ class _Reader:
 
     def string(self, i: int) -> tuple[str, int]:
         try:
-            return json.decoder.scanstring(self.source, i + 1)  # type: ignore[attr-defined,no-any-return]
+            text, end = json.decoder.scanstring(self.source, i + 1)  # type: ignore[attr-defined]
         except json.JSONDecodeError as err:
             raise self.stop("CG003", f"invalid JSON: {_json_message(err.msg)}", err.pos) from None
+        lone = _SURROGATE.search(text)
+        if lone is not None:  # the escape of half a UTF-16 pair: no character, and no way to print it
+            at = self.source.find("\\u", i, end)
+            message = f"invalid JSON: \\u{ord(lone.group()):04x} is half of a surrogate pair, not a character"
+            self.report("CG003", message, at if at >= 0 else i)
+        return text, end
 
     def scalar(self, i: int) -> tuple[Any, int]:
         s = self.source

@@ -22,7 +22,6 @@ rule may return None for those, skipping their work.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -33,9 +32,11 @@ import numpy as np
 from cg.gcpause import paused_gc
 from cg.graph import Const, Graph, Node
 from cg.ops import Array, Op, OpFailure
+from cg.ops.base import multiplies_by_df
 
 DTYPES = ("float64", "float32")
 Getter = Callable[[Sequence[Any]], tuple[Any, ...]]
+DF: dict[str, Any] = {}  # marks a backward step that calls an op's df(x, y) in place of its VJP
 Rules = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]  # forward, vjp, jvp
 
 
@@ -51,7 +52,8 @@ class StepFailure(Exception):
 class Backward:
     """The backward steps from one output to the names whose gradients are wanted."""
 
-    steps: tuple[tuple[Any, ...], ...]  # (vjp, out slot, arg slot or getter, kwargs, targets or None)
+    # (vjp, out slot, arg slot or getter, kwargs, targets or None); (df, out, arg slot, DF, None)
+    steps: tuple[tuple[Any, ...], ...]
     slots: tuple[int, ...]  # the slots that get a gradient, the output's first
     names: tuple[str, ...]  # their names
 
@@ -65,10 +67,10 @@ def _getter(slots: tuple[int, ...]) -> Getter:
 
 
 def _takes_needs(op: Op) -> bool:
-    try:
-        return "needs" in inspect.signature(op.vjp).parameters
-    except (TypeError, ValueError):  # builtins without a signature
-        return False
+    """Whether op.vjp is a Python function with a parameter named `needs` (other callables
+    are never passed it)."""
+    code = getattr(op.vjp, "__code__", None)
+    return code is not None and "needs" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
 
 
 def _cast(dt: np.dtype[Any]) -> Callable[[Any], Any]:
@@ -227,7 +229,11 @@ class Plan:
             if len(targets) < len(slots) and _takes_needs(node.op):
                 kw["needs"] = tuple(any(j == t[0] for t in targets) for j in range(len(slots)))
             if len(slots) == 1 and not kw and targets[0][2]:  # the chain's case: one argument, first
-                steps.append((vjp, ni + k, slots[0], None, None))
+                df = multiplies_by_df(node.op)
+                if df is not None and vjp is node.op.vjp:  # not cast: multiply by df(x, y) directly
+                    steps.append((df, ni + k, slots[0], DF, None))
+                else:
+                    steps.append((vjp, ni + k, slots[0], None, None))
             else:
                 steps.append((vjp, ni + k, _getter(slots), kw, tuple(targets)))
         label = self.label
@@ -240,7 +246,10 @@ class Plan:
         for vjp, out, a, kw, targets in plan.steps:
             g = grads[out]
             if targets is None:
-                grads[a] = vjp(g, vals[out], (vals[a],))[0]
+                if kw is None:
+                    grads[a] = vjp(g, vals[out], (vals[a],))[0]
+                else:  # DF: a one-input elementwise op's own derivative, what its VJP multiplies by
+                    grads[a] = g * vjp(vals[a], vals[out])
                 continue
             cts = vjp(g, vals[out], a(vals), **kw) if kw else vjp(g, vals[out], a(vals))
             for j, t, first in targets:

@@ -6,6 +6,10 @@ nesting level (a deep ``[[[[...`` crashes the interpreter) and applies YAML 1.1 
 True, ``010`` is 8, ``1e3`` is a string). So we walk libyaml's flat event stream with an explicit
 stack and resolve scalars ourselves.
 
+Two walks: cg/yamlfast.py builds the data of a plainly valid file with no positions, in one
+loop; the builder here records every position and every problem, and runs when the fast walk
+gives up (it is the one that decides and reports) and when a diagnostic first needs a position.
+
 Scalar resolution follows the YAML 1.2 core schema, for PLAIN (unquoted) scalars only; quoted
 and block (``|``, ``>``) scalars are always strings:
 

@@ -4,6 +4,7 @@ diagnostics at the right line and column although the fast path (json.loads) has
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from cg.cli import main
 from cg.document import DeferredPos, Document
 from cg.errors import CgError, LoadError, Pos
 from cg.jsondoc import _read_all, load_text
+from cg.source import decode, to_bytes
 from cg.yamldoc import load_file as load_yaml
 
 EXAMPLES = sorted(p for p in GRAPHS.glob("*.yaml"))
@@ -210,6 +212,11 @@ def test_bytes_and_syntax() -> None:
     refused('\n  "cg"', "CG003", "found a scalar", 2, 3)
 
 
+def test_half_a_surrogate_pair_is_refused_and_a_whole_one_is_a_character() -> None:
+    refused('{"a": 1, "b": "x\\ud800"}', "CG003", "\\ud800 is half of a surrogate pair, not a character", 1, 17)
+    assert load_text('{"a": "\\ud83d\\ude00"}', "g.json").data == {"a": "\U0001f600"}
+
+
 def test_errors_found_by_the_full_reader_are_all_reported_in_order() -> None:
     with pytest.raises(LoadError) as info:
         load_text('{"a": NaN,\n "b": 1e999,\n "a": 3}', "g.json")
@@ -230,7 +237,7 @@ def test_the_value_limit_holds_for_json(tmp_path: Path) -> None:
 _KEYS = st.sampled_from(["a", "b", "op", "in", "a:b", "x[1]", 'q"q', "k\\", "\u00e9", "n0", ""])
 _SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**120), 10**120), st.floats(allow_nan=False, allow_infinity=False),
-    st.text(alphabet=':,[]{}"\\ab\n\u00e9', max_size=6),
+    st.text(alphabet=':,[]{}"\\ab\n\u00e9\U0001f600\ud800', max_size=6),
 )
 _VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                          st.dictionaries(_KEYS, inner, max_size=4)), max_leaves=30)
@@ -243,7 +250,8 @@ def _outcome(load: Any, text: str) -> Any:
         return ("error", [(d.code, d.pos) for d in err.diagnostics])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(os.environ.get("CG_FUZZ_EXAMPLES", "300")), deadline=None,
+          derandomize="CG_FUZZ_EXAMPLES" not in os.environ)  # as tests/test_fuzz.py: the same examples in CI
 @given(data=st.dictionaries(_KEYS, _VALUES, max_size=5), indent=st.sampled_from([None, 1]),
        duplicate=st.booleans(), ascii_only=st.booleans())
 def test_fast_path_and_full_reader_agree(data: dict[str, Any], indent: int | None, duplicate: bool,
@@ -253,7 +261,8 @@ def test_fast_path_and_full_reader_agree(data: dict[str, Any], indent: int | Non
         first = json.dumps(dict([next(iter(data.items()))]), ensure_ascii=ascii_only)[1:-1]
         text = text[: text.rindex("}")] + ", " + first + "}"
     fast = _outcome(lambda t: load_text(t, "g.json"), text)
-    full = _outcome(lambda t: _read_all(t, "g.json", 64, 2_000_000), text)
+    full = _outcome(lambda t: _read_all(decode(to_bytes(t), "g.json", 10**9, language="JSON"), "g.json", 64,
+                                         2_000_000), text)
     assert fast == full
     if fast[0] == "ok":
         assert fast[1] == json.loads(text)

@@ -195,3 +195,25 @@ def test_deep_chain_runs_with_a_tiny_recursion_limit() -> None:
         sys.setrecursionlimit(limit)
     assert result.tangents is not None and np.isclose(result.tangents[f"n{n - 1}"], grads["x"])
     assert np.isclose(value, result.value(f"n{n - 1}"))
+
+
+def test_gradients_passed_through_are_not_shared() -> None:
+    # add passes its cotangent through unchanged: value_and_grad still returns distinct arrays,
+    # none of them the caller's seed, and cg.run agrees.
+    graph = cg.loads("cg: 1\ninputs: {x: [1.0, 2.0], y: [3.0, 4.0]}\nnodes: {z: {op: add, in: [x, y]}}\noutputs: [z]")
+    seed = np.array([1.0, 2.0])
+    _, grads = cg.value_and_grad(graph)(seed=seed)
+    assert grads["x"] is not grads["y"] and grads["x"] is not seed and grads["y"] is not seed
+    grads["x"] *= 10.0
+    assert grads["y"].tolist() == [1.0, 2.0] and seed.tolist() == [1.0, 2.0]
+
+
+def test_a_replaced_vjp_is_used_even_where_the_plan_would_call_df() -> None:
+    # The plan multiplies by a one-input op's df only when the op's VJP is the one made from it.
+    graph = cg.loads("cg: 1\ninputs: {x: 0.5}\nnodes: {a: {op: sin, in: [x]}, b: {op: sin, in: [a]}}\noutputs: [b]")
+    op = REGISTRY["sin"]
+    wrong = dataclasses.replace(op, vjp=lambda g, y, xs: [2.0 * g * np.cos(xs[0])])
+    nodes = tuple(dataclasses.replace(n, op=wrong) for n in graph.nodes)
+    _, right = cg.value_and_grad(graph)()
+    _, doubled = cg.value_and_grad(dataclasses.replace(graph, nodes=nodes))()
+    assert np.isclose(doubled["x"], 4.0 * right["x"])

@@ -66,6 +66,9 @@ class Op:
     int_args: frozenset[int] = frozenset()  # argument positions that must be integers
     keeps_int: bool = False  # integer inputs give an integer output (add, max, reshape...)
     code: CodeRule | None = None  # how `cg compile` writes it (see CodeRule)
+    # One-input elementwise ops: df(x, y), the derivative their VJP and JVP are made from.
+    # The plan multiplies by it directly on its hottest path (a chain of such ops).
+    df: Callable[[Array, Array], Array] | None = None
 
     def arity_text(self) -> str:
         lo, hi = self.arity
@@ -79,20 +82,37 @@ class Op:
         return self.domain[min(i, len(self.domain) - 1)]
 
 
+def multiplies_by_df(op: Op) -> Callable[[Array, Array], Array] | None:
+    """op.df when op.vjp is the VJP made from it (g * df(x, y)), so that calling df directly
+    gives the same cotangent; None otherwise (no df, or a VJP replaced since)."""
+    df = op.df
+    return df if df is not None and getattr(op.vjp, "df", None) is df else None
+
+
 # ---- helpers shared by the rules ------------------------------------------------------
 
 
 def unbroadcast(g: Array, shape: Shape) -> Array:
     """Sum a cotangent back to the shape of the input that was broadcast to make it."""
-    gshape = np.shape(g)
+    try:
+        gshape = g.shape  # arrays and numpy scalars; np.shape is a Python-level wrapper
+    except AttributeError:  # a Python number
+        gshape = ()
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
     )
-    g = np.sum(g, axis=axes, keepdims=True)
-    return np.reshape(g, shape)
+    return np.sum(g, axis=axes, keepdims=True).reshape(shape)
+
+
+def shapes_of(xs: Sequence[Array]) -> list[Shape]:
+    """The shapes of the arguments, read as attributes (Python numbers have shape ())."""
+    try:
+        return [x.shape for x in xs]
+    except AttributeError:
+        return [np.shape(x) for x in xs]
 
 
 def broadcast_shapes(shapes: Sequence[Shape]) -> Shape:
@@ -112,6 +132,8 @@ def add_tangents(a: Tangent, b: Tangent) -> Tangent:
 
 
 # ---- elementwise family ---------------------------------------------------------------
+
+ONE = None  # a partial derivative that is exactly 1: the cotangent or tangent passes unchanged
 
 BINARY_CASES = (
     Case(((3,), (3,))),
@@ -141,19 +163,27 @@ def elementwise(
     """An op applied element by element with numpy broadcasting.
 
     `partials(xs, y)` gives the partial derivative of y with respect to each input, evaluated
-    elementwise; the VJP multiplies the cotangent by it (and sums back over broadcast axes),
-    the JVP multiplies each tangent by it and adds: both come from the same rule. `code` and
-    `dcode` are the same two rules as Python source templates, for `cg compile`.
+    elementwise (ONE, i.e. None, for a partial that is exactly 1: the input passes through);
+    the VJP multiplies the cotangent by it (and sums back over broadcast axes), the JVP
+    multiplies each tangent by it and adds: both come from the same rule. `code` and `dcode`
+    are the same two rules as Python source templates, for `cg compile`.
+
+    A cotangent passed through is the same object as g: the plan never updates a gradient in
+    place (it adds contributions into a new array), so sharing it is safe.
     """
 
     def vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
-        return [unbroadcast(g * d, np.shape(x)) for x, d in zip(xs, partials(xs, y))]
+        gs = [g if d is ONE else g * d for d in partials(xs, y)]  # each of y's shape, as g
+        shape = getattr(g, "shape", ())
+        if shape == ():  # y, so every input, is a scalar: nothing to sum back
+            return gs
+        return [c if s == shape else unbroadcast(c, s) for c, s in zip(gs, shapes_of(xs))]
 
     def jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array]) -> Array:
         out: Tangent = None
         for t, d in zip(ts, partials(xs, y)):
             if t is not None:
-                out = add_tangents(out, t * d)
+                out = add_tangents(out, t if d is ONE else t * d)
         return np.zeros_like(y) if out is None else np.broadcast_to(out, np.shape(y))
 
     def shape(shapes: Sequence[Shape]) -> Shape:
@@ -183,10 +213,12 @@ def unary(
     def vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
         return [g * df(xs[0], y)]
 
+    vjp.df = df  # type: ignore[attr-defined]  # see multiplies_by_df
+
     def jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array]) -> Array:
         t = ts[0]
         return np.zeros_like(y) if t is None else np.broadcast_to(t * df(xs[0], y), np.shape(y))
 
     rule = None if code is None or dcode is None else partials_rule(code, (dcode,), helpers)
     return Op(name, doc, (1, 1), fn, vjp, jvp, lambda shapes: shapes[0], UNARY_CASES,
-              domain=(domain,), keeps_int=keeps_int, code=rule)
+              domain=(domain,), keeps_int=keeps_int, code=rule, df=df)

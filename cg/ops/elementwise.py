@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from functools import reduce
 
 import numpy as np
 
-from cg.ops.base import BINARY_CASES, Array, Case, Op, elementwise, unary
+from cg.ops.base import BINARY_CASES, ONE, Array, Case, Op, elementwise, unary
 from cg.ops.code import Helper
 
+_F64 = np.dtype(np.float64)
 NARY_CASES = (*BINARY_CASES, Case(((2, 3), (3,), (2, 1))), Case(((), (4,), (), (4,))))
 
 
@@ -19,25 +21,44 @@ def _sigmoid(x: Array) -> Array:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _prod_of_others(xs: Sequence[Array]) -> list[Array]:
+def _prod_of_others(xs: Sequence[Array], y: Array = None) -> Sequence[Array]:
     """For mul: the partial with respect to x_i is the product of the other inputs.
 
     Computed without dividing by x_i, so zeros are handled exactly.
     """
     if len(xs) == 2:
-        return [xs[1], xs[0]]
+        return (xs[1], xs[0])
     return [reduce(np.multiply, [*xs[:i], *xs[i + 1 :]], 1.0) for i in range(len(xs))]
+
+
+def _add(*xs: Array) -> Array:
+    # operator.add: on numpy scalars (the scalar graphs) several times cheaper than np.add.
+    return xs[0] + xs[1] if len(xs) == 2 else reduce(operator.add, xs)
+
+
+def _mul(*xs: Array) -> Array:
+    return xs[0] * xs[1] if len(xs) == 2 else reduce(operator.mul, xs)
+
+
+def _pow(a: Array, b: Array) -> Array:
+    # Integers are raised as float64 (an int to a negative power fails); floats keep their dtype.
+    is_float = getattr(a, "dtype", None) is not None and a.dtype.kind == "f"
+    return np.power(a if is_float else np.asarray(a, np.float64), b)
 
 
 def _pow_dexp(a: Array, y: Array) -> Array:
     # d(a**b)/db = a**b * log(a): real only for a > 0; 0 at a == 0; undefined (NaN) below.
+    # The 0 and NaN in y's dtype, so that float32 stays float32.
     safe = np.where(a > 0, a, 1.0)
-    return np.where(a > 0, y * np.log(safe), np.where(a == 0, 0.0, np.nan))
+    f = getattr(y, "dtype", _F64).type
+    return np.where(a > 0, y * np.log(safe), np.where(a == 0, f(0.0), f(np.nan)))
 
 
 def _tie(a: Array, b: Array) -> Array:
-    # On a tie maximum/minimum split the gradient evenly between the two inputs.
-    return 0.5 * (a == b)
+    # On a tie maximum/minimum split the gradient evenly between the two inputs; a half of the
+    # input's float dtype, so that float32 stays float32 (a bare 0.5 times a bool is float64).
+    dt = getattr(a, "dtype", None)
+    return (a == b) * (dt.type(0.5) if dt is not None and dt.kind == "f" else 0.5)
 
 
 # ---- cg compile: the same rules as source templates ({m} is np, or math on float scalars) ----
@@ -92,7 +113,7 @@ ELEMENTWISE: tuple[Op, ...] = (
         "relu",
         "max(x, 0); gradient 0 at x = 0",
         lambda x: np.maximum(x, 0),
-        lambda x, y: (x > 0).astype(np.float64),
+        lambda x, y: x > 0,  # a bool: multiplying by it keeps the cotangent's dtype
         ("np.maximum({x}, 0)", "max({x}, 0.0)"),
         ("({x} > 0)", "({x} > 0.0)"),
         keeps_int=True,
@@ -100,8 +121,8 @@ ELEMENTWISE: tuple[Op, ...] = (
     elementwise(
         "add",
         "x1 + x2 + ...: distributes the gradient unchanged to every input",
-        lambda *xs: reduce(np.add, xs),
-        lambda xs, y: [1.0] * len(xs),
+        _add,
+        lambda xs, y: [ONE] * len(xs),
         _joined(" + "),
         lambda n: ["1.0"] * n,
         arity=(2, None),
@@ -111,8 +132,8 @@ ELEMENTWISE: tuple[Op, ...] = (
     elementwise(
         "mul",
         "x1 * x2 * ...: each input's gradient is the product of the others",
-        lambda *xs: reduce(np.multiply, xs),
-        lambda xs, y: _prod_of_others(xs),
+        _mul,
+        _prod_of_others,
         _joined(" * "),
         _others,
         arity=(2, None),
@@ -123,7 +144,7 @@ ELEMENTWISE: tuple[Op, ...] = (
         "sub",
         "a - b",
         np.subtract,
-        lambda xs, y: (1.0, -1.0),
+        lambda xs, y: (ONE, -1.0),
         "{a} - {b}",
         ("1.0", "-1.0"),
         arity=(2, 2),
@@ -142,7 +163,7 @@ ELEMENTWISE: tuple[Op, ...] = (
     elementwise(
         "pow",
         "a ** b, differentiable in both (in b only where a > 0)",
-        lambda a, b: np.power(np.asarray(a, np.float64), b),
+        _pow,
         lambda xs, y: (xs[1] * np.power(xs[0], xs[1] - 1.0), _pow_dexp(xs[0], y)),
         ("np.power({a}, {b}, dtype={f})", "math.pow({a}, {b})"),
         (("{b} * np.power({a}, {b} - 1.0)", "{b} * math.pow({a}, {b} - 1.0)"), ("pow_dexp({a}, {y})", POW_DEXP_MATH)),

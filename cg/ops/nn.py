@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,12 +26,25 @@ def _axis_shape(shapes: Sequence[Shape], axis: int = -1, keepdims: bool | None =
     return _reduced_shape(shape, axis, keepdims)
 
 
+def _max(x: Array, axis: int) -> Array:
+    """The max along axis (kept), to subtract first so that logits of 1000 do not overflow;
+    an infinite or NaN max is replaced by 0, so that inf - inf does not make a NaN where the
+    answer is inf."""
+    m = x.max(axis=axis, keepdims=True)
+    if not (math.isfinite(m.item()) if m.size == 1 else np.isfinite(m).all()):
+        m = np.where(np.isfinite(m), m, 0.0)
+    return m
+
+
 def _logsumexp(x: Array, axis: int, keepdims: bool = True) -> Array:
-    # Subtract the max first: logits of 1000 must not overflow.
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
-    return out if keepdims else np.squeeze(out, axis)
+    m = _max(x, axis)
+    out = m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+    return out if keepdims else out.squeeze(axis)
+
+
+def _log_softmax(x: Array, axis: int = -1) -> Array:
+    s = x - _max(x, axis)  # x - logsumexp(x), with the max subtracted once
+    return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
 
 
 def _softmax(x: Array, axis: int = -1) -> Array:
@@ -38,7 +52,7 @@ def _softmax(x: Array, axis: int = -1) -> Array:
 
 
 def _sum(v: Array, axis: int) -> Array:
-    return np.sum(v, axis=axis, keepdims=True)
+    return v.sum(axis=axis, keepdims=True)
 
 
 SOFTMAX_CASES = (Case(((4,),)), Case(((2, 3),)), Case(((3, 2),), {"axis": 0}))
@@ -55,10 +69,11 @@ def _tangent_or_zero(f: Any) -> Any:
 
 LOGSUMEXP_HELPER = Helper("logsumexp", '''def logsumexp(x, axis, keepdims=True):
     """log(sum(exp(x))) along axis, computed stably: the max is subtracted first."""
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
-    return out if keepdims else np.squeeze(out, axis)
+    m = x.max(axis=axis, keepdims=True)
+    if not np.isfinite(m).all():
+        m = np.where(np.isfinite(m), m, 0.0)
+    out = m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+    return out if keepdims else out.squeeze(axis)
 ''')
 SOFTMAX_HELPER = Helper("softmax", '''def softmax(x, axis):
     """exp(x) / sum(exp(x)) along axis, computed stably."""
@@ -92,7 +107,7 @@ LOG_SOFTMAX = Op(
     "log_softmax",
     "x - logsumexp(x) along axis, computed stably",
     (1, 1),
-    lambda x, axis=-1: x - _logsumexp(x, axis),
+    _log_softmax,
     lambda g, y, xs, axis=-1: [g - np.exp(y) * _sum(g, axis)],
     _tangent_or_zero(lambda t, y, x, axis=-1: t - _sum(np.exp(y) * t, axis)),
     _axis_shape,
@@ -141,19 +156,23 @@ def _index_shape(shapes: Sequence[Shape]) -> Shape:
 
 
 def _index(v: Array, i: Array) -> Array:
-    n = np.shape(v)[-1]
+    n = v.shape[-1]
+    if not getattr(i, "ndim", 0):  # one index (the classifier's label): plain int checks
+        k = int(i)
+        if not -n <= k < n:
+            raise OpFailure(f"index {k} is out of range for a last axis of size {n}")
+        return v[..., k]
     if np.any((i < -n) | (i >= n)):
         bad = np.asarray(i)[(i < -n) | (i >= n)].flat[0]
         raise OpFailure(f"index {bad} is out of range for a last axis of size {n}")
-    if np.ndim(i) == 0:
-        return v[..., int(i)]
     return np.take_along_axis(v, np.asarray(i)[..., None], -1)[..., 0]
 
 
 def _index_vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
     v, i = xs
-    gv = np.zeros(np.shape(v), dtype=np.result_type(g, np.float64))
-    if np.ndim(i) == 0:
+    dt = getattr(g, "dtype", None)  # the cotangent's float dtype: float32 stays float32
+    gv = np.zeros(v.shape, dtype=dt if dt is not None and dt.kind == "f" else np.float64)
+    if not getattr(i, "ndim", 0):
         gv[..., int(i)] = g
     else:
         np.put_along_axis(gv, np.asarray(i)[..., None], np.asarray(g)[..., None], -1)

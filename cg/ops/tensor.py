@@ -61,7 +61,8 @@ def _count(x: Array, axes: tuple[int, ...]) -> int:
 def _max_mask(x: Array, y: Array, axes: tuple[int, ...], keepdims: bool) -> Array:
     # The gradient goes to the maximal entries; tied maxima share it evenly.
     mask = x == _expand(y, x, axes, keepdims)
-    return mask / np.sum(mask, axis=axes, keepdims=True)
+    dt = x.dtype if x.dtype.kind == "f" else None  # float32 stays float32 (a bool count is an int)
+    return mask / mask.sum(axis=axes, keepdims=True, dtype=dt)
 
 
 
@@ -161,8 +162,23 @@ def _matmul_shape(shapes: Sequence[Shape]) -> Shape:
     return batch + a2[-2:-1] * (len(a) >= 2) + b2[-1:] * (len(b) >= 2)
 
 
-def _matmul_vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array]:
+def _matmul_vjp(g: Array, y: Array, xs: Sequence[Array],
+                needs: tuple[bool, bool] = (True, True)) -> list[Array | None]:
+    """g b^T and a^T g, in numpy's matmul rules. `needs` (passed by the plan when an argument
+    needs no cotangent, such as the data of a layer) skips the product nobody wants: None."""
     a, b = xs
+    na, nb = a.ndim, b.ndim
+    if na == 2 and nb == 2:  # the layer's case
+        return [g @ b.T if needs[0] else None, a.T @ g if needs[1] else None]
+    if na == 2 and nb == 1:  # matrix times vector: g is a vector
+        return [np.multiply.outer(g, b) if needs[0] else None, g @ a if needs[1] else None]
+    if na == 1 and nb == 2:
+        return [b @ g if needs[0] else None, np.multiply.outer(a, g) if needs[1] else None]
+    out = _matmul_vjp_general(g, a, b)
+    return [c if need else None for c, need in zip(out, needs)]
+
+
+def _matmul_vjp_general(g: Array, a: Array, b: Array) -> list[Array]:
     # Treat 1-D operands as matrices, as numpy does, and drop the added axes afterwards.
     a2 = a[None, :] if np.ndim(a) == 1 else a
     b2 = b[:, None] if np.ndim(b) == 1 else b
