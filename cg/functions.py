@@ -35,8 +35,8 @@ from typing import Any
 from cg.composite import CallOp, call_op
 from cg.document import Document, YamlPath
 from cg.errors import Diagnostic, Pos, did_you_mean
-from cg.graph import Node, _Builder, _check_cycles, topological_order
-from cg.imports import at, is_library, read_imports, walk_cycle
+from cg.graph import Node, _Builder, _check_cycles, topological_order, walk_cycle
+from cg.imports import at, is_library, read_imports
 from cg.ops import REGISTRY, Op
 from cg.schema import validate
 from cg.schema_messages import ID_PATTERN, quote

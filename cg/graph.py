@@ -295,8 +295,9 @@ def topological_order(deps: Mapping[str, list[str]]) -> tuple[list[str], list[st
     return order, [n for n in deps if waiting[n] > 0]
 
 
-def find_cycle(start: str, deps: Mapping[str, list[str]], left: set[str]) -> list[str]:
-    """Walk back through nodes that are left over until one repeats: that is a cycle."""
+def walk_cycle(start: str, deps: Mapping[str, list[str]], left: set[str]) -> list[str]:
+    """Follow dependencies among the names left over by a topological sort until one repeats:
+    the cycle, in the direction of the dependencies, its first name repeated at the end."""
     seen: dict[str, int] = {}
     path: list[str] = []
     name = start
@@ -305,7 +306,12 @@ def find_cycle(start: str, deps: Mapping[str, list[str]], left: set[str]) -> lis
         path.append(name)
         name = next(d for d in deps[name] if d in left)
     cycle = path[seen[name] :]
-    cycle.reverse()  # report in the direction data flows
+    return [*cycle, cycle[0]]
+
+
+def find_cycle(start: str, deps: Mapping[str, list[str]], left: set[str]) -> list[str]:
+    """A cycle among the nodes left over, in the direction data flows (against the dependencies)."""
+    cycle = walk_cycle(start, deps, left)[-2::-1]  # reversed, without the repeated name
     return [*cycle, cycle[0]]
 
 

@@ -6,12 +6,11 @@ importing file (to the current directory for standard input)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from cg.document import load_file
 from cg.errors import Diagnostic, LoadError, Pos
-from cg.graph import topological_order
+from cg.graph import topological_order, walk_cycle
 from cg.schema_messages import quote
 
 if TYPE_CHECKING:
@@ -82,19 +81,5 @@ def _import_cycles(scope: Scope) -> None:
         done.update(cycle)
         k = next(k for k, imp in scope.imports[cycle[0]] if imp == cycle[1])
         scope.error(scope.files[cycle[0]], "CG131", "import cycle: " + " -> ".join(cycle), ("imports", k))
-
-
-def walk_cycle(start: str, deps: Mapping[str, list[str]], left: set[str]) -> list[str]:
-    """Follow dependencies among the nodes left over by a topological sort until one repeats:
-    the cycle, in the direction of the dependencies, its first name repeated at the end."""
-    seen: dict[str, int] = {}
-    path: list[str] = []
-    name = start
-    while name not in seen:
-        seen[name] = len(path)
-        path.append(name)
-        name = next(d for d in deps[name] if d in left)
-    cycle = path[seen[name]:]
-    return [*cycle, cycle[0]]
 
 
