@@ -166,10 +166,12 @@ def _collector_off() -> None:
               " (of the expanded graph, as --expand).")
 @click.option("--expand", is_flag=True, help="Show the inner nodes of composites (calls of functions), with ids like"
               " h1/Wx, instead of one row per call.")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True,
+              help="The float type of every value and gradient (float32: what a model trains in).")
 @_guard
 def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fmt: str,
         output: str | None, precision: int, nonfinite: str, mode: str, wrt: tuple[str, ...],
-        tangent_texts: tuple[str, ...], edges: bool, expand: bool) -> None:
+        tangent_texts: tuple[str, ...], edges: bool, expand: bool, dtype: str) -> None:
     """Run FILE forward and backward and print every node's value and gradient.
 
     With --mode forward (implied by --wrt or --tangent) it prints forward derivatives instead."""
@@ -193,7 +195,7 @@ def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fm
                                    f"direction instead, e.g. --tangent {name}={example}, or use `cg jacobian`")
     if tangents is not None and (seed is not None or of is not None):
         raise click.UsageError("--seed and --of are for reverse mode; forward mode takes --wrt or --tangent")
-    result = run_graph(graph, given, of=of, seed=seed_value, on_nonfinite=nonfinite, tangents=tangents)
+    result = run_graph(graph, given, of=of, seed=seed_value, on_nonfinite=nonfinite, tangents=tangents, dtype=dtype)
     if result.nonfinite:
         click.echo(f"cg: warning: not finite (NaN or Inf): {', '.join(result.nonfinite)}", err=True)
     _print_run(result, fmt, output, precision, edges)

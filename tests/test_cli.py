@@ -202,3 +202,14 @@ def test_output_files_get_the_usual_mode(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_run_in_float32_from_the_command_line() -> None:
+    r = cg("run", "graphs/multiclass_loss.yaml", "--dtype", "float32", "-f", "json")
+    assert r.code == 0
+    nodes = {n["id"]: n for n in r.json()["nodes"]}
+    want = {n["id"]: n for n in cg("run", "graphs/multiclass_loss.yaml", "-f", "json").json()["nodes"]}
+    w32, w64 = np.array(nodes["W"]["grad"]), np.array(want["W"]["grad"])
+    assert not np.array_equal(w32, w64) and np.allclose(w32, w64, rtol=1e-5, atol=1e-6)
+    assert np.array_equal(w32, w32.astype(np.float32).astype(np.float64))  # exactly float32 numbers
+    assert cg("run", "graphs/multiclass_loss.yaml", "--dtype", "float16").code == 2
