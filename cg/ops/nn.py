@@ -181,7 +181,7 @@ def _index_vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
 
 INDEX_GRAD_HELPER = Helper("index_grad", '''def index_grad(g, i, shape):
     """The gradient of v[..., i]: g at the picked entries of the last axis, 0 elsewhere."""
-    gv = np.zeros(shape)
+    gv = np.zeros(shape, dtype=getattr(g, "dtype", np.float64))  # float32 g: float32 gradient
     if np.ndim(i) == 0:
         gv[..., i] = g
     else:
@@ -213,7 +213,6 @@ INDEX = Op(
         _index_code,
         lambda s: [f"index_grad({s.g}, {s.args[1]}, {s.shapes[0]})", None],
         helpers=(INDEX_GRAD_HELPER,),
-        keeps_dtype=False,  # index_grad's zeros are float64
     ),
 )
 
