@@ -15,6 +15,7 @@ import numpy as np
 from cg import __version__
 from cg.graph import Const, Node
 from cg.ops.code import Site, atomic, sum_to
+from cg.render import arg_text as render_arg_text
 
 if TYPE_CHECKING:
     from cg.compile import _Plan
@@ -23,7 +24,6 @@ WIDTH = 120
 TEXT_WIDTH = 92  # prose in docstrings
 FEW = 16  # backward reads up to this many values as v.x, v.y; more by unpacking the tuple (faster)
 MANY = 100  # records with more fields are made with _make: a call binding 100,000 arguments is slow
-SMALL = 6  # constants with more entries show their shape only in comments
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?!\w|\s*=[^=])")  # a name read, not an attribute or a keyword
 AMBIGUOUS = frozenset({"l", "O", "I"})  # names ruff's E741 flags; the graph's names are kept
@@ -39,15 +39,8 @@ def comment_safe(text: str) -> str:
 
 
 def arg_text(arg: str | Const) -> str:
-    """An argument as the graph file writes it: a name, 3, 0.5 or [1, 2]."""
-    if isinstance(arg, str):
-        return arg
-    v = arg.value
-    if v.size > SMALL:
-        return f"<constant {list(v.shape)}>"
-    text = np.array2string(v, separator=", ", max_line_width=10**6,
-                           formatter={"all": lambda x: f"{x.item():.6g}"})  # type: ignore[arg-type]
-    return " ".join(text.split())
+    """An argument as the graph file writes it (a name, 3, 0.5 or [1, 2]), on one line for a comment."""
+    return " ".join(render_arg_text(arg).split())
 
 
 def attrs_text(node: Node) -> list[str]:

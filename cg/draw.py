@@ -26,7 +26,7 @@ from cg.edges import compute_edges, stream_sums
 from cg.errors import CgError, UsageError
 from cg.graph import Const, Graph, Node
 from cg.interp import Result, reachable
-from cg.render import _arg_text, derivative_column, fmt_value, rows
+from cg.render import arg_text, derivative_column, fmt_value, rows
 
 GREEN, RED, GREY, INK = "#1a7f37", "#cf222e", "#8c959f", "#24292f"
 FONT = "Helvetica,Arial,sans-serif"
@@ -125,7 +125,7 @@ def _node_parts(node: Node, live: bool, of: str | None, shown: _Shown) -> tuple[
     arrows = []
     for k, arg in enumerate(node.args):
         if isinstance(arg, Const):
-            boxes.append(Box(f"{node.id}.in{k}", "const", _arg_text(arg), "", "", live))
+            boxes.append(Box(f"{node.id}.in{k}", "const", arg_text(arg), "", "", live))
             arrows.append(Arrow(f"{node.id}.in{k}", node.id, "const", None, None, live))
         else:
             arrows.append(Arrow(arg, node.id, "arg", shown.value(arg), shown.flow(node.id, k) if live else None, live))
@@ -512,7 +512,7 @@ def _table(subject: Result | Graph, values: bool, precision: int) -> str:
     else:
         header = ("id", "op", "in", "shape")
         body = [(i.name, "input", "", str(list(i.aval.shape))) for i in g.inputs]
-        body += [(n.id, _op_text(n), ", ".join(_arg_text(a) for a in n.args), str(list(g.avals[n.id].shape)))
+        body += [(n.id, _op_text(n), ", ".join(arg_text(a) for a in n.args), str(list(g.avals[n.id].shape)))
                  for n in shown_nodes(g)]
     docs = {i.name: i.doc for i in g.inputs} | {n.id: n.doc for n in g.nodes}  # shown on hovering the id
     head = "".join(f"<th>{html.escape(c)}</th>" for c in header)

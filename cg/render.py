@@ -48,7 +48,7 @@ def fmt_value(v: np.ndarray | None, precision: int) -> str:
     return ", ".join(parts) + extra
 
 
-def _arg_text(arg: str | Const) -> str:
+def arg_text(arg: str | Const) -> str:
     """Constants as they would be written in the file: 3, 0.5, [1, 2]."""
     if isinstance(arg, str):
         return arg
@@ -85,7 +85,7 @@ def rows(result: Result, precision: int = 4) -> Iterator[tuple[str, ...]]:
         yield (inp.name, "input", "", str(list(result.values[inp.name].shape)),
                fmt_value(result.values[inp.name], precision), _derivative_text(result, inp.name, precision))
     for node in shown_nodes(g):
-        ins = ", ".join(_arg_text(a) for a in node.args)
+        ins = ", ".join(arg_text(a) for a in node.args)
         yield (node.id, node.op.name, ins, str(list(result.values[node.id].shape)),
                fmt_value(result.values[node.id], precision), _derivative_text(result, node.id, precision))
 
