@@ -89,10 +89,19 @@ class Graph:
     composites: tuple[Composite, ...] = ()  # calls of functions, inlined: see cg/composite.py
 
     def input(self, name: str) -> Input | None:
-        return next((i for i in self.inputs if i.name == name), None)
+        return self._inputs_by_name.get(name)
 
     def node(self, name: str) -> Node | None:
-        return next((n for n in self.nodes if n.id == name), None)
+        return self._nodes_by_name.get(name)
+
+    # Built on first lookup: callers look names up in loops over the graph.
+    @cached_property
+    def _inputs_by_name(self) -> dict[str, Input]:
+        return {i.name: i for i in self.inputs}
+
+    @cached_property
+    def _nodes_by_name(self) -> dict[str, Node]:
+        return {n.id: n for n in self.nodes}
 
     @cached_property
     def grad_targets(self) -> tuple[tuple[Node, tuple[tuple[int, str], ...]], ...]:
@@ -438,7 +447,6 @@ def _build(doc: Document, library: bool = False) -> Graph:
     name = data.get("name") or (PurePath(doc.file).stem if doc.file not in ("-", "<stdin>") else "graph")
     graph = Graph(name, data.get("doc", ""), doc.file, tuple(inputs), ordered, tuple(outputs), avals, expect,
                   inliner.composites())
-    _ = graph.grad_targets  # computed once here, as part of building, not in the first backward pass
     return graph
 
 
