@@ -20,6 +20,8 @@ and block (``|``, ``>``) scalars are always strings:
 - ``.inf -.inf +.inf .nan`` (any of the core spellings) are rejected: graphs hold finite numbers
 - str:   anything else (``1_000``, ``2020-01-01``, ``0x_``); the schema decides if it is allowed
 
+Anchors (``&a``) and aliases (``*a``) are refused (CG005), so no alias bomb can be built.
+
 Keys are resolved the same way. Explicit tags ``!!str !!int !!float !!bool !!null`` (and ``!``)
 are honoured on scalars, ``!!map``/``!!seq`` on collections; any other tag is refused.
 
@@ -103,14 +105,14 @@ def _read_all(source: str, file: str, max_depth: int, max_values: int, loader: A
     """The full builder: every value's path and position, and every problem of the file."""
     builder = _Builder(file, max_depth, max_values)
     with paused_gc():
-        builder.run(_events(source, file, loader))
+        builder.run(_events(source, file, loader, max_depth))
     return builder.finish()
 
 
 # ---------------------------------------------------------------- events
 
 
-def _events(source: str, file: str, loader: Any) -> Iterator[yaml.Event]:
+def _events(source: str, file: str, loader: Any, max_depth: int = MAX_DEPTH) -> Iterator[yaml.Event]:
     """The parser's events; its exceptions become LoadError (ours, raised in the loop, pass through)."""
     stream = cast(Generator[yaml.Event, None, None], yaml.parse(source, Loader=loader))
     try:
@@ -120,7 +122,7 @@ def _events(source: str, file: str, loader: Any) -> Iterator[yaml.Event]:
             except StopIteration:
                 return
             except yaml.YAMLError as err:
-                raise _syntax_error(err, source, file) from None
+                raise _syntax_error(err, source, file, max_depth) from None
             except (ValueError, KeyError, RecursionError, OverflowError) as err:
                 # Seen from PyYAML on odd inputs; a message beats a traceback.
                 raise _fail("CG003", f"invalid YAML: {_short(str(err))}", file) from None
@@ -129,9 +131,16 @@ def _events(source: str, file: str, loader: Any) -> Iterator[yaml.Event]:
         stream.close()  # frees libyaml's parser now, not at garbage collection
 
 
-def _syntax_error(err: yaml.YAMLError, source: str, file: str) -> LoadError:
+# libyaml 0.2.6 and later stop by themselves at this depth ("exceeded maximum nesting depth"),
+# before cg's own limit can see the events when the parser reads ahead (flow collections).
+LIBYAML_DEPTH = 1000
+
+
+def _syntax_error(err: yaml.YAMLError, source: str, file: str, max_depth: int = MAX_DEPTH) -> LoadError:
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     pos = Pos(mark.line + 1, mark.column + 1) if mark is not None else None
+    if "maximum nesting depth" in str(getattr(err, "problem", None) or err):
+        return _fail("CG004", _too_deep(max_depth), file, pos)
     if pos is not None and _char_at(source, pos) == "\t":  # libyaml's wording does not say "tab"
         return _fail("CG003", "invalid YAML: tab character; indent with spaces, not tabs", file, pos)
     message = "invalid YAML: " + _short(getattr(err, "problem", None) or str(err), 80)
@@ -204,6 +213,13 @@ class _Builder:
                     message = "more than one YAML document ('---'); keep one graph per file"
                     raise _fail("CG003", message, self.file, _pos(event))
 
+    def no_anchor(self, event: yaml.NodeEvent) -> None:
+        """Anchors are refused where they are written: an alias needs one, so no alias bomb can start."""
+        if event.anchor is not None:
+            message = (f"YAML anchors (&{_short(event.anchor)}) and aliases are not supported in graph files;"
+                       " write the value out")
+            raise _fail("CG005", message, self.file, _pos(event))
+
     def count(self, event: yaml.NodeEvent) -> None:
         self.values += 1
         if self.values > self.max_values:
@@ -213,6 +229,7 @@ class _Builder:
 
     def scalar(self, event: yaml.ScalarEvent) -> None:
         self.count(event)
+        self.no_anchor(event)
         try:
             value = resolve_scalar(event)
         except _BadScalar as bad:
@@ -226,6 +243,7 @@ class _Builder:
 
     def open(self, event: yaml.CollectionStartEvent, container: dict[Any, Any] | list[Any]) -> None:
         self.count(event)
+        self.no_anchor(event)
         frame = self.stack[-1] if self.stack else None
         if frame is not None and frame.key is _NO_KEY and type(frame.container) is dict:
             message = "a list or mapping cannot be a mapping key; use a plain name"
@@ -234,9 +252,7 @@ class _Builder:
             self.report("CG005", _unsupported_tag(event.tag), _pos(event))
         # Checked before the push, so no deeper level is ever built, let alone recursed into.
         if len(self.stack) >= self.max_depth:
-            message = f"nesting is deeper than {self.max_depth} levels; flatten the structure"
-            message += f" ({Limits().hint('max_depth')})"
-            raise _fail("CG004", message, self.file, _pos(event))
+            raise _fail("CG004", _too_deep(self.max_depth), self.file, _pos(event))
         path = self.put(container, event)
         self.stack.append(_Frame(container, path))
 
@@ -366,6 +382,14 @@ def _to_int(text: str, digits: str, base: int) -> int:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _too_deep(max_depth: int) -> str:
+    """The depth message: cg's limit, or libyaml's own ceiling when the limit was raised past it."""
+    if max_depth < LIBYAML_DEPTH:
+        return f"nesting is deeper than {max_depth} levels; flatten the structure ({Limits().hint('max_depth')})"
+    return (f"nesting is deeper than {LIBYAML_DEPTH:,} levels, the most the YAML parser (libyaml) reads whatever"
+            " --max-depth says; flatten the structure, or write the graph as JSON")
 
 
 def _pos(event: yaml.Event) -> Pos:

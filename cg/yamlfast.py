@@ -3,7 +3,7 @@
 cg/yamldoc.py's builder records the path and the position of every value and collects every
 problem of a file; on a 100,000-node file that bookkeeping cost three times the parse. A valid
 file needs none of it, so this loop builds the data only and gives up, returning None, at the
-first thing that is not plainly fine: an alias, a tag it does not know, a duplicate key, a number cg refuses, a
+first thing that is not plainly fine: an anchor or alias, a tag it does not know, a duplicate key, a number cg refuses, a
 limit, a second document, a syntax error, a top level that is not a mapping. The full builder
 then reads the file again and is the one that reports (so every message, and every decision on
 what is accepted, stays in one place); it also runs when a diagnostic later needs a position
@@ -57,6 +57,8 @@ def _walk(events: Iterator[Any], max_depth: int, max_values: int) -> dict[Any, A
         kind = event.__class__  # exact types, as in yamldoc: cheaper than isinstance
         if kind is scalar_event:
             values += 1
+            if event.anchor is not None:
+                raise _GiveUp("an anchor")
             value = event.value
             if event.tag is None:
                 if event.implicit[0]:  # plain; quoted and block scalars are strings
@@ -80,8 +82,8 @@ def _walk(events: Iterator[Any], max_depth: int, max_values: int) -> dict[Any, A
                 raise _GiveUp("a scalar document")
         elif kind is mapping_start or kind is sequence_start:
             values += 1
-            if event.tag not in collection_tags or len(stack) >= max_depth:
-                raise _GiveUp("tag or depth")
+            if event.tag not in collection_tags or len(stack) >= max_depth or event.anchor is not None:
+                raise _GiveUp("tag, depth or anchor")
             new: Any = {} if kind is mapping_start else []
             if in_map:
                 if key is no_key:

@@ -273,12 +273,14 @@ def test_alias_bomb_fails_fast() -> None:
     text = "\n".join(lol) + "\n"
     assert len(text) < 450
     start = time.perf_counter()
-    refused(text, "CG005", "YAML aliases (*a) are not supported in graph files; write the value out", 2, 8)
+    refused(text, "CG005", "YAML anchors (&a) and aliases are not supported in graph files; write the value out", 1, 4)
     assert time.perf_counter() - start < 1.0
 
 
-def test_anchor_without_alias_is_harmless() -> None:
-    assert data("a: &x 1\nb: 2") == {"a": 1, "b": 2}
+def test_an_anchor_without_an_alias_is_refused_too() -> None:
+    # The README promises anchors are refused: an anchor alone is harmless, but it is YAML cg does not read.
+    refused("a: &x 1\nb: 2", "CG005", "YAML anchors (&x) and aliases are not supported", 1, 4)
+    refused("a: &x [1, 2]\nb: 2", "CG005", "YAML anchors (&x)", 1, 4)
 
 
 def test_python_tags_are_refused() -> None:
@@ -331,6 +333,36 @@ def test_very_deep_nesting_does_not_crash_the_interpreter() -> None:
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
     assert (out.returncode, out.stdout.split()) == (0, ["CG004", "CG004"]), out.stderr
+
+
+def test_a_limit_raised_past_the_parsers_ceiling_says_where_the_ceiling_is() -> None:
+    # libyaml >= 0.2.6 stops at 1,000 levels by itself; older libyaml and the pure-Python parser do
+    # not. Either way the answer is CG004, never a syntax error (CG003).
+    with pytest.raises(LoadError) as info:
+        load_text("a: " + nest(1500), "g.yaml", max_depth=5000)
+    d = info.value.diagnostics[0]
+    assert d.code == "CG004", d
+    libyaml = "exceeded maximum nesting depth" in _libyaml_says(nest(1500))
+    assert ("the most the YAML parser (libyaml) reads" in d.message) == libyaml, d.message
+
+
+def _libyaml_says(text: str) -> str:
+    import yaml
+
+    try:
+        for _ in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            pass
+    except yaml.YAMLError as err:
+        return str(err)
+    return ""
+
+
+def test_the_libyaml_ceiling_is_a_depth_error_below_the_limit_too() -> None:
+    # The parser reads a flow collection ahead: its own stop can come before cg counts 64 levels.
+    with pytest.raises(LoadError) as info:
+        load_text("a: " + nest(2000), "g.yaml")
+    assert info.value.diagnostics[0].code == "CG004"
+    assert f"nesting is deeper than {MAX_DEPTH} levels" in info.value.diagnostics[0].message
 
 
 # ---------------------------------------------------------------- bytes
