@@ -4,7 +4,7 @@ validated while the graph is built and compared by `cg check`."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,13 +43,18 @@ EXPECT_TOL = 1e-4  # the default: numbers copied from `cg run`, which prints 4 d
 
 def parse_expect(
     b: _Builder, raw: dict[str, Any], inputs: list[Input], nodes: tuple[Node, ...], avals: dict[str, Aval],
-    outputs: list[Any],
+    outputs: list[Any], declared: Collection[Any] = (),
 ) -> Expect:
-    """The validated `expect` block; every problem is reported at its key or value."""
+    """The validated `expect` block; every problem is reported at its key or value. `declared` are
+    the names the file declares: one of them missing from `avals` was not built because of a
+    problem reported already, and is not reported again."""
     known = {i.name: i for i in inputs}
+    unbuilt = _Unbuilt(declared, avals)
     point = {}
     for name, value in raw.get("inputs", {}).items():
         inp = known.get(name)
+        if inp is None and name in unbuilt:
+            continue
         if inp is None:
             what = "a node, not an input" if name in avals else f"not an input{did_you_mean(name, list(known))}"
             b.error("CG110", f"expect.inputs: {quote(name)} is {what}", ("expect", "inputs", name), None, key=True)
@@ -60,7 +65,9 @@ def parse_expect(
             point[name] = arr
     at = _expect_avals(b, point, inputs, nodes, avals)
     of = raw.get("of", outputs[0] if outputs else "")
-    if of not in avals:
+    if of in unbuilt:
+        pass  # behind a problem reported already: one root cause, one diagnostic
+    elif of not in avals:
         b.error("CG110", f"expect.of: {quote(of)} is not an input or node{did_you_mean(of, list(avals))}",
                 ("expect", "of"), None)
     elif of in at and (at[of].dtype != "float" or (raw.get("grads") and math.prod(at[of].shape) != 1)):
@@ -70,8 +77,8 @@ def parse_expect(
             if inp.default is None and inp.name not in point:
                 msg = f"expect: input {quote(inp.name)} has no default value; give it in expect.inputs"
                 b.error("CG302", msg, ("expect",), None, key=True)
-    values = _expected(b, raw, "values", avals, at)
-    grads = _expected(b, raw, "grads", avals, at)
+    values = _expected(b, raw, "values", avals, at, unbuilt)
+    grads = _expected(b, raw, "grads", avals, at, unbuilt)
     pos = b.doc.pos(("expect",), key=True)
     tol, rtol = float(raw.get("tol", EXPECT_TOL)), float(raw.get("rtol", 0.0))
     return Expect(point, of, tol, rtol, values, grads, pos)
@@ -92,14 +99,29 @@ def _expect_avals(
     return at
 
 
+class _Unbuilt:
+    """Names declared in the file but missing from the graph: nodes not built because of an earlier
+    problem (an unknown op, a bad constant, a cycle, a shape error upstream)."""
+
+    def __init__(self, declared: Collection[Any], avals: Mapping[str, Aval]) -> None:
+        self.declared = {n for n in declared if isinstance(n, str)}
+        self.avals = avals
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.declared and name not in self.avals
+
+
 def _expected(
-    b: _Builder, raw: dict[str, Any], section: str, avals: Mapping[str, Aval], at: Mapping[str, Aval]
+    b: _Builder, raw: dict[str, Any], section: str, avals: Mapping[str, Aval], at: Mapping[str, Aval],
+    unbuilt: _Unbuilt,
 ) -> tuple[Expected, ...]:
     """Entries of expect.values or expect.grads: names that exist, with numbers of their shape at
     the expect point (`at`; a name missing there is behind a shape problem, reported already)."""
     out = []
     for name, value in raw.get(section, {}).items():
         path = ("expect", section, name)
+        if name in unbuilt:
+            continue
         if name not in avals:
             hint = did_you_mean(name, list(avals))
             b.error("CG110", f"expect.{section}: {quote(name)} is not an input or node{hint}", path, None, key=True)

@@ -436,7 +436,7 @@ def _build(doc: Document, library: bool = False) -> Graph:
     if schema_ok and "expect" in data:
         from cg.expect import parse_expect  # cg.expect builds on this module
 
-        expect = parse_expect(b, data["expect"], inputs, ordered, avals, outputs)
+        expect = parse_expect(b, data["expect"], inputs, ordered, avals, outputs, names)
     if scope.library and not library and not b.diags:
         message = "a library of functions (no nodes or outputs): nothing to run; a graph uses it with `imports:`"
         b.diags.append(Diagnostic("CG133", message, doc.file, doc.pos(("functions",), key=True)))

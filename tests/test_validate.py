@@ -355,6 +355,48 @@ def test_long_cycles_are_named_briefly(tmp_path: Path) -> None:
     assert found["msg"].startswith("cycle: n0 -> n499 -> n498 -> ... -> n0 (500 nodes)")
 
 
+# ---------------------------------------------------------------- one root cause, one diagnostic
+
+
+def _broken_copy(tmp_path: Path, source: Path, mistake: str) -> Path:
+    """A copy of an example graph (its folder too, so imports resolve) with one mistake in its first node."""
+    folder = tmp_path / "graphs"
+    shutil.copytree(GRAPHS, folder)
+    path = folder / source.name
+    text = path.read_text(encoding="utf-8")
+    m = re.search(r"^  (\w+): \{op: (\w+), in: \[([^\]]*)\]", text, flags=re.M)
+    assert m is not None, source
+    if mistake == "op typo":
+        text = text[: m.start(2)] + m.group(2) + "x" + text[m.end(2) :]
+    else:  # matmul of the first argument by a vector that fits nothing in these graphs
+        first = m.group(3).split(",")[0].strip()
+        line_end = text.index("\n", m.start())
+        text = text[: m.start()] + f"  {m.group(1)}: {{op: matmul, in: [{first}, [1, 2, 3, 4, 5, 6, 7]]}}" + text[line_end:]
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("mistake", ["op typo", "shape"])
+@pytest.mark.parametrize("source", sorted(GRAPHS.glob("*.yaml")), ids=lambda p: p.name)
+def test_one_mistake_gives_one_diagnostic(tmp_path: Path, source: Path, mistake: str) -> None:
+    # Every example graph has an `expect` block naming nodes downstream of the mistake: none of them
+    # may be reported as missing (they were not built because of the one real problem).
+    path = _broken_copy(tmp_path, source, mistake)
+    for fmt in ("plain", "github"):
+        result = validate("-f", fmt, str(path))
+        lines = result.stdout.splitlines()
+        assert len(lines) == 1, result.stdout
+        assert ("CG101" if mistake == "op typo" else "CG120") in lines[0], lines[0]
+
+
+def test_a_real_mistake_in_the_expect_block_is_still_reported(tmp_path: Path) -> None:
+    path = tmp_path / "g.yaml"
+    path.write_text("cg: 1\ninputs: {x: 1.0}\nnodes:\n  y: {op: sin, in: [x]}\n  h: {op: exp, in: [y]}\n"
+                    "outputs: [h]\nexpect:\n  of: hh\n  values: {yy: 1.0}\n", encoding="utf-8")
+    lines = validate(str(path)).stdout.splitlines()
+    assert len(lines) == 2 and all("is not an input or node" in line for line in lines), lines
+
+
 # ---------------------------------------------------------------- good files and the command line
 
 
