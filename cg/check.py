@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from cg.composite import hidden, shown_nodes
 from cg.errors import CgError, Diagnostic, NumericError, UsageError
 from cg.graph import Graph, Node
 from cg.interp import Result, jvp, reachable, run
@@ -533,7 +534,8 @@ def check_snapshot(graph: Graph, given: Mapping[str, Any], snap: Snapshot, opts:
         report.problems.extend(e.diagnostics)
         return Row("(snapshot)", None, math.nan, None, False, 0, 0, "the run failed")
     errs, refs, allowed = [], [], []
-    for name in [i.name for i in graph.inputs] + [n.id for n in graph.nodes]:
+    problems = len(report.problems)
+    for name in _snapshot_ids(graph, snap):
         where = graph.input(name) or graph.node(name)
         pos = where.pos if where else None
         if name not in snap.nodes:
@@ -552,7 +554,17 @@ def check_snapshot(graph: Graph, given: Mapping[str, Any], snap: Snapshot, opts:
             report.problems.append(Diagnostic("CG402", f"snapshot: '{name}' is in the snapshot but not in the graph",
                                               graph.file))
     flat = [np.concatenate(v) if v else np.zeros(0) for v in (errs, refs, allowed)]
-    return _row("(snapshot)", None, flat[0], flat[1], flat[2], flat[0].size, f"{len(snap.nodes)} ids")
+    row = _row("(snapshot)", None, flat[0], flat[1], flat[2], flat[0].size, f"{len(snap.nodes)} ids")
+    return replace(row, ok=False) if len(report.problems) > problems else row  # a missing id fails the row too
+
+
+def _snapshot_ids(graph: Graph, snap: Snapshot) -> list[str]:
+    """The ids to compare, in the view the snapshot was saved in: `cg run -f json` shows a call of a
+    function (or an expression node) as one row, `--expand` shows its inner nodes too."""
+    inputs = [i.name for i in graph.inputs]
+    if any(hidden(graph, name) for name in snap.nodes):
+        return inputs + [n.id for n in graph.nodes]
+    return inputs + [n.id for n in shown_nodes(graph)]
 
 
 def _moved(now: np.ndarray | None, then: np.ndarray | None, opts: Options) -> tuple[str | None, np.ndarray, np.ndarray]:

@@ -180,7 +180,7 @@ def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fm
     from cg.values import parse_inputs, parse_value
 
     graph = build(_load(file))
-    if expand or edges:  # every inner node of a composite gets its own row (the edges join them)
+    if expand or edges or _inner_of(graph, of):  # every inner node of a composite gets its own row
         from cg.composite import expanded
 
         graph = expanded(graph)
@@ -201,10 +201,28 @@ def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fm
     _print_run(result, fmt, output, precision, edges)
 
 
+def _inner_of(graph: Any, of: str | None) -> bool:
+    """--of names a node inside a call: the table must show the inner nodes, or its row is missing."""
+    from cg.composite import hidden
+
+    if of is None or not hidden(graph, of):
+        return False
+    click.echo(f"cg: note: --of {of} is inside a call of a function: showing the inner nodes (as --expand)", err=True)
+    return True
+
+
 def _tangents(wrt: tuple[str, ...], texts: tuple[str, ...]) -> dict[str, Any]:
+    """The direction of each input: --tangent values, those given for one name in several options
+    added up (the JVP is linear in the tangent), and 1 for each --wrt."""
     from cg.values import parse_inputs
 
-    tangents: dict[str, Any] = dict(parse_inputs(list(texts), option="--tangent", what="tangent"))
+    tangents: dict[str, Any] = {}
+    for text in texts:
+        for name, value in parse_inputs([text], option="--tangent", what="tangent").items():
+            if name in tangents and tangents[name].shape != value.shape:
+                raise click.UsageError(f"--tangent {name}: directions of shapes {list(tangents[name].shape)} and "
+                                       f"{list(value.shape)} cannot be added up")
+            tangents[name] = tangents[name] + value if name in tangents else value
     for name in wrt:
         if name in tangents:
             raise click.UsageError(f"'{name}' has both --wrt and --tangent: give one")

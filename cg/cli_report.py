@@ -37,12 +37,16 @@ def report(file: str, inputs: tuple[str, ...], of: str | None, output: str | Non
 
 def _report(file: str, inputs: tuple[str, ...], of: str | None, output: str | None, precision: int,
             nonfinite: str) -> None:
-    from cg.cli import _load, write_output
+    from cg.cli import _inner_of, _load, write_output
     from cg.graph import build
     from cg.interp import run
     from cg.values import parse_inputs
 
     graph = build(_load(file))
+    if _inner_of(graph, of):
+        from cg.composite import expanded
+
+        graph = expanded(graph)
     given = parse_inputs(list(inputs))
     result = run(graph, given, of=of, on_nonfinite=nonfinite)
     if result.nonfinite:

@@ -89,6 +89,11 @@ def expanded(graph: Graph) -> Graph:
     return replace(graph, composites=()) if graph.composites else graph
 
 
+def hidden(graph: Graph, name: str) -> bool:
+    """Whether `name` is an inner node that the folded view (one row per call) does not show."""
+    return any(name in c.inner and name != c.output for c in top_level(graph).values())
+
+
 def call_flows(graph: Graph, flows: Mapping[tuple[str, int], Any]) -> dict[tuple[str, int], Any]:
     """The gradient flowing back along each argument of each top-level call: the sum of the flows
     of the inner edges that argument feeds (None where none carries a gradient)."""

@@ -410,6 +410,24 @@ def test_snapshot_missing_and_extra_nodes(tmp_path: Path) -> None:
     where = position((ROOT / LOG).read_text(), "  e:")
     assert f"{LOG}:{where}: node 'e': not in the snapshot [CG402]" in r.out
     assert f"{LOG}: snapshot: 'old' is in the snapshot but not in the graph [CG402]" in r.out
+    assert re.search(r"^  \(snapshot\) .* FAIL", r.out, re.M)  # the row says what the diagnostics say
+
+
+EXPR_GRAPH = "cg: 1\ninputs: {x: 2.0, y: 3.0}\nnodes:\n  s: {expr: 'log(3*x**2 + 5*x*y)'}\n  t: {op: sin, in: [s]}\n" \
+    "outputs: [t]\n"
+
+
+@pytest.mark.parametrize("graph", ["graphs/mlp.yaml", "graphs/multiclass_loss.yaml", "expr"])
+@pytest.mark.parametrize("expand", [False, True])
+def test_snapshot_of_composites_compares_cleanly(tmp_path: Path, graph: str, expand: bool) -> None:
+    # `cg run -f json` folds calls and expression nodes into one row; --expand shows the inner nodes.
+    if graph == "expr":
+        graph = str(tmp_path / "e.yaml")
+        Path(graph).write_text(EXPR_GRAPH, encoding="utf-8")
+    snap = snapshot(tmp_path, graph, *(["--expand"] if expand else []))
+    r = cg("check", graph, "--against", str(snap))
+    assert r.code == 0, r.out
+    assert "[CG402]" not in r.out and re.search(r"^  \(snapshot\) .* ok", r.out, re.M)
 
 
 def test_snapshot_usage_errors(tmp_path: Path) -> None:

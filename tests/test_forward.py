@@ -104,11 +104,24 @@ def test_nodes_off_the_path_are_marked() -> None:
         (["--mode", "forward"], "needs a direction"),
         (["--tangent", "x=[1,2]"], "shape"),
         (["--wrt", "x", "--tangent", "x=1"], "both"),
+        (["--tangent", "x=1", "--tangent", "x=[1,2]"], "cannot be added up"),
     ],
 )
 def test_forward_mode_usage_errors(args: list[str], message: str) -> None:
     r = cg("run", "graphs/log3x2p5xy.yaml", *args)
     assert r.code == 2 and message in r.err
+
+
+def test_several_tangent_options_add_up() -> None:
+    # As the README says: a direction given in two --tangent options is their sum (the JVP is linear).
+    def dz(*args: str) -> float:
+        r = cg("run", "graphs/log3x2p5xy.yaml", "-f", "json", *args)
+        assert r.code == 0, r.err
+        return float(next(n["tangent"] for n in r.json()["nodes"] if n["id"] == "z"))
+
+    assert dz("--tangent", "x=1", "--tangent", "x=1") == pytest.approx(2 * 27 / 42)
+    assert dz("--tangent", "x=1", "--tangent", "y=1") == pytest.approx(37 / 42)
+    assert dz("--tangent", "x=1,y=1", "--tangent", "x=2") == pytest.approx(3 * 27 / 42 + 10 / 42)
 
 
 def test_wrt_needs_a_scalar_and_int_inputs_have_no_tangent() -> None:

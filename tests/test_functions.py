@@ -245,6 +245,16 @@ def test_run_shows_a_call_as_one_row_and_expand_shows_inside() -> None:
         assert folded[name][-2:] == full[name][-2:], name
 
 
+def test_of_an_inner_node_shows_the_inner_rows() -> None:
+    # Folded, `p/z` would have no row and every row on its path would read "no path".
+    r = cg("run", "graphs/mlp.yaml", "--of", "p/z")
+    rows = plain_rows(r.out)
+    assert rows["p/z"][-1] == "1.0000" and "inner nodes" in r.err
+    assert rows["h"][-1] == "[1.2000, -0.8000, 0.5000, 0.3000]"  # dp/z / dh = w2
+    assert "no path" in rows["p"][-1] and "no path" not in rows["x"][-1]
+    assert "inner nodes" not in cg("run", "graphs/mlp.yaml", "--of", "p").err
+
+
 def test_json_and_csv_fold_calls_too() -> None:
     nodes = {n["id"]: n for n in cg("run", "graphs/multiclass_loss.yaml", "-f", "json").json()["nodes"]}
     assert list(nodes) == ["W", "x", "b", "y", "logits", "loss"]
