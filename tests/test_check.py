@@ -135,6 +135,15 @@ def test_wrong_vjp_fails_end_to_end(tmp_path: Path) -> None:
     assert r.err.strip() == "0 passed, 1 failed (1 file)"
 
 
+def test_per_node_passes_a_correct_op_whose_probe_overflows(tmp_path: Path) -> None:
+    # exp at 709 is finite; <g, J t> and <J^T g, t> both overflow to the same infinity.
+    path = tmp_path / "big.yaml"
+    path.write_text("cg: 1\ninputs: {x: 709.0}\nnodes: {y: {op: exp, in: [x]}, z: {op: mul, in: [y, 1e-300]}}\n"
+                    "outputs: [z]\n", encoding="utf-8")
+    r = cg("check", "--per-node", str(path))
+    assert r.code == 0 and "CG400" not in r.out, r.out
+
+
 def test_per_node_names_the_first_wrong_node_with_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, WRONG)
     r = cg_wrong("check", str(path), "--per-node")
