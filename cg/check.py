@@ -23,6 +23,7 @@ from cg.errors import CgError, Diagnostic, NumericError, UsageError
 from cg.graph import Graph, Node
 from cg.interp import Result, jvp, reachable, run
 from cg.ops import Array
+from cg.plan import Report
 
 # Central differences err by ~h^2 (truncation) plus ~eps/h (rounding); h = eps^(1/3) balances them.
 # The step is relative, h * max(1, |x|), so large values move by an amount they can represent.
@@ -213,7 +214,7 @@ def draw_inputs(graph: Graph, given: Mapping[str, Any], rng: np.random.Generator
 
 
 def _run_at(graph: Graph, given: Mapping[str, Any], rng: np.random.Generator,
-            report: FileReport) -> tuple[Result, np.ndarray]:
+            report: FileReport, progress: Report | None = None) -> tuple[Result, np.ndarray]:
     """The run whose gradients are checked, and the cotangent of its output: 1 for a scalar, a
     random r for a tensor (then <r, output> is what is differentiated)."""
     of = graph.outputs[0]
@@ -221,7 +222,7 @@ def _run_at(graph: Graph, given: Mapping[str, Any], rng: np.random.Generator,
     shape = graph.avals[of].shape
     seed = None if math.prod(shape) == 1 else rng.normal(size=shape)
     try:
-        result = run(graph, values, seed=seed)
+        result = run(graph, values, seed=seed, progress=progress)
     except NumericError:
         if not any(graph.avals[n].dtype == "float" for n in drawn):
             raise
@@ -261,25 +262,44 @@ def output_of(graph: Graph, env: Mapping[str, Array], of: str, seed: np.ndarray,
 
 
 def gradient_rows(graph: Graph, result: Result, seed: np.ndarray, opts: Options,
-                  rng: np.random.Generator) -> list[Row]:
+                  rng: np.random.Generator, progress: Report | None = None) -> list[Row]:
     """Each float input's gradient (with all_nodes, each float node's too) against central differences."""
     assert result.of is not None
     names = [i.name for i in graph.inputs] + ([n.id for n in graph.nodes] if opts.all_nodes else [])
     rows = []
-    for name in names:
+    for k, name in enumerate(names):
         grad = result.grads.get(name)
         if grad is None:
             continue  # integers have no gradient
         value = result.values[name]
         index = _elements(value.size, opts, rng)
         actual = np.asarray(grad, dtype=np.float64).reshape(-1)[index]
-        c = check_derivative(actual, output_of(graph, result.values, result.of, seed, name), value, index, opts)
+        f = output_of(graph, result.values, result.of, seed, name)
+        if progress is not None:
+            what = f"gradient of '{name}'" + (f" ({k + 1:,} of {len(names):,})" if len(names) > 1 else "")
+            f = _counted(f, progress, what, 2 * len(index) + 1)  # f(x), then f(x ± h) per element
+        c = check_derivative(actual, f, value, index, opts)
         notes = [f"{len(index)} random elements of {value.size}"] if value.size > len(index) else []
         notes += [f"{int(c.skipped.sum())} not differentiable there, skipped"] if c.skipped.any() else []
         keep = ~c.skipped
         rows.append(_row(name, value.shape, c.err[keep], c.central[keep], c.allowed[keep], value.size,
                          ", ".join(notes)))
     return rows
+
+
+def _counted(f: Callable[[np.ndarray], float], progress: Report, what: str,
+             total: int) -> Callable[[np.ndarray], float]:
+    """f, telling progress of each call: each is a run of the graph below one name, so a
+    check of a big graph moves the bar as it goes (retries with smaller steps go past total)."""
+    calls = 0
+
+    def counted(x: np.ndarray) -> float:
+        nonlocal calls
+        calls += 1
+        progress(what, min(calls, total), total)
+        return f(x)
+
+    return counted
 
 
 def forward_row(graph: Graph, result: Result, seed: np.ndarray, opts: Options, rng: np.random.Generator) -> Row:
@@ -365,10 +385,12 @@ def _worst(actual: np.ndarray, c: Compared) -> str:
 
 
 def first_bad_node(graph: Graph, env: Mapping[str, Array], opts: Options, rng: np.random.Generator,
-                   report: FileReport) -> Diagnostic | None:
+                   report: FileReport, progress: Report | None = None) -> Diagnostic | None:
     """The first node, in topological order, whose local rules disagree at the values of the run."""
     kinked = []
-    for node in graph.nodes:
+    for k, node in enumerate(graph.nodes):
+        if progress is not None:  # each node's check runs its op several times: a call is cheap beside it
+            progress("per node", k, len(graph.nodes))
         if graph.avals[node.id].dtype != "float":
             continue
         found = check_node(node, env, opts, rng)
@@ -386,9 +408,10 @@ def first_bad_node(graph: Graph, env: Mapping[str, Array], opts: Options, rng: n
 
 
 def check_graph(graph: Graph, given: Mapping[str, Any] | None = None, opts: Options | None = None,
-                snapshot: Snapshot | None = None) -> FileReport:
+                snapshot: Snapshot | None = None, progress: Report | None = None) -> FileReport:
     """Every check of one graph. What fails is in the report; a UsageError (a command-line value
-    that does not fit the graph) is raised."""
+    that does not fit the graph) is raised. `progress(what, done, total)` hears how far the run,
+    the per-node check and each gradient's finite differences are (the CLI's bar)."""
     opts = opts or Options()
     rng = np.random.default_rng(opts.seed)  # one per file: the results do not depend on the file order
     report = FileReport(graph.file)
@@ -397,7 +420,7 @@ def check_graph(graph: Graph, given: Mapping[str, Any] | None = None, opts: Opti
         return report
     with np.errstate(all="ignore"):  # NaN and Inf show up as failed comparisons
         try:
-            _check_gradients(graph, given or {}, opts, rng, report)
+            _check_gradients(graph, given or {}, opts, rng, report, progress)
         except UsageError:
             raise
         except CgError as e:
@@ -410,17 +433,17 @@ def check_graph(graph: Graph, given: Mapping[str, Any] | None = None, opts: Opti
 
 
 def _check_gradients(graph: Graph, given: Mapping[str, Any], opts: Options, rng: np.random.Generator,
-                     report: FileReport) -> None:
+                     report: FileReport, progress: Report | None = None) -> None:
     of = graph.outputs[0]
     if graph.avals[of].dtype != "float":
         report.notes.append(f"output '{of}' is an integer: no gradient to check")
         return
-    result, seed = _run_at(graph, given, rng, report)
+    result, seed = _run_at(graph, given, rng, report, progress)
     if opts.per_node:
-        bad = first_bad_node(graph, result.values, opts, rng, report)
+        bad = first_bad_node(graph, result.values, opts, rng, report, progress)
         if bad is not None:
             report.problems.append(bad)
-    rows = gradient_rows(graph, result, seed, opts, rng)
+    rows = gradient_rows(graph, result, seed, opts, rng, progress)
     if not rows:
         report.notes.append("no float inputs: no gradient to check")
         return
@@ -440,9 +463,11 @@ def _check_gradients(graph: Graph, given: Mapping[str, Any], opts: Options, rng:
 
 def _mismatch(actual: np.ndarray, ref: np.ndarray, allowed: np.ndarray, word: str) -> tuple[np.ndarray, str | None]:
     """The error per element, and 'is 3.73767 (expected 3.7, off by 0.0377)' for the worst one if
-    one is off. NaN equals NaN here: a snapshot may hold them."""
-    err = np.where(np.isnan(actual) & np.isnan(ref), 0.0, np.abs(actual - ref))
-    bad = ~(err <= allowed)
+    one is off. NaN equals NaN here, and an infinity itself: a snapshot may hold them. An infinity
+    expected is met only by the same infinity (its tolerance, atol + rtol * inf, is no bound)."""
+    with np.errstate(invalid="ignore"):
+        err = np.where((np.isnan(actual) & np.isnan(ref)) | (actual == ref), 0.0, np.abs(actual - ref))
+        bad = ~(err <= allowed) | (np.isinf(ref) & (err > 0))
     if not bad.any():
         return err, None
     k = int(np.argmax(np.where(bad, np.nan_to_num(err, nan=np.inf, posinf=np.inf), -1.0)))

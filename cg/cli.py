@@ -3,6 +3,7 @@ and exit codes: 0 ok, 1 invalid graph or failed run, 2 usage error."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -27,8 +28,10 @@ def _is_tty(stream: Any) -> bool:
 
 
 def _fail(err: CgError) -> NoReturn:
+    from cg.diagnostics import plain
+
     for d in err.diagnostics:
-        click.echo(f"{d} [{d.code}]", err=True)
+        click.echo(plain(d), err=True)
     sys.exit(err.exit_code)
 
 
@@ -39,45 +42,81 @@ def _guard(fn: Callable[..., None]) -> Callable[..., None]:
         from cg.errors import CgError
 
         try:
-            fn(*args, **kwargs)
+            _erasing_progress(fn, args, kwargs)
+            sys.stdout.flush()  # here, not at exit: a full or closed stdout is reported below
         except CgError as e:
             _fail(e)
+        except BrokenPipeError:
+            _stdout_closed()
         except (MemoryError, RecursionError) as e:
             click.echo(f"cg: the input is too large to handle ({type(e).__name__})", err=True)
             sys.exit(1)
         except click.exceptions.ClickException:
             raise
-        except Exception as e:
-            # A bug of ours, not the user's: say so plainly; CG_DEBUG=1 shows the traceback.
-            if os.environ.get("CG_DEBUG"):
-                raise
-            click.echo(f"cg: internal error ({type(e).__name__}: {str(e)[:200]}); please report it,"
-                       " with the file and command (CG_DEBUG=1 shows the traceback)", err=True)
+        except OSError as e:
+            if e.errno not in _OUTPUT_ERRORS:
+                _internal(e)
+            click.echo(f"cg: cannot write output: {e.strerror or e}", err=True)
             sys.exit(1)
+        except Exception as e:
+            _internal(e)
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
 
 
-def write_output(text: str, output: str | None) -> None:
-    """Write to stdout, or to a file only once the whole text exists (no partial files)."""
-    if output is None or output == "-":
-        click.echo(text, nl=False)
-        return
-    import tempfile
-
-    target = Path(output)
+def _erasing_progress(fn: Callable[..., None], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """fn(*args, **kwargs); if it fails, the progress bar is erased first, so that the message
+    below it is not drawn over (cg/progress.py)."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)  # mkstemp makes 0600; give the file the mode `open` would have given it
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except OSError as e:
-        raise click.UsageError(f"cannot write {output}: {e.strerror or e}") from None
+        fn(*args, **kwargs)
+    except BaseException:
+        from cg.progress import erase
+
+        erase()
+        raise
+
+
+# What writing to a full disk, a closed pipe or a broken device gives; anything else is a bug of ours.
+_OUTPUT_ERRORS = {errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _stdout_closed() -> NoReturn:
+    """The reader went away (`cg run ... | head -1`): stop quietly, as a SIGPIPE would, and keep
+    Python from complaining when it flushes stdout at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a descriptor (tests)
+        pass
+    sys.exit(1)
+
+
+def _internal(e: Exception) -> NoReturn:
+    # A bug of ours, not the user's: say so plainly; CG_DEBUG=1 shows the traceback.
+    if os.environ.get("CG_DEBUG"):
+        raise e
+    from cg.printable import printable
+
+    click.echo(f"cg: internal error ({type(e).__name__}: {printable(str(e)[:200])}); please report it,"
+               " with the file and command (CG_DEBUG=1 shows the traceback)", err=True)
+    sys.exit(1)
+
+
+def _shown(text: str) -> str:
+    """A file name or other text from the command line, safe to print (cg/printable.py)."""
+    from cg.printable import printable
+
+    return printable(text)
+
+
+def write_output(data: Any, output: str | None) -> None:
+    """Text or bytes (whole, or an iterable of chunks) to stdout, or to a file that is replaced
+    only once the whole text exists (cg/files.py: never a partial or clobbered file)."""
+    from cg.files import write_output as write
+
+    write(data, output)
 
 
 class _LimitOption(click.Option):
@@ -116,20 +155,27 @@ def _limit(field: str, what: str) -> Callable[[Callable[..., None]], Callable[..
 @_limit("max_values", "Most YAML values (numbers, names, lists, mappings) in a file")
 @_limit("max_nodes", "Most nodes in a graph, composites and expressions expanded")
 @_limit("max_elements", "Most numbers in one tensor (value, input or node)")
-def main(**given: int | None) -> None:
+@_limit("max_total", "Most numbers a command holds or computes in all (values, gradients, passes)")
+@click.option("--allow-path", "allow_path", multiple=True, metavar="DIR",
+              help="Also allow `imports:` from this folder tree (repeatable; CG_ALLOW_PATH=DIR1:DIR2 adds "
+                   "folders too). By default a graph imports only from its own folder tree and the libraries "
+                   "shipped with cg (cg:nn).")
+def main(allow_path: tuple[str, ...], **given: int | None) -> None:
     """cg: computational graphs in YAML, run forward and backward.
 
     The --max-... options raise the limits that keep an untrusted file from exhausting the machine.
     """
     from dataclasses import replace
 
-    from cg.limits import LimitValueError, from_env, set_current
+    from cg.limits import LimitValueError, env_allowed_paths, from_env, set_allowed_paths, set_current
 
     try:
         limits = from_env()
     except LimitValueError as e:
         raise click.UsageError(str(e)) from None
     set_current(replace(limits, **{k: v for k, v in given.items() if v is not None}))
+    set_allowed_paths((*env_allowed_paths(), *allow_path))  # the option adds to the variable's folders
+    click.get_current_context().call_on_close(lambda: set_allowed_paths(None))  # for this run only (in-process callers)
     _collector_off()
 
 
@@ -177,8 +223,12 @@ def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fm
     With --mode forward (implied by --wrt or --tangent) it prints forward derivatives instead."""
     from cg.graph import build
     from cg.interp import run as run_graph
+    from cg.progress import progress
     from cg.values import parse_inputs, parse_value
 
+    # On a terminal, a bar appears once the work has taken half a second (cg/progress.py);
+    # the click context erases it when the command ends, error or not.
+    bar = click.get_current_context().with_resource(progress(f"reading {_shown(file)}"))
     graph = build(_load(file))
     if expand or edges or _inner_of(graph, of):  # every inner node of a composite gets its own row
         from cg.composite import expanded
@@ -195,9 +245,19 @@ def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fm
                                    f"direction instead, e.g. --tangent {name}={example}, or use `cg jacobian`")
     if tangents is not None and (seed is not None or of is not None):
         raise click.UsageError("--seed and --of are for reverse mode; forward mode takes --wrt or --tangent")
-    result = run_graph(graph, given, of=of, seed=seed_value, on_nonfinite=nonfinite, tangents=tangents, dtype=dtype)
+    from cg.budget import require_run
+
+    require_run(graph, given, forward=tangents is not None, edges=edges, output=fmt)  # before anything is allocated
+    bar.step(f"running {len(graph.nodes):,} node{'s' * (len(graph.nodes) != 1)}")
+    result = run_graph(graph, given, of=of, seed=seed_value, on_nonfinite=nonfinite, tangents=tangents,
+                       dtype=dtype, progress=bar.hook)
     if result.nonfinite:
-        click.echo(f"cg: warning: not finite (NaN or Inf): {', '.join(result.nonfinite)}", err=True)
+        with bar.hidden(sys.stderr):
+            click.echo(f"cg: warning: not finite (NaN or Inf): {', '.join(result.nonfinite)}", err=True)
+    if output is None and _is_tty(sys.stdout):
+        bar.close()  # the table goes to the terminal: no bar left below it
+    else:
+        bar.step("writing the results")  # into a file or a pipe: the bar stays until they are written
     _print_run(result, fmt, output, precision, edges)
 
 
@@ -207,7 +267,11 @@ def _inner_of(graph: Any, of: str | None) -> bool:
 
     if of is None or not hidden(graph, of):
         return False
-    click.echo(f"cg: note: --of {of} is inside a call of a function: showing the inner nodes (as --expand)", err=True)
+    from cg.progress import paused
+
+    with paused():  # the bar of a big graph may be up
+        click.echo(f"cg: note: --of {of} is inside a call of a function: showing the inner nodes (as --expand)",
+                   err=True)
     return True
 
 
@@ -231,30 +295,31 @@ def _tangents(wrt: tuple[str, ...], texts: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _print_run(result: Any, fmt: str, output: str | None, precision: int, edges: bool) -> None:
-    from cg.render import plain_table, rich_table, to_json
+    from cg.render import TERMINAL_ROWS, iter_json, plain_table, rich_table
 
     if fmt in ("csv", "markdown", "latex"):
         if edges:
             raise click.UsageError("--edges is shown with --format table or json")
-        from cg.export import to_csv, to_latex, to_markdown
+        from cg.export import iter_csv, to_latex, to_markdown
 
-        text = to_csv(result) if fmt == "csv" else {"markdown": to_markdown, "latex": to_latex}[fmt](result, precision)
-        write_output(text, output)
+        # CSV is streamed (a chunk per tensor): memory stays bounded and -o still never leaves a partial file.
+        doc = {"markdown": to_markdown, "latex": to_latex}
+        write_output(iter_csv(result) if fmt == "csv" else doc[fmt](result, precision), output)
         return
     edge_list = None
     if edges:
-        from cg.edges import compute_edges, edges_json, plain_edges, rich_edges
+        from cg.edges import compute_edges, edge_objects, plain_edges, rich_edges
 
         edge_list = compute_edges(result)
     if fmt == "json":
-        write_output(to_json(result, None if edge_list is None else edges_json(edge_list)), output)
+        write_output(iter_json(result, None if edge_list is None else edge_objects(edge_list)), output)
     elif output is None and _is_tty(sys.stdout):
         from rich.console import Console
 
-        console = Console()
-        console.print(rich_table(result, precision))
+        console = Console()  # a huge result shows its first and last rows, and how to get them all
+        console.print(rich_table(result, precision, max_rows=TERMINAL_ROWS))
         if edge_list is not None:
-            console.print(rich_edges(edge_list, precision))
+            console.print(rich_edges(edge_list, precision, max_rows=TERMINAL_ROWS))
     else:
         text = plain_table(result, precision)
         if edge_list is not None:
@@ -265,12 +330,14 @@ def _print_run(result: Any, fmt: str, output: str | None, precision: int, edges:
 def _load(file: str) -> Any:
     """The document of a graph file: JSON if it is named *.json, else YAML (standard input: YAML)."""
     from cg.document import load_file, load_text
+    from cg.files import read_stdin
+    from cg.limits import current
 
     if file == "-":
-        return load_text(sys.stdin.buffer.read(), "<stdin>")
-    if not Path(file).is_file():
-        raise click.UsageError(f"no such file: {file}")
-    return load_file(file)
+        return load_text(read_stdin(current().max_bytes), "<stdin>")
+    if not os.path.lexists(file):
+        raise click.UsageError(f"no such file: {_shown(file)}")
+    return load_file(file)  # a FIFO, a device or a directory is refused there (CG001), never read
 
 
 def _graph_files(paths: tuple[str, ...]) -> Iterator[str]:
@@ -281,10 +348,10 @@ def _graph_files(paths: tuple[str, ...]) -> Iterator[str]:
             if not found:  # a mistyped folder in CI must not pass silently
                 raise click.UsageError(f"no *.yaml or *.yml files in {p}")
             yield from (str(f) for f in found)
-        elif p == "-" or path.is_file():
-            yield p
+        elif p == "-" or os.path.lexists(p):
+            yield p  # a FIFO, a device, a broken link: reported for the file (CG001), never read
         else:
-            raise click.UsageError(f"no such file or directory: {p}")
+            raise click.UsageError(f"no such file or directory: {_shown(p)}")
 
 
 FORMAT_HELP = ("human: coloured, for a terminal; plain: file:line:col: message [CODE] lines; json: a list of "
@@ -335,25 +402,35 @@ def _report(file: str, diags: list[Diagnostic], fmt: str) -> None:
     from rich.console import Console
     from rich.text import Text
 
+    from cg.diagnostics import human
+
     console = Console(soft_wrap=True)  # never break a file:line:col line: editors and people copy it whole
     if not diags:
-        console.print(Text.assemble(("ok ", "green"), file))
+        console.print(Text.assemble(("ok ", "green"), _shown(file)))
     for d in diags:
-        console.print(Text.assemble(("error ", "bold red"), str(d), (f" [{d.code}]", "dim")))
+        console.print(human(d))
 
 
 @main.command()
 @click.option("--result", is_flag=True, help="Print the schema of `cg run --format json` instead.")
-def schema(result: bool) -> None:
-    """Print the JSON Schema of graph files (or of run results)."""
+@click.option("--diagnostics", is_flag=True,
+              help="Print the schema of `cg validate --format json` (and of `diagnostics` in check reports) instead.")
+@_guard
+def schema(result: bool, diagnostics: bool) -> None:
+    """Print the JSON Schema of graph files (or of run results, or of diagnostics)."""
     import json
 
+    from cg.diagnostics import diagnostics_schema
     from cg.schema import graph_schema, result_schema
 
-    click.echo(json.dumps(result_schema() if result else graph_schema(), indent=2))
+    if result and diagnostics:
+        raise click.UsageError("give --result or --diagnostics, not both")
+    chosen = result_schema() if result else diagnostics_schema() if diagnostics else graph_schema()
+    click.echo(json.dumps(chosen, indent=2))
 
 
 @main.command()
+@_guard
 def ops() -> None:
     """List the ops with their inputs, attributes and a doc line."""
     from cg.ops import REGISTRY

@@ -48,8 +48,8 @@ def check(**options: Any) -> None:
 
 def _check(paths: tuple[str, ...], inputs: tuple[str, ...], rtol: float, atol: float, all_nodes: bool, seed: int,
            per_node: bool, against: str | None, fmt: str | None, output: str | None) -> None:
-    from cg.check import Options, check_graph
-    from cg.cli import _graph_files, _is_tty, write_output
+    from cg.check import Options
+    from cg.cli import _graph_files, _is_tty, _shown, write_output
     from cg.diagnostics import resolve
     from cg.values import parse_inputs
 
@@ -58,27 +58,36 @@ def _check(paths: tuple[str, ...], inputs: tuple[str, ...], rtol: float, atol: f
         raise click.UsageError("--against compares one graph file with its saved result: give one FILE")
     snapshot = _snapshot(against) if against is not None else None
     given = parse_inputs(list(inputs))
-    graphs = [_build(file) for file in files]
+    from cg.progress import progress
+
+    # On a terminal, a bar once the work has taken half a second (cg/progress.py), erased at the end.
+    bar = click.get_current_context().with_resource(progress(f"reading {_count(len(files))}", len(files)))
+    graphs = []
+    for file in files:
+        graphs.append(_build(file))
+        bar.advance()
     if len(files) > 1:  # with several files, each takes the --inputs it has; every name must be used
         unused = [n for n in given if not any(g.input(n) for g in graphs if not isinstance(g, list))]
         if unused:
             raise click.UsageError(f"--inputs: no graph has an input named {', '.join(map(repr, unused))}")
     opts = Options(rtol=rtol, atol=atol, all_nodes=all_nodes, seed=seed, per_node=per_node)
     fmt = resolve(fmt, output is None and _is_tty(sys.stdout))
-    reports, texts = [], []
-    for file, graph in zip(files, graphs):
-        if isinstance(graph, list):
-            report = _invalid(file, graph)
-        else:
-            mine = {k: v for k, v in given.items() if len(files) == 1 or graph.input(k)}
-            report = check_graph(graph, mine, opts, snapshot)
+    reports: list[FileReport] = []
+    texts: list[str] = []
+    for done, (file, graph) in enumerate(zip(files, graphs), 1):
+        bar.step(f"checking {_shown(file)}" + (f" ({done:,} of {len(files):,})" if len(files) > 1 else ""))
+        mine = {k: v for k, v in given.items() if len(files) == 1 or graph.input(k)} if given else {}
+        report = _invalid(file, graph) if isinstance(graph, list) else _checked(file, graph, mine, opts,
+                                                                                 snapshot, bar.hook)
         reports.append(report)
         if fmt != "json":
-            text = _text(report, fmt, output is None)
-            if output is None:
-                click.echo(text, nl=False)  # as each file is done: a long CI run shows progress
-            else:
-                texts.append(text)
+            with bar.hidden():  # as each file is done, above the bar: a long CI run shows progress
+                text = _text(report, fmt, output is None)
+                if output is None:
+                    click.echo(text, nl=False)
+                else:
+                    texts.append(text)
+    bar.close()
     if fmt == "json":
         _print_json(reports, opts, output)
     elif output is not None:
@@ -102,20 +111,47 @@ def _build(file: str) -> Any:
         return e.diagnostics
 
 
-def _invalid(file: str, diags: list[Any]) -> FileReport:
+def _invalid(file: str, diags: list[Any], note: str = "invalid graph: not run") -> FileReport:
     from cg.check import FileReport
 
-    return FileReport(file, problems=diags, notes=["invalid graph: not run"])
+    return FileReport(file, problems=diags, notes=[note])
+
+
+def _count(files: int) -> str:
+    return f"{files:,} file{'s' * (files != 1)}"
+
+
+def _checked(file: str, graph: Any, given: dict[str, Any], opts: Any, snapshot: Any,
+             progress: Any = None) -> FileReport:
+    """check_graph, once the check's total budget is known to fit (else the file fails, CG004)."""
+    from cg.budget import require_check
+    from cg.check import check_graph
+    from cg.errors import GraphError
+
+    try:
+        require_check(graph, given, opts, snapshot=snapshot is not None)
+    except GraphError as e:
+        return _invalid(file, e.diagnostics, "over the total budget: not run")
+    return check_graph(graph, given, opts, snapshot, progress)
 
 
 def _snapshot(path: str) -> Any:
+    """The saved result: a regular file, read up to the file-size limit (CG004 beyond it)."""
     from cg.check import read_snapshot
+    from cg.errors import UsageError
+    from cg.files import read_regular
+    from cg.limits import Limits, current
+    from cg.printable import printable
 
+    limit = current().max_bytes
+    raw = read_regular(path, limit, f"--against {path}", UsageError, what="the saved result")
+    if len(raw) > limit:
+        raise UsageError.one("CG004", f"the saved result is larger than the limit of {limit:,} bytes;"
+                             f" {Limits().hint('max_bytes')}", file=f"--against {path}")
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise click.UsageError(f"--against: cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.UsageError(f"--against: cannot read {printable(path)}: not UTF-8 text") from None
     return read_snapshot(text, f"--against {path}")
 
 
@@ -145,14 +181,16 @@ def _text(report: FileReport, fmt: str, to_stdout: bool) -> str:
 
 def _plain(report: FileReport) -> str:
     """Aligned text, no colour: for pipes, files and CI logs."""
+    from cg.diagnostics import plain
+    from cg.printable import printable
     from cg.render import aligned
 
-    lines = [f"{report.file}: {'ok' if report.ok else 'FAILED'}"]
+    lines = [f"{printable(report.file)}: {'ok' if report.ok else 'FAILED'}"]
     if report.rows:
         table = aligned([COLUMNS, *(_cells(r) for r in report.rows)])
         lines += ["  " + line for line in table.splitlines()]
-    lines += [f"  note: {n}" for n in report.notes]
-    lines += [f"{d} [{d.code}]" for d in report.problems]
+    lines += [f"  note: {printable(n)}" for n in report.notes]
+    lines += [plain(d) for d in report.problems]
     return "\n".join(lines) + "\n"
 
 
@@ -161,10 +199,13 @@ def _print_rich(report: FileReport) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from cg.diagnostics import human
+    from cg.printable import printable
+
     console = Console()
     status = ("ok", "green") if report.ok else ("FAILED", "bold red")
     if report.rows:
-        table = Table(title=Text.assemble(report.file, ": ", status), title_justify="left")
+        table = Table(title=Text.assemble(printable(report.file), ": ", status), title_justify="left")
         for col in COLUMNS:
             left = col in ("name", "shape", "note")
             table.add_column(col, justify="left" if left else "right", no_wrap=col != "note")
@@ -172,11 +213,11 @@ def _print_rich(report: FileReport) -> None:
             table.add_row(*(Text(c, style="" if row.ok else "red") for c in _cells(row)))
         console.print(table)
     else:
-        console.print(Text.assemble(report.file, ": ", status))
+        console.print(Text.assemble(printable(report.file), ": ", status))
     for note in report.notes:
-        console.print(Text("  note: " + note, style="dim"))
+        console.print(Text("  note: " + printable(note), style="dim"))
     for d in report.problems:
-        console.print(Text.assemble(("error ", "bold red"), str(d), (f" [{d.code}]", "dim")), soft_wrap=True)
+        console.print(human(d), soft_wrap=True)
 
 
 def _print_json(reports: list[FileReport], opts: Options, output: str | None) -> None:

@@ -22,7 +22,13 @@ Exit codes: 0 ok, 1 invalid graph or failed run, 2 usage error
 if TYPE_CHECKING:
     from cg.graph import Graph
     from cg.interp import Result
+    from cg.plan import Report
 
+# More inputs and nodes than this make a picture nobody can read: the HTML page's picture of a
+# chain of 2,000 is 460,000 px wide (228,000 px tall with TB), and Mermaid's renderer refuses a
+# text of more than 50,000 characters by default (a chain of ~700). cg is quick at this size
+# (0.5 s in any format, start-up included; 100,000 nodes take 8 s and a 53 MB page). --force.
+DRAW_LIMIT = 2_000
 FORMATS = ("dot", "mermaid", "svg", "png", "html")  # as cg.draw.FORMATS, which loads numpy: not imported here
 SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid", ".svg": "svg",
             ".png": "png", ".html": "html", ".htm": "html"}
@@ -39,9 +45,12 @@ SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid
               metavar="[LR|TB]", show_default=True, help="Left to right, or top to bottom.")
 @click.option("--composites", type=click.Choice(["node", "cluster"]), default="node", show_default=True,
               help="A call of a function as one box (node), or its inner nodes in a box around them (cluster).")
+@click.option("--force", is_flag=True,
+              help=f"Draw a picture of more than {DRAW_LIMIT:,} inputs and nodes all the same (too big to read: "
+              "refused without this, CG322).")
 @precision_option
 def draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None, no_values: bool,
-         direction: str, composites: str, precision: int) -> None:
+         direction: str, composites: str, precision: int, force: bool) -> None:
     """Draw FILE: each edge carries the value of its source (green) above the gradient that
     flows back along it (red); nodes with no path to the differentiated output are grey.
 
@@ -52,7 +61,7 @@ def draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None
     # cg.cli imports this module while it loads: reach for its helpers only when run.
     from cg.cli import _guard
 
-    _guard(_draw)(file, inputs, output, fmt, no_values, direction.upper(), precision, composites)
+    _guard(_draw)(file, inputs, output, fmt, no_values, direction.upper(), precision, composites, force)
 
 
 def _format(fmt: str | None, output: str | None) -> str:
@@ -72,10 +81,10 @@ def _format(fmt: str | None, output: str | None) -> str:
 
 
 def _draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None, no_values: bool,
-          direction: str, precision: int, composites: str = "node") -> None:
+          direction: str, precision: int, composites: str = "node", force: bool = False) -> None:
     import sys
 
-    from cg.cli import _is_tty, _load, write_output
+    from cg.cli import _is_tty, _load, _shown, write_output
     from cg.draw import render, require_dot
     from cg.graph import build
 
@@ -87,49 +96,52 @@ def _draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | Non
         raise click.UsageError("--inputs is for drawing values; --no-values draws the graph alone")
     if fmt in ("svg", "png"):
         require_dot(fmt)  # before any work: the error says how to install Graphviz
+    from cg.progress import progress
+
+    # On a terminal, a bar once the work has taken half a second (cg/progress.py), erased at the end.
+    bar = click.get_current_context().with_resource(progress(f"reading {_shown(file)}"))
     graph = build(_load(file))
-    subject = graph if no_values else _run(graph, inputs)
+    size = _boxes(graph, composites)
+    if size > DRAW_LIMIT and not force:
+        from cg.errors import UsageError
+
+        raise UsageError.one("CG322", f"the picture would have {size:,} inputs and nodes, more than anyone can "
+                             f"read (the limit is {DRAW_LIMIT:,}); draw a part of the graph, or give --force "
+                             "to draw it all the same", file=file)
+    if not no_values:
+        bar.step(f"running {len(graph.nodes):,} node{'s' * (len(graph.nodes) != 1)}")
+    subject = graph if no_values else _run(graph, inputs, bar.hook)
+    bar.step(f"drawing {size:,} inputs and nodes as {fmt}")
     picture = render(subject, fmt, values=not no_values, direction=direction, precision=precision,
                      composites=composites)
-    if isinstance(picture, str):
-        write_output(picture, output)
-    elif to_stdout:
-        sys.stdout.buffer.write(picture)
-        sys.stdout.buffer.flush()
+    if to_stdout and _is_tty(sys.stdout):
+        bar.close()  # the text goes to the terminal: no bar left below it
     else:
-        _write_bytes(picture, output or "")
+        bar.step("writing the picture")
+    write_output(picture, output)  # text or PNG bytes; a file gets the umask's mode, PNG included
 
 
-def _run(graph: Graph, inputs: tuple[str, ...]) -> Result:
+def _boxes(graph: Graph, composites: str) -> int:
+    """The inputs and nodes the picture draws: a call of a function is one, unless drawn as a cluster."""
+    from cg.composite import shown_nodes
+
+    return len(graph.inputs) + len(graph.nodes if composites == "cluster" else shown_nodes(graph))
+
+
+def _run(graph: Graph, inputs: tuple[str, ...], progress: Report | None = None) -> Result:
     """The run whose values are drawn; a missing input also suggests --no-values."""
+    from cg.budget import require_run
     from cg.errors import Diagnostic, UsageError
     from cg.interp import run
     from cg.values import parse_inputs
 
+    given = parse_inputs(list(inputs))
+    require_run(graph, given, edges=True, command="cg draw")  # every edge carries its flow, as --edges
     try:
-        return run(graph, parse_inputs(list(inputs)))
+        return run(graph, given, progress=progress)
     except UsageError as e:
         if not any(d.code == "CG302" for d in e.diagnostics):
             raise
         hint = " (or draw the graph without values: --no-values)"
         raise UsageError([Diagnostic(d.code, d.message + hint * (d.code == "CG302"), d.file, d.pos, d.node)
                           for d in e.diagnostics]) from None
-
-
-def _write_bytes(data: bytes, output: str) -> None:
-    """Write a file only once all of it exists: a temporary file beside it, then a rename."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    target = Path(output)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except OSError as e:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise click.UsageError(f"cannot write {output}: {e.strerror or e}") from None

@@ -43,15 +43,16 @@ def _fmt(paths: tuple[str, ...], check: bool) -> None:
 def _one(file: str, check: bool) -> str:
     """Format one file: 'changed', 'same' or 'failed'."""
     from cg.diagnostics import plain
-    from cg.errors import CgError
-    from cg.fmt import format_text, write_atomic
+    from cg.errors import CgError, LoadError
+    from cg.files import read_only, read_regular, read_stdin, write_file
+    from cg.fmt import format_text
     from cg.limits import current
+    from cg.printable import printable
 
     max_bytes = current().max_bytes
-
     name = "<stdin>" if file == "-" else file
     try:
-        raw = sys.stdin.buffer.read(max_bytes + 1) if file == "-" else _read(file, max_bytes + 1)
+        raw = read_stdin(max_bytes) if file == "-" else read_regular(file, max_bytes, file, LoadError)
         text = format_text(raw, name)
     except CgError as e:
         if e.exit_code == 2:
@@ -63,25 +64,18 @@ def _one(file: str, check: bool) -> str:
     if file == "-" and not check:
         click.echo(text, nl=False)
     elif changed and check:
-        click.echo(f"would reformat {name}", err=True)
+        click.echo(f"would reformat {printable(name)}", err=True)
+    elif changed and read_only(file):  # root may write it anyway; the file's mode says nobody should
+        click.echo(f"cg: {printable(name)} is read-only: not reformatted (make it writable first)", err=True)
+        return "failed"
     elif changed:
         try:
-            write_atomic(file, text)
-        except OSError as e:
-            click.echo(f"cg: cannot write {file}: {e.strerror or e}", err=True)
+            write_file(file, text)  # the file's mode and owner are kept; a symlink stays a link
+        except CgError as e:
+            click.echo(f"cg: {e.diagnostics[0].message}", err=True)
             return "failed"
-        click.echo(f"reformatted {name}", err=True)
+        click.echo(f"reformatted {printable(name)}", err=True)
     return "changed" if changed else "same"
-
-
-def _read(file: str, limit: int) -> bytes:
-    from cg.errors import LoadError
-
-    try:
-        with open(file, "rb") as f:
-            return f.read(limit)
-    except OSError as err:
-        raise LoadError.one("CG001", f"cannot read file: {err.strerror or err}", file=file) from None
 
 
 def _summary(counts: dict[str, int], check: bool, total: int) -> str:

@@ -43,19 +43,31 @@ def jacobian(file: str, of: str | None, wrt: str, inputs: tuple[str, ...], mode:
 
 def _jacobian(file: str, of: str | None, wrt: str, inputs: tuple[str, ...], mode: str, fmt: str,
               output: str | None, precision: int, nonfinite: str) -> None:
-    from cg.cli import _is_tty, _load, write_output
+    from cg.budget import require_jacobian
+    from cg.cli import _is_tty, _load, _shown, write_output
     from cg.graph import build
     from cg.jacobian import jacobian as compute
     from cg.jacobian import jacobian_json, plain_jacobian, rich_jacobian
+    from cg.progress import progress
     from cg.values import parse_inputs
 
+    # On a terminal, a bar once the work has taken half a second (cg/progress.py), erased at the end.
+    bar = click.get_current_context().with_resource(progress(f"reading {_shown(file)}"))
     graph = build(_load(file))
-    result = compute(graph, parse_inputs(list(inputs)), of=of, wrt=wrt, mode=mode, on_nonfinite=nonfinite)
+    given = parse_inputs(list(inputs))
+    require_jacobian(graph, given, wrt=wrt, of=of, mode=mode, output=fmt)  # its passes, before any is made
+    bar.step("computing the Jacobian")
+    result = compute(graph, given, of=of, wrt=wrt, mode=mode, on_nonfinite=nonfinite, progress=bar.hook)
     if result.nonfinite:
         shown = ", ".join(result.nonfinite[:10]) + (", ..." if len(result.nonfinite) > 10 else "")
         count = result.nonfinite_entries
         entries = f" ({count:,} entr{'y' if count == 1 else 'ies'} of the matrix)" if count else ""
-        click.echo(f"cg: warning: not finite (NaN or Inf): {shown}{entries}", err=True)
+        with bar.hidden(sys.stderr):
+            click.echo(f"cg: warning: not finite (NaN or Inf): {shown}{entries}", err=True)
+    if output is None and _is_tty(sys.stdout):
+        bar.close()  # the matrix goes to the terminal: no bar left below it
+    else:
+        bar.step("writing the matrix")  # into a file or a pipe: the bar stays until it is written
     if fmt == "json":
         write_output(jacobian_json(result), output)
     elif output is None and _is_tty(sys.stdout):

@@ -60,10 +60,13 @@ def _new(text: str, output: str | None, force: bool, name: str | None, out: str 
     from cg.cli import write_output
     from cg.errors import CgError
     from cg.expr import NAME_RE, ExprError, parse_expr
+    from cg.printable import printable
 
     to_file = output is not None and output != "-"
     if to_file and Path(str(output)).exists() and not force:
-        raise click.UsageError(f"{output} exists; --force replaces it")
+        raise click.UsageError(f"{printable(str(output))} exists; --force replaces it")
+    if name is not None and any(0xD800 <= ord(ch) < 0xE000 for ch in name):  # bytes that are not UTF-8
+        raise click.UsageError(f"--name {printable(name)}: not UTF-8 text")
     if out is not None and not NAME_RE.match(out):
         raise click.UsageError(f"--output-node {out!r}: expected a name (letters, digits and _, not starting"
                                " with a digit)")
@@ -79,9 +82,10 @@ def _new(text: str, output: str | None, force: bool, name: str | None, out: str 
         raise SystemExit(1) from None
     write_output(yaml_text, output)
     if to_file:
-        n = len(graph.nodes)
-        click.echo(f"wrote {output}: {n} node{'s' * (n != 1)}, inputs {', '.join(graph.inputs) or '(none)'},"
-                   f" output {last}", err=True)
+        from cg.printable import printable
+
+        n, names = len(graph.nodes), ", ".join(graph.inputs) or "(none)"
+        click.echo(f"wrote {printable(str(output))}: {n} node{'s' * (n != 1)}, inputs {names}, output {last}", err=True)
 
 
 def _output_id(graph: ExprGraph, out: str | None) -> str:
@@ -177,9 +181,11 @@ def _checked(yaml_text: str, graph: ExprGraph, last: str) -> str:
 
 def _report(diags: list[Diagnostic], text: str) -> None:
     """Each problem as `expr:1:COL: message [CODE]`, then the expression with a caret under COL."""
+    from cg.diagnostics import plain
+
     shown = "".join(" " if ch in "\t\n\r" else ch if ch.isprintable() else "?" for ch in text)
     for d in diags:
-        click.echo(f"{d} [{d.code}]", err=True)
+        click.echo(plain(d), err=True)
         if d.pos is None or not shown or d.pos.col > len(shown) + 1:
             continue
         start = max(0, d.pos.col - 1 - CARET_WINDOW)

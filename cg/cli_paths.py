@@ -40,11 +40,14 @@ def paths(file: str, src: str, dst: str, inputs: tuple[str, ...], limit: int, fm
 
 def _paths(file: str, src: str, dst: str, inputs: tuple[str, ...], limit: int, fmt: str,
            output: str | None, precision: int) -> None:
+    from cg.budget import require_run
     from cg.cli import _load, write_output
     from cg.graph import build
     from cg.paths import find_paths, paths_json, plain_paths
     from cg.values import parse_inputs
 
     graph = build(_load(file))
-    report = find_paths(graph, parse_inputs(list(inputs)), src=src, dst=dst, limit=limit)
+    given = parse_inputs(list(inputs))
+    require_run(graph, given, command="cg paths")
+    report = find_paths(graph, given, src=src, dst=dst, limit=limit)
     write_output(paths_json(report) if fmt == "json" else plain_paths(report, precision), output)

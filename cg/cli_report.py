@@ -48,6 +48,9 @@ def _report(file: str, inputs: tuple[str, ...], of: str | None, output: str | No
 
         graph = expanded(graph)
     given = parse_inputs(list(inputs))
+    from cg.budget import require_run
+
+    require_run(graph, given, edges=True, command="cg report")  # its picture carries every edge's flow
     result = run(graph, given, of=of, on_nonfinite=nonfinite)
     if result.nonfinite:
         click.echo(f"cg: warning: not finite (NaN or Inf): {', '.join(result.nonfinite)}", err=True)
@@ -70,8 +73,9 @@ def _mermaid(result: Any, precision: int) -> str | None:
 
 def _command(file: str, inputs: tuple[str, ...], of: str | None, output: str | None, precision: int,
              nonfinite: str) -> str:
-    """The options as parsed, in a fixed order, quoted for a POSIX shell."""
-    import shlex
+    """The options as parsed, in a fixed order, quoted for a POSIX shell (control characters as
+    $'\x1b' escapes: the line is shown, and copied into a shell)."""
+    from cg.printable import shell_word
 
     words = ["cg", "report", file]
     for text in inputs:
@@ -83,8 +87,21 @@ def _command(file: str, inputs: tuple[str, ...], of: str | None, output: str | N
     if nonfinite != "error":
         words += ["--nonfinite", nonfinite]
     if output is not None and output != "-":
-        words += ["-o", output]
-    return shlex.join(words)
+        words += ["-o", _portable(output)]
+    return " ".join(map(shell_word, words))
+
+
+def _portable(path: str) -> str:
+    """The -o path as the report shows it: relative to the current folder when it is inside it,
+    else the file's name alone, so a report never carries the absolute paths of the machine that
+    wrote it."""
+    import os
+
+    full = os.path.abspath(path)
+    here = os.getcwd()
+    if os.path.commonpath([full, here]) == here:
+        return os.path.relpath(full, here)
+    return os.path.basename(full)
 
 
 def fence(body: str, info: str = "") -> str:

@@ -15,6 +15,7 @@ import numpy as np
 from cg import __version__
 from cg.graph import Const, Node
 from cg.ops.code import Site, atomic, sum_to
+from cg.printable import printable, printable_text
 from cg.render import arg_text as render_arg_text
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ WIDTH = 120
 TEXT_WIDTH = 92  # prose in docstrings
 FEW = 16  # backward reads up to this many values as v.x, v.y; more by unpacking the tuple (faster)
 MANY = 100  # records with more fields are made with _make: a call binding 100,000 arguments is slow
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_SPACES = re.compile(r"[\t\n\r\x0b\x0c]+")  # whitespace that a one-line comment turns into a space
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?!\w|\s*=[^=])")  # a name read, not an attribute or a keyword
 AMBIGUOUS = frozenset({"l", "O", "I"})  # names ruff's E741 flags; the graph's names are kept
 
@@ -34,8 +35,9 @@ AMBIGUOUS = frozenset({"l", "O", "I"})  # names ruff's E741 flags; the graph's n
 
 def comment_safe(text: str) -> str:
     """User text on one line, in ASCII (other characters as \\u escapes: ruff flags the ones
-    that look like ASCII letters, and which those are is ruff's table), for a comment."""
-    return _CONTROL.sub(" ", text).strip().encode("ascii", "backslashreplace").decode()
+    that look like ASCII letters, and which those are is ruff's table), for a comment. Line
+    breaks and tabs become spaces; other control characters show as escapes (cg.printable)."""
+    return printable(_SPACES.sub(" ", text)).strip().encode("ascii", "backslashreplace").decode()
 
 
 def arg_text(arg: str | Const) -> str:
@@ -97,8 +99,10 @@ def wrapped(indent: int, head: str, items: list[str], tail: str) -> list[str]:
 
 def docstring(text: str, indent: int = 0) -> list[str]:
     """A docstring whose user text can hold neither its end nor an escape; other characters
-    than ASCII are \\u escapes in the source (and themselves in __doc__)."""
-    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').encode("ascii", "backslashreplace").decode()
+    than ASCII are \\u escapes in the source (and themselves in __doc__). Control characters
+    (a NUL would make the module unreadable) are printable's escapes, as text in __doc__ too."""
+    text = printable_text(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    text = text.encode("ascii", "backslashreplace").decode()
     pad = " " * indent
     paragraphs = [p for p in text.split("\n\n")]
     body: list[str] = []

@@ -3,12 +3,17 @@ and the output formats of `cg validate` and `cg check`.
 
 Formats:
 
-- human:  what a terminal shows (drawn with rich by the CLI; here only the plain line it colours)
+- human:  what a terminal shows: `human()` gives the coloured rich Text of the plain line
 - plain:  `file:line:col: node 'x': message [CG101]`, one per line, for pipes and editors
 - json:   a list of {file, line, column, node, code, name, message, severity} objects,
           described by schema/diagnostics.schema.json (`diagnostics_schema()` here)
 - github: GitHub Actions workflow commands, `::error file=..,line=..,col=..,title=CG101 unknown-op::..`,
           which the runner turns into annotations on the lines of the pull request
+
+Messages quote the file's own text (names, keys, docs) and the command line's (file names), so
+every format shows control characters as escapes (cg.printable): a graph file cannot send the
+terminal or the CI log an escape sequence. human, plain and github escape them as `\x1b`; json
+keeps the text exact in JSON's own escapes (`\u001b`), which a parser turns back into it.
 
 Names are part of the interface (CI configurations and scripts match on them): once given, a
 name never changes; a new code gets a new name.
@@ -17,11 +22,13 @@ name never changes; a new code gets a new name.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from cg.errors import Diagnostic
+from cg.printable import BIDI, printable
 
 FORMATS = ("human", "plain", "json", "github")
 SEVERITY = "error"  # every diagnostic cg reports today is an error; the field leaves room for warnings
@@ -39,7 +46,7 @@ CODES: tuple[Code, ...] = (
     Code("CG001", "unreadable-file", "the file cannot be read"),
     Code("CG002", "not-text", "not UTF-8 text, or a binary file"),
     Code("CG003", "invalid-yaml", "YAML syntax error, empty file, or not a mapping at the top"),
-    Code("CG004", "over-limit", "over a limit (file size, nesting, values in a file, nodes, numbers in a tensor)"),
+    Code("CG004", "over-limit", "over a limit (file size, nesting, values, nodes, numbers in a tensor or in all)"),
     Code("CG005", "unsupported-yaml", "YAML aliases or tags, which graph files do not use"),
     Code("CG006", "duplicate-key", "a key written twice in one mapping"),
     Code("CG007", "bad-number", "a number that cannot be used (non-finite, out of range, too long)"),
@@ -55,7 +62,7 @@ CODES: tuple[Code, ...] = (
     Code("CG120", "shape", "shapes that do not fit the op"),
     Code("CG121", "integer-needed", "an integer needed (index)"),
     Code("CG130", "recursion", "a function that calls itself, directly or through other functions"),
-    Code("CG131", "bad-import", "an import that cannot be read, is not a library, or closes an import cycle"),
+    Code("CG131", "bad-import", "an import outside the allowed folders, unreadable, not a library, or in a cycle"),
     Code("CG132", "bad-function", "a function named like a built-in op or another function, or returning an input"),
     Code("CG133", "library-only", "a library file (functions only) given where a graph is run"),
     Code("CG200", "non-finite", "NaN or Inf produced in the run"),
@@ -69,6 +76,8 @@ CODES: tuple[Code, ...] = (
     Code("CG311", "paths-not-scalar", "`cg paths` through a tensor node, or from an integer"),
     Code("CG320", "no-graphviz", "`cg draw`: Graphviz's dot is missing or cannot be run"),
     Code("CG321", "graphviz-failed", "`cg draw`: dot failed or took too long"),
+    Code("CG322", "too-big-to-draw", "`cg draw`: more inputs and nodes than a readable picture, without --force"),
+    Code("CG330", "cannot-write", "an output file (-o) that cannot be written: a directory, no permission, no space"),
     Code("CG400", "local-derivative", "`cg check --per-node`: a node's VJP or JVP disagrees with finite differences"),
     Code("CG401", "expect-mismatch", "`cg check`: a value or gradient differs from the file's `expect` block"),
     Code("CG402", "snapshot-mismatch", "`cg check --against`: a node moved, or is missing, against the saved result"),
@@ -93,12 +102,23 @@ def name_of(code: str) -> str:
 
 
 def text(d: Diagnostic) -> str:
-    """The message with its node, without the place: "node 'e': unknown op 'ad' ..."."""
+    """The message with its node, without the place: "node 'e': unknown op 'ad' ..." (as it is:
+    each format makes it printable its own way)."""
     return str(Diagnostic(d.code, d.message, node=d.node))
 
 
 def plain(d: Diagnostic) -> str:
-    return f"{d} [{d.code}]"
+    """The one line that shows a diagnostic anywhere text goes: `file:line:col: message [CG101]`,
+    with control characters escaped (the CLI prints this, never str(d) itself)."""
+    return printable(f"{d} [{d.code}]")
+
+
+def human(d: Diagnostic) -> Any:
+    """The plain line as rich Text for a terminal: "error" in red, the code dimmed. Text, not
+    markup, so brackets in a message are never read as styles."""
+    from rich.text import Text
+
+    return Text.assemble(("error ", "bold red"), printable(str(d)), (f" [{d.code}]", "dim"))
 
 
 def to_dict(d: Diagnostic) -> dict[str, Any]:
@@ -115,16 +135,36 @@ def to_dict(d: Diagnostic) -> dict[str, Any]:
     }
 
 
+# json.dumps escapes C0 controls but writes DEL, C1 and bidi controls as they are (with
+# ensure_ascii=False, kept so that names in other scripts stay readable): these become \u
+# escapes too. Outside strings JSON text is ASCII, so replacing them anywhere is exact.
+_JSON_RAW = str.maketrans({c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *BIDI, *range(0xD800, 0xE000))})
+
+
+def json_printable(text: str) -> str:
+    """JSON text with no raw control or bidi character: the same document to a parser."""
+    return text.translate(_JSON_RAW)
+
+
 def to_json(diags: Iterable[Diagnostic]) -> str:
     """A JSON list, one object per diagnostic; `[]` when there are none (so a parser always gets a list)."""
     items = [to_dict(d) for d in diags]
-    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+    return json_printable(json.dumps(items, indent=2, ensure_ascii=False)) + "\n"
 
 
 # GitHub's runner reads `::command key=value,key=value::message`. Its toolkit escapes data
 # (the message) as % -> %25, CR -> %0D, LF -> %0A, and property values also : -> %3A, , -> %2C.
 _DATA = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
 _PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
+
+
+_BREAKS = re.compile(r"([\r\n])")
+
+
+def _github_printable(value: str) -> str:
+    """printable, but CR and LF are left for the toolkit's %0D and %0A (an annotation may have
+    several lines). printable's escapes hold no %, so the runner gives them back as written."""
+    return "".join(part if part in ("\r", "\n") else printable(part) for part in _BREAKS.split(value))
 
 
 def github(d: Diagnostic) -> str:
@@ -135,8 +175,8 @@ def github(d: Diagnostic) -> str:
     if d.pos is not None:
         props += [("line", str(d.pos.line)), ("col", str(d.pos.col))]
     props.append(("title", f"{d.code} {name_of(d.code)}"))
-    joined = ",".join(f"{k}={v.translate(_PROPERTY)}" for k, v in props)
-    return f"::{SEVERITY} {joined}::{text(d).translate(_DATA)}"
+    joined = ",".join(f"{k}={_github_printable(v).translate(_PROPERTY)}" for k, v in props)
+    return f"::{SEVERITY} {joined}::{_github_printable(text(d)).translate(_DATA)}"
 
 
 def lines(diags: Iterable[Diagnostic], fmt: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import shutil
 import subprocess
 from collections import Counter
@@ -26,6 +25,7 @@ from cg.edges import compute_edges, stream_sums
 from cg.errors import CgError, UsageError
 from cg.graph import Const, Graph, Node
 from cg.interp import Result, reachable
+from cg.printable import printable, printable_text
 from cg.render import arg_text, derivative_column, fmt_value, rows
 
 GREEN, RED, GREY, INK = "#1a7f37", "#cf222e", "#8c959f", "#24292f"
@@ -170,8 +170,14 @@ def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4,
 
 
 def _clean(text: str) -> str:
-    """No control characters (XML and DOT refuse them); tabs become spaces, newlines stay."""
-    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "\ufffd", text.replace("\t", " ").replace("\r\n", "\n"))
+    """No control characters (XML and DOT refuse them, terminals obey them): tabs become spaces,
+    newlines stay, the others are printable's escapes (`\\x1b`)."""
+    return printable_text(text.replace("\t", " "))
+
+
+def _x(text: str) -> str:
+    """One line of text in SVG or HTML."""
+    return html.escape(printable(text.replace("\n", " ")))
 
 
 def _h(text: str) -> str:
@@ -443,7 +449,7 @@ def _svg_arrow(a: Arrow, lay: _Layout, k: int, n: int, extent: list[tuple[float,
     for line, (text, colour) in enumerate([(a.value, GREEN), (a.grad, RED)]):
         if text is not None:  # value above the line, gradient below it, as in the notes' figures
             x, y, anchor = (mx, my - 5 + 18 * line, "") if lr else (mx + 6, my - 2 + 13 * line, ' text-anchor="start"')
-            out.append(f'<text x="{x:.0f}" y="{y:.0f}" fill="{colour}"{anchor}>{html.escape(text)}</text>')
+            out.append(f'<text x="{x:.0f}" y="{y:.0f}" fill="{colour}"{anchor}>{_x(text)}</text>')
     return out
 
 
@@ -454,8 +460,8 @@ def _svg_box(b: Box, x: float, y: float, consts: list[str]) -> list[str]:
     return [
         f'<rect x="{x - BOX_W / 2:.0f}" y="{y - BOX_H / 2:.0f}" width="{BOX_W}" height="{BOX_H}" '
         f'rx="{BOX_H / 2 if b.kind == "input" else 6:.0f}" fill="white" stroke="{colour}"{extra}/>',
-        f'<text x="{x:.0f}" y="{y - 3:.0f}" font-weight="bold" fill="{colour}">{html.escape(b.text)}</text>',
-        f'<text x="{x:.0f}" y="{y + 13:.0f}" font-size="10" fill="{colour}">{html.escape(op)}</text>',
+        f'<text x="{x:.0f}" y="{y - 3:.0f}" font-weight="bold" fill="{colour}">{_x(b.text)}</text>',
+        f'<text x="{x:.0f}" y="{y + 13:.0f}" font-size="10" fill="{colour}">{_x(op)}</text>',
     ]
 
 
@@ -491,7 +497,7 @@ def layered_svg(pic: Picture, direction: str = "LR") -> str:
             out += [f'<rect x="{x:.0f}" y="{y:.0f}" width="{w:.0f}" height="{h:.0f}" rx="8" fill="none" '
                     f'stroke="{GREY}" stroke-dasharray="4 4"/>',
                     f'<text x="{x + 6:.0f}" y="{y + 13:.0f}" font-style="italic" fill="{GREY}" text-anchor="start">'
-                    f'{html.escape(c.label)}</text>']
+                    f'{_x(c.label)}</text>']
     x0, y0 = min(x for x, _ in extent), min(y for _, y in extent)
     w, h = max(x for x, _ in extent) - x0, max(y for _, y in extent) - y0
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" '
@@ -515,10 +521,10 @@ def _table(subject: Result | Graph, values: bool, precision: int) -> str:
         body += [(n.id, _op_text(n), ", ".join(arg_text(a) for a in n.args), str(list(g.avals[n.id].shape)))
                  for n in shown_nodes(g)]
     docs = {i.name: i.doc for i in g.inputs} | {n.id: n.doc for n in g.nodes}  # shown on hovering the id
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
-    cells = "".join(
-        f'<tr><td title="{html.escape(docs.get(r[0], ""))}">{html.escape(r[0])}</td>'
-        + "".join(f"<td>{html.escape(c)}</td>" for c in r[1:]) + "</tr>\n"
+    head = "".join(f"<th>{_x(c)}</th>" for c in header)
+    cells = "".join(  # a doc keeps its lines in the tooltip
+        f'<tr><td title="{html.escape(printable_text(docs.get(r[0], "")))}">{_x(r[0])}</td>'
+        + "".join(f"<td>{_x(c)}</td>" for c in r[1:]) + "</tr>\n"
         for r in body
     )
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{cells}</tbody>\n</table>"
@@ -555,12 +561,12 @@ def to_html(subject: Result | Graph, *, values: bool = True, direction: str = "L
         # No request leaves the page: no scripts, fonts or images from anywhere.
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
         "img-src data:\">",
-        f"<title>{html.escape(pic.name)}</title>", f"<style>\n{STYLE}\n</style>", "</head>", "<body>",
-        f"<h1>{html.escape(pic.name)}</h1>",
+        f"<title>{_x(pic.name)}</title>", f"<style>\n{STYLE}\n</style>", "</head>", "<body>",
+        f"<h1>{_x(pic.name)}</h1>",
     ]
     if pic.doc:
-        parts.append(f'<p class="doc">{html.escape(pic.doc)}</p>')
-    parts += [f'<p class="legend" style="color: {colour}">{html.escape(line)}</p>' for colour, line in pic.legend]
+        parts.append(f'<p class="doc">{html.escape(printable_text(pic.doc))}</p>')
+    parts += [f'<p class="legend" style="color: {colour}">{_x(line)}</p>' for colour, line in pic.legend]
     if composites == "cluster":  # the table shows the inner nodes the picture shows
         subject = replace(subject, graph=expanded(subject.graph)) if isinstance(subject, Result) else expanded(subject)
     parts += ['<div class="wrap">', f"<figure>\n{svg.strip()}\n</figure>", _table(subject, values, precision),

@@ -18,10 +18,12 @@ import numpy as np
 from cg.graph import Node
 from cg.interp import Result
 from cg.ops import Array
-from cg.render import SMALL, _jsonable, aligned, fmt_value
+from cg.printable import printable
+from cg.render import SMALL, Rows, _jsonable, fmt_value, head_and_tail, plain_rows, rich_rows
 
 JACOBIAN_LIMIT = 64  # largest dense local Jacobian (entries) shown; bigger edges show shape + summary only
 COLUMNS = ("from", "to", "arg", "local", "flow")
+EDGE_ROWS = "pipe the output or use -f json / -o FILE"  # how to see every edge (csv has no edges)
 
 
 # eq=False: the generated __eq__ would compare arrays, whose truth value numpy refuses.
@@ -109,15 +111,22 @@ def stream_sums(edges: list[Edge]) -> dict[str, np.ndarray]:
     return sums
 
 
-def edges_json(edges: list[Edge]) -> list[dict[str, Any]]:
-    """One object per edge at full precision; NaN and Inf as strings, as in `cg run -f json`."""
+def edge_objects(edges: list[Edge]) -> list[dict[str, Any]]:
+    """One object per edge, its tensors still arrays: for cg.render.iter_json, which writes them
+    in pieces (the flow of a 9M-entry input is 9M numbers)."""
     return [
         {
             "from": e.src, "to": e.dst, "arg": e.arg, "from_shape": list(e.src_shape), "to_shape": list(e.dst_shape),
-            "local": _jsonable(e.local), "flow": _jsonable(e.flow),
+            "local": e.local, "flow": e.flow,
         }
         for e in edges
     ]
+
+
+def edges_json(edges: list[Edge]) -> list[dict[str, Any]]:
+    """One object per edge at full precision; NaN and Inf as strings, as in `cg run -f json`."""
+    objects = edge_objects(edges)
+    return [{k: _jsonable(v) if isinstance(v, np.ndarray) else v for k, v in obj.items()} for obj in objects]
 
 
 def _tensor_text(v: np.ndarray | None, precision: int) -> str:
@@ -138,7 +147,7 @@ def _local_text(e: Edge, precision: int) -> str:
 def edge_rows(edges: list[Edge], precision: int = 4) -> list[tuple[str, ...]]:
     """One row of cells per edge: from, to, arg, local, flow."""
     return [
-        (e.src, e.dst, str(e.arg), _local_text(e, precision), _tensor_text(e.flow, precision))
+        (printable(e.src), printable(e.dst), str(e.arg), _local_text(e, precision), _tensor_text(e.flow, precision))
         for e in edges
     ]
 
@@ -146,26 +155,36 @@ def edge_rows(edges: list[Edge], precision: int = 4) -> list[tuple[str, ...]]:
 def fan_out_lines(edges: list[Edge], precision: int = 4) -> list[str]:
     """For each name with several outgoing edges, its streams and their sum: the gradient
     (the fan-out sum of the notes), e.g. `x: 0.2857 + 0.3571 = 0.6429`."""
-    lines = []
-    for src, total in stream_sums(edges).items():
-        flows = [e.flow for e in edges if e.src == src and e.flow is not None]
-        if len(flows) > 1:
-            parts = " + ".join(fmt_value(f, precision) for f in flows)
-            lines.append(f"{src}: {parts} = {fmt_value(total, precision)}")
-    return lines
+    flows: dict[str, list[np.ndarray]] = {}
+    for e in edges:  # grouped in one pass: a 100,000-edge chain is not 10^10 comparisons
+        if e.flow is not None:
+            flows.setdefault(e.src, []).append(e.flow)
+    sums = stream_sums(edges)
+    return [f"{printable(src)}: {' + '.join(fmt_value(f, precision) for f in parts)} = "
+            f"{fmt_value(sums[src], precision)}" for src, parts in flows.items() if len(parts) > 1]
 
 
-def plain_edges(edges: list[Edge], precision: int = 4) -> str:
+def _shown(edges: list[Edge], precision: int, max_rows: int | None) -> Rows:
+    head, hidden, tail = head_and_tail(edges, max_rows)
+    return Rows(edge_rows(head, precision), hidden, edge_rows(tail, precision))
+
+
+def _fan_out(edges: list[Edge], precision: int, max_rows: int | None) -> list[str]:
+    head, hidden, tail = head_and_tail(fan_out_lines(edges, precision), max_rows)
+    return [*head, f"\u2026 {hidden:,} more", *tail] if hidden else head
+
+
+def plain_edges(edges: list[Edge], precision: int = 4, max_rows: int | None = None) -> str:
     """Aligned plain text with a header line, no colour; cells are never cut. Then the
-    fan-out sums, when some name feeds several edges."""
-    text = aligned([COLUMNS, *edge_rows(edges, precision)])
-    sums = fan_out_lines(edges, precision)
+    fan-out sums, when some name feeds several edges. max_rows as in cg.render.plain_table."""
+    text = plain_rows(COLUMNS, _shown(edges, precision, max_rows), EDGE_ROWS)
+    sums = _fan_out(edges, precision, max_rows)
     return text + ("\nfan-out: the streams leaving a name add up to its gradient\n" + "\n".join(sums) + "\n"
                    if sums else "")
 
 
-def rich_edges(edges: list[Edge], precision: int = 4) -> Any:
-    """A rich Table of the edges, for a terminal."""
+def rich_edges(edges: list[Edge], precision: int = 4, max_rows: int | None = None) -> Any:
+    """A rich Table of the edges, for a terminal (max_rows: TERMINAL_ROWS there)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -173,10 +192,11 @@ def rich_edges(edges: list[Edge], precision: int = 4) -> Any:
                   title_justify="left")
     for col in COLUMNS:
         table.add_column(col, justify="right" if col in ("arg", "local", "flow") else "left", overflow="fold")
-    for row in edge_rows(edges, precision):
-        table.add_row(*(Text(cell) for cell in row))  # Text: names are never read as rich markup
-    sums = fan_out_lines(edges, precision)
-    if sums:
-        table.caption = Text("fan-out sums (= gradients): " + "; ".join(sums))
+    shown = _shown(edges, precision, max_rows)
+    rich_rows(table, shown, EDGE_ROWS)
+    sums = _fan_out(edges, precision, max_rows)
+    if sums:  # below the note of the rows left out, if any
+        note = shown.note(EDGE_ROWS) + "\n" if shown.hidden else ""
+        table.caption = Text(note + "fan-out sums (= gradients): " + "; ".join(sums))
         table.caption_justify = "left"
     return table

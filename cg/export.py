@@ -14,8 +14,13 @@ Numbers have full float64 precision (`repr`: they read back to the same float), 
 stay integers, NaN and infinities are `nan`, `inf`, `-inf` (Python's float() and pandas read
 them back; a spreadsheet shows them as text), and a missing derivative (an integer value) is
 an empty cell. Constants in the inputs column are exact too (`3.0, a`). Cells hold only ids,
-op names and numbers, never free text, so a file cannot smuggle a spreadsheet formula in.
+op names and numbers, never free text, so a file cannot smuggle a spreadsheet formula in (nor
+a control character: the text cells go through cg.printable all the same, a no-op on them).
 Lines end in "\\n": the text is written in text mode, which gives the platform's ending.
+iter_csv gives the text in pieces of CHUNK lines, so a result of any size is written in little
+memory.
+
+Markdown, LaTeX and HTML show control characters in names and docs as escapes (cg.printable).
 
 Markdown and LaTeX show the terminal table (cg.render.rows: same columns and precision).
 Forward-mode results export the `tangent` column instead of `grad` in every format.
@@ -26,6 +31,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import itertools
 import math
 import re
 from collections.abc import Iterator
@@ -36,7 +42,8 @@ import numpy as np
 from cg.composite import shown_nodes
 from cg.graph import Const
 from cg.interp import Result
-from cg.render import derivative, derivative_column, rows
+from cg.printable import printable, printable_lines
+from cg.render import CHUNK, derivative, derivative_column, rows
 
 NUMERIC = ("value", "grad", "tangent")  # right-aligned columns
 
@@ -68,15 +75,17 @@ def _arg(a: str | Const) -> str:
 
 
 def _entries(result: Result) -> Iterator[tuple[str, str, str]]:
-    """(id, op, inputs text) for every input and node, in topological order."""
+    """(id, op, inputs text) for every input and node, in topological order. They are checked
+    names and numbers; printable all the same, as every cell cg writes."""
     for inp in result.graph.inputs:
-        yield inp.name, "input", ""
+        yield printable(inp.name), "input", ""
     for node in shown_nodes(result.graph):  # a composite as one row, unless shown expanded
-        yield node.id, node.op.name, ", ".join(_arg(a) for a in node.args)
+        yield printable(node.id), printable(node.op.name), printable(", ".join(_arg(a) for a in node.args))
 
 
 def csv_rows(result: Result) -> Iterator[list[str]]:
-    """The header, then one row per element of every input and node."""
+    """The header, then one row per element of every input and node (a Python list per row:
+    iter_csv writes the same text faster)."""
     yield ["id", "op", "inputs", "shape", "index", "value", derivative_column(result)]
     for name, op, ins in _entries(result):
         value = result.values[name]
@@ -90,10 +99,52 @@ def csv_rows(result: Result) -> Iterator[list[str]]:
             yield [name, op, ins, shape, str(list(idx)) if idx else "", exact(v), g]
 
 
-def to_csv(result: Result) -> str:
+def _csv_line(cells: list[str]) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(csv_rows(result))
+    csv.writer(out, lineterminator="\n").writerow(cells)
     return out.getvalue()
+
+
+def _index_texts(shape: tuple[int, ...], start: int, stop: int) -> Iterator[str]:
+    """The index cells of entries start..stop (C order), quoted as the csv module quotes them
+    ("[1, 0]" holds the delimiter; "[3]" does not)."""
+    if len(shape) == 1:
+        return map("[{}]".format, range(start, stop))
+    idx = np.unravel_index(np.arange(start, stop), shape)
+    return map(('"[' + ", ".join(["{}"] * len(shape)) + ']"').format, *(a.tolist() for a in idx))
+
+
+def _tensor_lines(prefix: str, value: np.ndarray, d: np.ndarray | None) -> Iterator[str]:
+    """The lines of one input or node, CHUNK entries at a time: numbers as repr writes them (what
+    exact() gives for the floats and ints of tolist: nan, inf, -inf included), no Python loop."""
+    if value.ndim == 0:
+        yield f"{prefix},{exact(value.item())},{'' if d is None else exact(np.asarray(d).item())}\n"
+        return
+    line = prefix.replace("{", "{{").replace("}", "}}") + "{},{},{}\n"
+    for start in range(0, value.size, CHUNK):
+        stop = min(start + CHUNK, value.size)
+        # .flat[a:b]: entries a..b in C order, copied one piece at a time even from a transposed view
+        derivs = itertools.repeat("") if d is None else map(repr, np.asarray(d).flat[start:stop].tolist())
+        texts = map(line.format, _index_texts(value.shape, start, stop), map(repr, value.flat[start:stop].tolist()),
+                    derivs)
+        yield "".join(texts)
+
+
+def iter_csv(result: Result) -> Iterator[str]:
+    """The text of to_csv in pieces of about CHUNK lines (byte for byte what csv.writer writes
+    of csv_rows): a result of any size is written in little memory."""
+    yield _csv_line(["id", "op", "inputs", "shape", "index", "value", derivative_column(result)])
+    for name, op, ins in _entries(result):
+        value = result.values[name]
+        head = _csv_line([name, op, ins, str(list(value.shape)), ""])[:-2]  # "id,op,ins,shape" (no index yet)
+        if value.size == 0:  # an empty tensor still gets its row, or the node would vanish
+            yield head + ",,,\n"
+        else:
+            yield from _tensor_lines(head + ",", value, derivative(result, name))
+
+
+def to_csv(result: Result) -> str:
+    return "".join(iter_csv(result))
 
 
 # ---- Markdown -------------------------------------------------------------------------
@@ -113,20 +164,21 @@ def _block_escape(m: re.Match[str]) -> str:
 
 
 def md_text(text: str) -> str:
-    """User text for a Markdown paragraph or title: shown as written, never as markup."""
-    lines = [_MD_INLINE.sub(r"\\\1", line.strip()) for line in text.strip().splitlines()]
+    """User text for a Markdown paragraph or title: shown as written, never as markup, and
+    control characters as escapes (cg.printable: the lines first, then each line)."""
+    lines = [_MD_INLINE.sub(r"\\\1", line.strip()) for line in printable_lines(text.strip())]
     return "\n".join(_MD_BLOCK.sub(_block_escape, line, count=1) for line in lines)
 
 
 def md_cell(text: str) -> str:
     """User text for a table cell: one line, `|` escaped (GitHub splits cells before anything)."""
-    return _MD_INLINE.sub(r"\\\1", " ".join(text.split()))
+    return _MD_INLINE.sub(r"\\\1", printable(" ".join(text.split())))
 
 
 def md_code(text: str) -> str:
     """A code span for a name or path: fenced by more backticks than any run inside (padded
     with spaces then); `|` still needs its backslash inside a table."""
-    text = " ".join(text.split()).replace("|", "\\|")
+    text = printable(" ".join(text.split())).replace("|", "\\|")
     ticks = "`" * (max((len(m) for m in re.findall("`+", text)), default=0) + 1)
     pad = " " if "`" in text else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
@@ -157,8 +209,8 @@ _TEX_RE = re.compile("|".join(re.escape(c) for c in _TEX))
 
 
 def tex_text(text: str) -> str:
-    """User text for a LaTeX cell, in one line."""
-    return _TEX_RE.sub(lambda m: _TEX[m.group(0)], " ".join(text.split()))
+    """User text for a LaTeX cell, in one line (control characters as printable's escapes)."""
+    return _TEX_RE.sub(lambda m: _TEX[m.group(0)], printable(" ".join(text.split())))
 
 
 def _tex_number(text: str) -> str:
@@ -171,7 +223,7 @@ def to_latex(result: Result, precision: int = 4) -> str:
     """A `tabular` that compiles in a bare `article` (plain \\hline, no packages)."""
     header = ("id", "op", "in", "shape", "value", derivative_column(result))
     spec = "".join("r" if h in NUMERIC else "l" for h in header)
-    lines = [f"% {' '.join(result.graph.name.split())}: value and {header[-1]} of every input and node (cg)",
+    lines = [f"% {printable(' '.join(result.graph.name.split()))}: value and {header[-1]} of every input and node (cg)",
              f"\\begin{{tabular}}{{{spec}}}", "\\hline", " & ".join(header) + " \\\\", "\\hline"]
     for r in rows(result, precision):
         # The first cell is never bare text, so a "[" can never be read as an option of "\\".
@@ -190,7 +242,7 @@ def to_html_table(result: Result, precision: int = 4) -> str:
 
     def tr(cells: tuple[str, ...], tag: str) -> str:
         return "<tr>" + "".join(
-            f'<{tag} style="text-align:{"right" if h in NUMERIC else "left"}">{html.escape(c)}</{tag}>'
+            f'<{tag} style="text-align:{"right" if h in NUMERIC else "left"}">{html.escape(printable(c))}</{tag}>'
             for h, c in zip(header, cells)
         ) + "</tr>"
 

@@ -132,6 +132,8 @@ def _lower(body: str, known: Collection[str] | None) -> tuple[_Lowering, _Tmp]:
         tree = ast.parse(body, mode="eval")  # parsed only: nothing is compiled or run
     except SyntaxError as e:
         col = e.offset if isinstance(e.offset, int) and 0 < e.offset <= len(body) + 1 else 1
+        if "too many nested parentheses" in (e.msg or ""):  # Python's parser stops at 200 brackets: the depth limit
+            raise ExprError(f"nested more than {MAX_DEPTH} levels deep", col, "CG004") from None
         raise ExprError(f"syntax error: {e.msg or 'invalid syntax'}", col, "CG600") from None
     except (RecursionError, MemoryError):
         raise ExprError("too deeply nested for Python's parser", 1, "CG004") from None

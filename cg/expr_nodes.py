@@ -10,7 +10,8 @@ the column of the operation.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import ast
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -112,3 +113,76 @@ class ExprNodes:
         fn.op = call_op("expr", "an expression", params, frozenset(), b.doc.file)
         self.scope.by_op[id(fn.op)] = fn
         return Node(nid, fn.op, params, {}, str(spec.get("doc", "")), b.doc.pos(("nodes", nid), key=True))
+
+
+# ---- counting, before anything is built -----------------------------------------------------------
+
+_OPERATION_CHARS = "+-*/@("
+_SPACES = str.maketrans("\t\n\r", "   ")
+Number = Callable[[ast.AST], "int | float | None"]
+
+
+def operations_bound(text: str) -> int:
+    """At least as many as the nodes cg.expr.parse_expr makes of `text`, from its characters
+    alone (C-level counts, no parse): each node has a character of its own: a call its `(`, a
+    sum or product of n operands n - 1 signs (for 1 node, or 2 when n > 2), a power `**`, a
+    difference, quotient, matmul or negation its sign."""
+    return sum(map(text.count, _OPERATION_CHARS))
+
+
+def count_operations(text: str) -> int:
+    """How many nodes cg.expr.parse_expr makes of `text`, from Python's parse tree alone (no
+    checks, no ids, nothing kept): the rules of cg.expr._Lowering.finish, counted. 0 for text
+    that does not parse (it is refused, and makes no node)."""
+    from cg.expr import MAX_CHARS, ExprError, _number
+
+    def number(node: ast.AST) -> int | float | None:
+        try:
+            return _number(node)
+        except ExprError:  # out of range: refused; a literal all the same, no node
+            return 0
+
+    if len(text) > MAX_CHARS:
+        return 0
+    try:
+        tree = ast.parse(text.translate(_SPACES).strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return 0
+    count = 0
+    stack: list[ast.expr] = [tree.body]
+    while stack:
+        node = stack.pop()
+        if number(node) is not None:
+            continue
+        if isinstance(node, ast.UnaryOp):
+            count += isinstance(node.op, ast.USub)  # +x is x
+            stack.append(node.operand)
+        elif isinstance(node, ast.Call):
+            count += 1
+            stack.extend(node.args)  # keywords are attributes: numbers, no nodes
+        elif isinstance(node, ast.BinOp):
+            count += _binop_count(node, stack, number)
+    return count
+
+
+def _binop_count(node: ast.BinOp, stack: list[ast.expr], number: Number) -> int:
+    """The nodes of one operation (a whole chain a+b+c or a*b*c); its operands go on `stack`."""
+    kind = type(node.op)
+    if kind is ast.Pow and number(node.right) == 2:
+        stack.append(node.left)  # square(x)
+        return 1
+    if kind not in (ast.Add, ast.Mult):
+        stack.extend((node.left, node.right))
+        return 1
+    operands = [node.right]
+    cur: ast.expr = node.left
+    while isinstance(cur, ast.BinOp) and type(cur.op) is kind:  # as Python groups it: ((a + b) + c) + d
+        operands.append(cur.right)
+        cur = cur.left
+    operands.append(cur)
+    stack.extend(operands)
+    if kind is ast.Add:
+        return 1
+    others = sum(number(o) is None for o in operands)
+    consts = len(operands) - others
+    return (others >= 2) + (consts > 0 and others > 0) + (others == 0)  # mul(others), mul(consts, ...)

@@ -33,10 +33,7 @@ from __future__ import annotations
 
 import bisect
 import io
-import os
 import re
-import stat
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,8 +266,14 @@ def _mark(entry: Entry) -> None:
 
 _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ANALYZER = yaml.emitter.Emitter(io.StringIO())
-_SAFE = re.compile("[\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+# Characters written as they are; the rest as escapes. Not the bidi controls (U+061C, U+200E,
+# U+200F, U+202A-U+202E, U+2066-U+2069): written raw they reorder what a reader sees ("Trojan Source").
+_SAFE = re.compile("[\x20-\x7e\xa0-\u061b\u061d-\u200d\u2010-\u2027\u202f-\u2065\u206a-\ud7ff"
+                   "\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+_SHIPPED = re.compile(r"cg:[a-z][a-z0-9_]*")  # a shipped library's name in `imports:`
 
 
 def _plain_ok(text: str, flow: bool) -> bool:
@@ -282,8 +285,10 @@ def _plain_ok(text: str, flow: bool) -> bool:
         return False
     if type(value) is not str:
         return False  # it would read back as a number, a boolean or null
-    if _ID.fullmatch(text):
+    if _ID.fullmatch(text) or _SHIPPED.fullmatch(text):  # ids, and `cg:nn` (YAML 1.2 reads it plain in a flow list)
         return True
+    if not all(_SAFE.fullmatch(ch) for ch in text):  # a control or bidi character: quoted, as an escape
+        return False
     found = _ANALYZER.analyze_scalar(text)
     return bool(found.allow_flow_plain if flow else found.allow_block_plain) and not found.multiline
 
@@ -519,22 +524,3 @@ def _same_scalar(a: Scalar, b: Scalar) -> bool:
 def _typed(key: Scalar | None) -> tuple[type, Any]:
     value = key.value if key is not None else None
     return type(value), value
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Replace the file's contents all at once: a temp file beside it, then os.replace (readers
-    see the old file or the new one, never half of one). The file's mode is kept; a symlink is
-    followed, so the link stays a link."""
-    target = os.path.realpath(path)
-    folder, name = os.path.split(target)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-

@@ -2,7 +2,7 @@
 that bring in library files, read and checked before the graph is built.
 
 ```yaml
-imports: [lib/nn.yaml]            # library files, relative to this file
+imports: [cg:nn, lib/more.yaml]  # cg's library; files relative to this one, inside its folder
 functions:
   affine:
     doc: y = W x + b
@@ -28,7 +28,7 @@ function is called, by cg.inline, which inlines the calls.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from cg.document import Document, YamlPath
 from cg.errors import Diagnostic, Pos, did_you_mean
 from cg.graph import Node, _Builder, _check_cycles, topological_order, walk_cycle
 from cg.imports import at, is_library, read_imports
+from cg.limits import current as current_limits
 from cg.ops import REGISTRY, Op
 from cg.schema import validate
 from cg.schema_messages import ID_PATTERN, quote
@@ -86,6 +87,31 @@ class Function:
         return at(self.doc.file, self.doc.pos(("functions", self.name), key=True))
 
 
+class ScopeOps(Mapping[str, Op]):
+    """The ops a node of one file can name: the built-ins, then the functions it sees that have
+    an op. A live view, made once per file: rebuilding a merged dict for every function body
+    cost the number of functions each time (10,000 functions took 20 s to validate)."""
+
+    def __init__(self, functions: Mapping[str, Function]) -> None:
+        self.functions = functions  # name -> function, as Scope.visible holds them for the file
+
+    def __getitem__(self, name: str) -> Op:
+        op = REGISTRY.get(name)
+        if op is None:
+            fn = self.functions.get(name)
+            op = None if fn is None else fn.op
+        if op is None:
+            raise KeyError(name)
+        return op
+
+    def __iter__(self) -> Iterator[str]:
+        yield from REGISTRY
+        yield from (name for name, fn in self.functions.items() if fn.op is not None and name not in REGISTRY)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 @dataclass
 class Scope:
     """The functions a document can call, read and checked: its own and its imports'."""
@@ -98,17 +124,33 @@ class Scope:
     functions: dict[str, Function] = field(default_factory=dict)  # by uid
     visible: dict[str, dict[str, Function]] = field(default_factory=dict)  # file -> name -> function
     by_op: dict[int, Function] = field(default_factory=dict)  # id(CallOp) -> its function
+    _ops: dict[str, ScopeOps] = field(default_factory=dict)  # file -> the view ops() gives
+    hints_left: int = 20  # ' (did you mean ...?)' for the first few unknown names only, as graph._Suggest
+    failed: set[str] = field(default_factory=set)  # files with an import that failed (reported there)
 
     @property
     def library(self) -> bool:
         return is_library(self.main.data)
 
-    def ops(self, file: str | None = None) -> dict[str, Op]:
-        """The ops a node of `file` (default: the main file) can name: built-ins and functions."""
-        vis = self.visible.get(self.main.file if file is None else file, {})
+    def ops(self, file: str | None = None) -> Mapping[str, Op]:
+        """The ops a node of `file` (default: the main file) can name: built-ins and functions
+        (those whose op is made so far: the view is live)."""
+        file = self.main.file if file is None else file
+        vis = self.visible.get(file)
         if not vis:
             return REGISTRY
-        return {**REGISTRY, **{n: f.op for n, f in vis.items() if f.op is not None}}
+        view = self._ops.get(file)
+        if view is None or view.functions is not vis:
+            view = self._ops[file] = ScopeOps(vis)
+        return view
+
+    def hint(self, name: str, names: Callable[[], list[str]]) -> str:
+        """' (did you mean ...?)' for one of the first unknown names: difflib looks at every name,
+        and a file with thousands of functions and typos must still validate fast."""
+        if self.hints_left <= 0 or len(name) > 100:
+            return ""
+        self.hints_left -= 1
+        return did_you_mean(name, names())
 
     def function(self, op: Op) -> Function | None:
         return self.by_op.get(id(op)) if isinstance(op, CallOp) else None
@@ -132,8 +174,11 @@ def load_scope(main: Document) -> Scope:
     _scopes(scope, own)
     order = _recursion(scope)
     _make_ops(scope, order)
-    for fn in scope.functions.values():
-        _body(scope, fn)
+    from cg.inline import bodies_over_limit  # it builds on this module
+
+    if not bodies_over_limit(scope):
+        for fn in scope.functions.values():
+            _body(scope, fn)
     for uid in order:  # callees first: a call of a broken function is not inlined either
         fn = scope.functions[uid]
         callees = [scope.function(n.op) for n in fn.body]
@@ -235,11 +280,12 @@ def _recursion(scope: Scope) -> list[str]:
     deps = {uid: [f.uid for _, f in _calls(scope, fn)] for uid, fn in scope.functions.items()}
     order, left = topological_order(deps)
     done: set[str] = set()
+    left_set = set(left)
     for uid in left:
         scope.functions[uid].ok = False
         if uid in done:
             continue
-        cycle = walk_cycle(uid, deps, set(left))
+        cycle = walk_cycle(uid, deps, left_set)
         if set(cycle) & done:
             continue
         done.update(cycle)
@@ -255,7 +301,8 @@ def _recursion(scope: Scope) -> list[str]:
 def _make_ops(scope: Scope, order: list[str]) -> None:
     """Each function's op, callees first: a parameter that reaches an integer argument (the index
     of `index`) is an integer parameter, so an integer literal passed to it stays an integer."""
-    for uid in [*order, *(u for u in scope.functions if u not in order)]:
+    placed = set(order)  # `u not in order` on the list was quadratic too
+    for uid in [*order, *(u for u in scope.functions if u not in placed)]:
         fn = scope.functions[uid]
         if not fn.well_formed:  # reported by the schema
             continue
@@ -277,22 +324,34 @@ def _make_ops(scope: Scope, order: list[str]) -> None:
 # ---- a function's body -------------------------------------------------------------------------------
 
 
-def check_ops(scope: Scope, b: _Builder, raw_nodes: Mapping[str, Any], broken: set[Any], file: str) -> set[str]:
+def check_ops(scope: Scope, b: _Builder, raw_nodes: Mapping[str, Any], broken: set[Any], file: str,
+              *, body: bool = False) -> set[str]:
     """Unknown ops or functions (CG101), and calls with the wrong number of inputs (CG102) or with
-    attributes (CG103). Returns the nodes not to build: those, and calls of broken functions."""
+    attributes (CG103). Returns the nodes not to build: those, and calls of broken functions.
+    For a graph (not a function's `body`), first the node limit: over it, CG004 at the node
+    where the count passes it, and no node is built (no expression expanded)."""
     vis = scope.visible.get(file, {})
     bad: set[str] = set()
     # One cheap pass finds the few nodes that are not built-in ops (a big graph has none).
     others = [nid for nid, spec in raw_nodes.items()
               if type(spec) is not dict or type(spec.get("op")) is not str or spec["op"] not in REGISTRY]
+    from cg.inline import graph_crossing, over_limit_message  # it builds on this module
+
+    if not body and (over := graph_crossing(raw_nodes, others, vis)) is not None:
+        message = over_limit_message(current_limits().max_nodes, bool(others))
+        b.error("CG004", message, ("nodes", over), over if isinstance(over, str) else None, key=True)
+        return set(raw_nodes)
     for nid in others:
         spec = raw_nodes[nid]
         op = spec.get("op") if isinstance(spec, dict) else None
         if not isinstance(op, str) or op in REGISTRY or not _ID.fullmatch(op):
             continue  # not a name: the schema says what is wrong
         fn = vis.get(op)
+        if fn is None and file in scope.failed:  # most likely a function of the import that failed:
+            bad.add(nid)  # one root cause, one diagnostic (the import's)
+            continue
         if fn is None:
-            hint = did_you_mean(op, [*REGISTRY, *vis]) or " (`cg ops` lists the ops)"
+            hint = scope.hint(op, lambda: [*REGISTRY, *vis]) or " (`cg ops` lists the ops)"
             what = "op or function" if vis else "op"
             b.error("CG101", f"unknown {what} {quote(op)}{hint}", ("nodes", nid, "op"), nid)
             bad.add(nid)
@@ -328,19 +387,21 @@ def _body(scope: Scope, fn: Function) -> None:
 
     b.exprs = ExprNodes(scope, [*fn.params, *raw])
     broken = fn.broken_nodes | {n for n in raw if not isinstance(n, str) or not _ID.fullmatch(n)}
-    broken |= check_ops(scope, b, raw, broken, fn.doc.file)
+    broken |= check_ops(scope, b, raw, broken, fn.doc.file, body=True)
     nodes: dict[str, Node] = {}
+    params = set(fn.params)  # sets: a body may be long, and lists made these loops quadratic
     for nid, spec in raw.items():
-        if nid in fn.params:
+        if nid in params:
             message = f"{quote(nid)} is both an input and a node of function {quote(fn.name)}; names must be unique"
             b.error("CG111", message, ("nodes", nid), nid, key=True)
         elif nid not in broken and (node := b.node(nid, spec)) is not None:
             nodes[nid] = node
     names = [*fn.params, *(n for n in raw if isinstance(n, str))]
+    known = set(names)
     for node in nodes.values():
         for k, arg in enumerate(node.args):
-            if isinstance(arg, str) and arg not in names:
-                hint = did_you_mean(arg, names)
+            if isinstance(arg, str) and arg not in known:
+                hint = scope.hint(arg, lambda: names)
                 message = f"{quote(arg)} is not an input or node of function {quote(fn.name)}{hint}"
                 b.error("CG110", message, ("nodes", node.id, "in", k), node.id)
     if fn.output in fn.params:
@@ -348,7 +409,7 @@ def _body(scope: Scope, fn: Function) -> None:
                    "of its nodes")
         b.error("CG132", message, ("output",), None)
     elif fn.output not in raw:
-        hint = did_you_mean(fn.output, [n for n in raw if isinstance(n, str)])
+        hint = scope.hint(fn.output, lambda: [n for n in raw if isinstance(n, str)])
         b.error("CG113", f"output {quote(fn.output)} is not a node of function {quote(fn.name)}{hint}", ("output",),
                 None)
     order = _check_cycles(b, nodes)

@@ -163,9 +163,9 @@ class _Builder:
             path = ("inputs", name, "shape") if "shape" in spec else value_path
             self.error("CG120", f"{len(shape)} dimensions is too many; at most {MAX_DIMS}", path, name)
             return None
-        if math.prod(shape) > (most := current_limits().max_elements):
+        if _too_big(shape, most := current_limits().max_elements):
             path = ("inputs", name, "shape") if "shape" in spec else value_path
-            msg = f"{math.prod(shape):,} numbers in one tensor, more than {most:,}; {Limits().hint('max_elements')}"
+            msg = f"{_size_text(shape)} in one tensor, more than {most:,}; {Limits().hint('max_elements')}"
             self.error("CG004", _short_lists(msg), path, name)
             return None
         if default is not None and default.shape != shape:
@@ -199,9 +199,21 @@ class _Builder:
         try:
             return to_array(value, dtype)
         except ValueError as e:
+            if (depth := _nesting(value)) > MAX_DIMS:  # before _ragged, which recurses once per level
+                self.error("CG120", f"{what} has {depth} dimensions, too many; at most {MAX_DIMS}", path, node)
+                return None
             where, problem = _literal_problem(value, dtype, what) or ((), f"{what} {e}")
             self.error("CG104", problem, (*path, *where), node)
             return None
+
+
+def _nesting(value: Any) -> int:
+    """How many lists deep the first entry is (a --max-depth raised for JSON allows thousands)."""
+    depth = 0
+    while isinstance(value, list):
+        depth += 1
+        value = value[0] if value else None
+    return depth
 
 
 def _literal_problem(value: Any, dtype: str, what: str) -> tuple[tuple[int, ...], str] | None:
@@ -335,13 +347,24 @@ def _arg_avals(node: Node, avals: Mapping[str, Aval]) -> list[Aval] | None:
     return out
 
 
+def _too_big(shape: Shape, most: int) -> bool:
+    """Over the element limit; a dimension over it too, even with a 0 elsewhere ([0, 10**20] holds
+    no number, but numpy cannot make it)."""
+    return math.prod(shape) > most or max(shape, default=0) > most
+
+
+def _size_text(shape: Shape) -> str:
+    size = math.prod(shape)
+    return f"{size:,} numbers" if size else f"a dimension of {max(shape):,}"
+
+
 def _checked_shape(node: Node, shapes: list[Shape]) -> Shape:
     shape = node.op.shape(shapes, **node.attrs)
     # numpy cannot hold more dimensions (64, 32 before numpy 2): refuse now, not mid-run.
     if len(shape) > MAX_DIMS:
         raise ShapeMismatch(f"{node.op.name}: the result would have {len(shape)} dimensions; at most {MAX_DIMS}")
-    if math.prod(shape) > (most := current_limits().max_elements):  # refuse now, not by MemoryError mid-run
-        msg = f"{node.op.name}: the result would have {math.prod(shape):,} numbers, more than {most:,};"
+    if _too_big(shape, most := current_limits().max_elements):  # refuse now, not by MemoryError mid-run
+        msg = f"{node.op.name}: the result would have {_size_text(shape)}, more than {most:,};"
         raise ShapeMismatch(f"{msg} {Limits().hint('max_elements')}", code="CG004")
     return shape
 

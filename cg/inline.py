@@ -10,11 +10,14 @@ so the flat node list stays in topological order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
 
 from cg.composite import CallOp, Composite
 from cg.errors import Diagnostic, Pos
+from cg.expr_nodes import count_operations, operations_bound
 from cg.functions import Function, Scope
 from cg.graph import Arg, Node, _Builder
 from cg.imports import at
@@ -162,3 +165,75 @@ class Inliner:
         chain = ", ".join(f"in the expression of node '{f.name}'" if f.text else
                           f"in function '{f.name}' called at {at(file, p)}" for f, file, p in origin.sites)
         return Diagnostic(code, f"{message}; {chain}", fn.doc.file, pos, node.id)
+
+
+# ---- the node limit, counted before anything is built ---------------------------------------------
+
+
+def node_cost(spec: Any, functions: Mapping[str, Function], *, exact: bool) -> int:
+    """The nodes one entry of `nodes:` becomes: an expression its operations (a bound from its
+    characters, or the exact count from a parse), a call of a function the function's size once
+    inlined, anything else 1."""
+    if type(spec) is not dict:
+        return 1
+    text = spec.get("expr")
+    if isinstance(text, str):
+        return max(1, count_operations(text) if exact else operations_bound(text))
+    fn = functions.get(spec["op"]) if isinstance(spec.get("op"), str) else None
+    return 1 if fn is None else max(1, fn.size)
+
+
+def crossing(entries: Iterable[tuple[Any, Any]], functions: Mapping[str, Function], most: int) -> Any | None:
+    """The first entry (key, spec), in the order given, at which the running count of nodes
+    passes `most`, or None. Cheap first: if the bounds of the expressions keep the count under
+    the limit, none is parsed; else they are counted exactly, one at a time, up to the crossing."""
+    listed = list(entries)
+    if sum(node_cost(spec, functions, exact=False) for _, spec in listed) <= most:
+        return None
+    total = 0
+    for key, spec in listed:
+        total += node_cost(spec, functions, exact=True)
+        if total > most:
+            return key
+    return None
+
+
+def graph_crossing(raw_nodes: Mapping[Any, Any], others: list[Any], functions: Mapping[str, Function]) -> Any | None:
+    """The node (in file order) at which the graph, calls and expressions expanded, passes
+    max_nodes, counted from the file before any node is built; None if it stays under.
+    `others` are the nodes that are not built-in ops (calls, expressions, broken entries)."""
+    most = current_limits().max_nodes
+    if not others:  # a plain graph: one node each
+        return next(islice(raw_nodes, most, None), None) if len(raw_nodes) > most else None
+    special = set(others)  # the rest count 1 each (None costs 1)
+    return crossing(((n, spec if n in special else None) for n, spec in raw_nodes.items()), functions, most)
+
+
+def over_limit_message(most: int, expanded: bool) -> str:
+    what = "with its calls and expressions expanded the graph" if expanded else "the graph"
+    return f"{what} has more than {most:,} nodes; {Limits().hint('max_nodes')}"
+
+
+def bodies_over_limit(scope: Scope) -> bool:
+    """Whether the functions' bodies, expressions expanded, hold more than max_nodes nodes in all
+    (counted before any is built: a file of long expressions must not be expanded first). Then
+    CG004 where the count passes the limit, and no function is built or inlined."""
+    def entries() -> Iterator[tuple[tuple[Function, Any], Any]]:
+        for fn in scope.functions.values():
+            nodes = fn.spec.get("nodes")
+            if isinstance(nodes, dict):
+                yield from (((fn, nid), None if type(spec) is dict and "expr" not in spec else spec)
+                            for nid, spec in nodes.items())
+
+    most = current_limits().max_nodes
+    over = crossing(entries(), {}, most)  # a call inside a body is one node there
+    if over is None:
+        return False
+    fn, nid = over
+    message = (f"the functions have more than {most:,} nodes in all, expressions expanded; "
+               f"{Limits().hint('max_nodes')}")
+    scope.error(fn.doc, "CG004", message, ("functions", fn.name, "nodes", nid), nid if isinstance(nid, str) else None,
+                key=True)
+    for f in scope.functions.values():
+        f.ok = False
+    return True

@@ -16,7 +16,12 @@ from cg.errors import CgError, NumericError, UsageError, did_you_mean
 from cg.gcpause import paused_gc
 from cg.graph import Aval, Graph, Node, infer, to_array
 from cg.ops import Array
-from cg.plan import Plan, StepFailure, plan_for
+from cg.plan import Plan, Report, StepFailure, plan_for
+
+
+def _cut(name: str, most: int = 40) -> str:
+    """A name from the command line, quoted and cut: a message never grows with what it quotes."""
+    return f"'{name}'" if len(name) <= most else f"'{name[: most - 3]}...'"
 
 
 def _args(node: Node, env: Mapping[str, Array]) -> list[Array]:
@@ -33,9 +38,9 @@ def forward(graph: Graph, values: Mapping[str, Array]) -> dict[str, Array]:
     return env
 
 
-def _forward(plan: Plan, free: list[Array]) -> list[Array]:
+def _forward(plan: Plan, free: list[Array], progress: Report | None = None) -> list[Array]:
     try:
-        return plan.forward(free)
+        return plan.forward(free, progress)
     except StepFailure as e:
         raise _numeric(plan.graph, e.node, "CG201", str(e)) from None
 
@@ -125,7 +130,7 @@ def require_name(graph: Graph, name: str, option: str) -> None:
     if name not in graph.avals:
         names = [i.name for i in graph.inputs] + [n.id for n in graph.nodes]
         more = did_you_mean(name, names) or f" (names: {', '.join(names[:10])}{', ...' * (len(names) > 10)})"
-        raise UsageError.one("CG301", f"unknown name '{name}' for {option}{more}", file=graph.file)
+        raise UsageError.one("CG301", f"unknown name {_cut(name)} for {option}{more}", file=graph.file)
 
 
 def bind_inputs(graph: Graph, given: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -134,7 +139,7 @@ def bind_inputs(graph: Graph, given: Mapping[str, np.ndarray]) -> dict[str, np.n
     for name in given:
         if graph.input(name) is None:
             more = did_you_mean(name, names) or f" (inputs: {', '.join(names) or 'none'})"
-            raise UsageError.one("CG301", f"unknown input '{name}'{more}", file=graph.file)
+            raise UsageError.one("CG301", f"unknown input {_cut(name)}{more}", file=graph.file)
     values: dict[str, np.ndarray] = {}
     missing = []
     for inp in graph.inputs:
@@ -225,13 +230,15 @@ def run(
     on_nonfinite: str = "error",
     tangents: Mapping[str, Any] | None = None,
     dtype: str = "float64",
+    progress: Report | None = None,
 ) -> Result:
     """The forward pass, then either the backward pass (reverse mode, the default) or, when
     `tangents` are given (input name -> direction), the forward-mode pass instead.
 
     `on_nonfinite` is "error" (raise NumericError naming the first node that produced a NaN
     or Inf) or "keep" (finish and list them in the result). `dtype` "float32" computes every
-    float value, gradient and tangent in float32 (inputs and constants are cast to it)."""
+    float value, gradient and tangent in float32 (inputs and constants are cast to it).
+    `progress(what, done, total)` hears how far each pass is (cg.plan.Report; the CLI's bar)."""
     plan = plan_or_usage(graph, dtype)
     dt = plan.dtype
     given = {k: np.asarray(v) for k, v in (inputs or {}).items()}
@@ -242,21 +249,21 @@ def run(
     else:
         of = of or (graph.outputs[0] if graph.outputs else None)
         if of is not None and of not in graph.avals:
-            raise UsageError.one("CG301", f"'{of}' is not an input or node of the graph", file=graph.file)
+            raise UsageError.one("CG301", f"{_cut(of)} is not an input or node of the graph", file=graph.file)
     free = [_scalar(_cast(values[n], dt)) for n in plan.free]
     names = plan.names
     # Non-finite values are reported by name below, so numpy's warnings would only repeat them.
     with np.errstate(all="ignore"), paused_gc():
-        vals = _forward(plan, free)
+        vals = _forward(plan, free, progress)
         bad = _nonfinite(names, vals)
         if bad and on_nonfinite == "error":
             raise blame(graph, bad[0], "value")
         derivs: list[Array | None] = [None] * len(vals)
         if tangents is not None:
-            derivs = plan.jvp(vals, {plan.index[n]: t for n, t in tangents.items()})
+            derivs = plan.jvp(vals, {plan.index[n]: t for n, t in tangents.items()}, progress)
         elif of is not None and graph.avals[of].dtype == "float":
             steps = plan.backward_plan(of)
-            derivs = plan.backward(steps, vals, _seed(graph, of, vals[plan.index[of]], seed, dt))
+            derivs = plan.backward(steps, vals, _seed(graph, of, vals[plan.index[of]], seed, dt), progress)
         seen = set(bad)
         bad_derivs = [n for n in _nonfinite(names, derivs) if n not in seen]
         if bad_derivs and on_nonfinite == "error":
@@ -299,7 +306,7 @@ def bind_tangents(graph: Graph, values: Mapping[str, np.ndarray], given: Mapping
     for name, t in given.items():
         if name not in values:
             more = did_you_mean(name, names) or f" (inputs: {', '.join(names) or 'none'})"
-            raise UsageError.one("CG301", f"unknown input '{name}' for a tangent{more}", file=graph.file)
+            raise UsageError.one("CG301", f"unknown input {_cut(name)} for a tangent{more}", file=graph.file)
         if graph.avals[name].dtype != "float":
             raise UsageError.one("CG303", f"input '{name}' is an integer: it has no derivative", file=graph.file)
         shape = np.shape(values[name])

@@ -32,6 +32,8 @@ from cg.interp import (
     require_name,
 )
 from cg.ops import Array
+from cg.plan import Report
+from cg.printable import printable
 from cg.render import _jsonable, fmt_number
 
 Mode = Literal["reverse", "forward", "auto"]
@@ -111,12 +113,13 @@ def jacobian(
     wrt: str,
     mode: Mode | str = "auto",
     on_nonfinite: str = "error",
+    progress: Report | None = None,
 ) -> JacobianResult:
     """d of / d wrt at the given inputs (over the file's defaults), as an array of shape
     of_shape + wrt_shape. `of` defaults to the first output; `wrt` is any float input or node
     (for a node: d of / d node, the node's value taken as the variable). `on_nonfinite` is
     "error" (NumericError naming the node that made the first NaN or Inf) or "keep" (keep them
-    in the matrix and list them in `nonfinite`)."""
+    in the matrix and list them in `nonfinite`). `progress(what, done, total)` hears of each pass."""
     of = of if of is not None else (graph.outputs[0] if graph.outputs else "")
     check_names(graph, of, wrt)
     if mode not in MODES or on_nonfinite not in ("error", "keep"):
@@ -132,7 +135,7 @@ def jacobian(
             raise _usage(graph, "CG300", msg)
         used, reason = choose(mode, rows, cols)
         by = _by_rows if used == "reverse" else _by_columns
-        matrix = by(graph, env, of, wrt, rows, cols, strict).reshape(of_shape + wrt_shape)
+        matrix = by(graph, env, of, wrt, rows, cols, strict, progress).reshape(of_shape + wrt_shape)
     count, listed = _bad_entries(matrix, len(of_shape))
     entries = [f"d {label(of, i)} / d {label(wrt, j)}" for i, j in listed]
     return JacobianResult(
@@ -163,10 +166,12 @@ def _onehots(shape: tuple[int, ...]) -> Iterator[np.ndarray]:
 
 
 def _by_rows(graph: Graph, env: Mapping[str, Array], of: str, wrt: str, rows: int, cols: int,
-             strict: bool) -> np.ndarray:
+             strict: bool, progress: Report | None = None) -> np.ndarray:
     """Reverse mode: row i is d of[i] / d wrt, from one backward pass seeded with e_i."""
     flat = np.zeros((rows, cols))
     for i, seed in enumerate(_onehots(np.shape(env[of]))):
+        if progress is not None:  # a pass is a backward sweep over the graph: a call is nothing beside it
+            progress("backward passes (rows)", i, rows)
         grads = backward(graph, env, of, seed)
         g = grads.get(wrt)
         if g is None:  # of[i] does not depend on wrt: the row stays zero
@@ -181,11 +186,13 @@ def _by_rows(graph: Graph, env: Mapping[str, Array], of: str, wrt: str, rows: in
 
 
 def _by_columns(graph: Graph, env: Mapping[str, Array], of: str, wrt: str, rows: int, cols: int,
-                strict: bool) -> np.ndarray:
+                strict: bool, progress: Report | None = None) -> np.ndarray:
     """Forward mode: column j is d of / d wrt[j], from one JVP pass with tangent e_j on wrt."""
     flat = np.zeros((rows, cols))
     below = downstream(graph, wrt)
     for j, tangent in enumerate(_onehots(np.shape(env[wrt]))):
+        if progress is not None:
+            progress("forward-mode passes (columns)", j, cols)
         tans = jvp(below, env, {wrt: tangent})
         t = tans.get(of)
         if t is None:  # of does not depend on wrt: the column stays zero
@@ -239,7 +246,7 @@ def labels(name: str, shape: tuple[int, ...]) -> list[str]:
 
 def summary(r: JacobianResult) -> list[tuple[str, str]]:
     shapes = f"{list(r.of_shape)} by {list(r.wrt_shape)}"
-    lines = [("jacobian", f"d {r.of} / d {r.wrt} in {r.graph}, shape {shapes}"), ("mode", r.mode),
+    lines = [("jacobian", f"d {r.of} / d {r.wrt} in {printable(r.graph)}, shape {shapes}"), ("mode", r.mode),
              ("reason", r.reason), ("passes", f"{r.passes:,}")]
     if not r.connected:  # a zero that means "no path", not a derivative that happens to vanish
         lines.append(("note", f"no path from {r.wrt} to {r.of}: {r.of} does not depend on {r.wrt}, every entry is 0"))

@@ -22,12 +22,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from bisect import bisect_right
 from itertools import chain, compress, repeat
 from operator import is_
 from typing import Any
 
-from cg.document import Document, Positions, YamlPath
+from cg.document import Document, PositionStore, PositionTree
 from cg.errors import Diagnostic, LoadError, Pos
 from cg.gcpause import paused_gc
 from cg.limits import Limits
@@ -66,9 +65,8 @@ def load_text(
     if data is None:  # something to report, or to look at closely
         return _read_all(source, file, depth, limits.max_values)
 
-    def locate() -> tuple[Positions, Positions]:
-        doc = _read_all(source, file, depth, limits.max_values)
-        return doc.positions, doc.key_positions
+    def locate() -> PositionStore:
+        return _read_all(source, file, depth, limits.max_values).store
 
     return Document(data, file, locate=locate)
 
@@ -202,21 +200,22 @@ _VALUE, _KEY, _AFTER = 0, 1, 2
 
 
 class _Frame:
-    __slots__ = ("container", "drop", "key", "path")
+    __slots__ = ("container", "drop", "entry", "key", "key_entry")
 
-    def __init__(self, container: Any, path: YamlPath) -> None:
-        self.container, self.path = container, path
+    def __init__(self, container: Any, entry: int) -> None:
+        self.container, self.entry = container, entry  # entry: the container's in the position tree
         self.key: Any = None
+        self.key_entry = 0  # the entry of the current key (and of its value)
         self.drop = False  # the current key is a duplicate: read its value, keep the first
 
 
 class _Reader:
-    """JSON text to data with the offset of every value and key, and every problem of the file."""
+    """JSON text to data with the offset of every value and key (in a PositionTree: linear in the
+    number of values at any depth), and every problem of the file."""
 
     def __init__(self, source: str, file: str, max_depth: int, max_values: int) -> None:
         self.source, self.file, self.max_depth, self.max_values = source, file, max_depth, max_values
-        self.offsets: dict[YamlPath, int] = {}
-        self.key_offsets: dict[YamlPath, int] = {}
+        self.tree = PositionTree(source)
         self.diags: list[Diagnostic] = []
         self.values = 0
 
@@ -248,8 +247,7 @@ class _Reader:
             c = s[i] if i < n else ""
             if expect == _VALUE:
                 frame = stack[-1] if stack else None
-                path = () if frame is None else (*frame.path, frame.key if frame.key is not None
-                                                 else len(frame.container))
+                entry = self.entry(frame)
                 self.count(i)
                 if c in ("{", "["):
                     if len(stack) >= self.max_depth:
@@ -257,8 +255,8 @@ class _Reader:
                                    f" ({Limits().hint('max_depth')})")
                         raise self.stop("CG004", message, i)
                     value: Any = {} if c == "{" else []
-                    self.attach(frame, path, value, i)
-                    stack.append(_Frame(value, path))
+                    self.attach(frame, entry, value, i)
+                    stack.append(_Frame(value, entry))
                     i = _WS.match(s, i + 1).end()  # type: ignore[union-attr]
                     if s[i : i + 1] == ("}" if c == "{" else "]"):
                         stack.pop()
@@ -267,7 +265,7 @@ class _Reader:
                         expect = _KEY if c == "{" else _VALUE
                 else:
                     value, end = self.scalar(i)
-                    self.attach(frame, path, value, i)
+                    self.attach(frame, entry, value, i)
                     i, expect = end, _AFTER
                 if frame is None:
                     root = value
@@ -297,19 +295,29 @@ class _Reader:
                     raise self.stop("CG003", f"invalid JSON: expecting ',' or '{closing}'", i)
             i = _WS.match(s, i).end()  # type: ignore[union-attr]
 
+    def entry(self, frame: _Frame | None) -> int:
+        """The tree entry of the value read next: the top one, a list item's, or the current key's."""
+        if frame is None:
+            return 0
+        if type(frame.container) is list:
+            return self.tree.add(frame.entry, len(frame.container))
+        return frame.key_entry
+
     def key(self, frame: _Frame, key: str, offset: int) -> None:
-        path = (*frame.path, key)
         frame.key, frame.drop = key, key in frame.container
         self.count(offset)
+        tree = self.tree
         if frame.drop:
-            first = self.pos(self.key_offsets[path]).line
+            first = self.pos(tree.keys[tree.children[(frame.entry, key)]]).line
             self.report("CG006", f"duplicate key '{short(key)}' (first at line {first})", offset)
+            frame.key_entry = tree.add(frame.entry, key, linked=False)  # what is inside it is read, not kept
         else:
-            self.key_offsets[path] = offset
+            frame.key_entry = tree.add(frame.entry, key)
+            tree.keys[frame.key_entry] = offset
 
-    def attach(self, frame: _Frame | None, path: YamlPath, value: Any, offset: int) -> None:
+    def attach(self, frame: _Frame | None, entry: int, value: Any, offset: int) -> None:
         if frame is None or not frame.drop:
-            self.offsets[path] = offset
+            self.tree.values[entry] = offset
         if frame is None:
             return
         if type(frame.container) is list:
@@ -362,16 +370,8 @@ class _Reader:
         if type(root) is not dict:
             found = "a list" if type(root) is list else "a scalar"
             message = f"expected an object at the top level (like {{\"cg\": 1, ...}}), found {found}"
-            raise LoadError([Diagnostic("CG003", message, self.file, self.pos(self.offsets[()]))])
-        starts = [0, *(m.end() for m in re.finditer("\n", self.source))]
-
-        def to_pos(offset: int) -> Pos:
-            line = bisect_right(starts, offset)
-            return Pos(line, offset - starts[line - 1] + 1)
-
-        positions = {path: to_pos(o) for path, o in self.offsets.items()}
-        key_positions = {path: to_pos(o) for path, o in self.key_offsets.items()}
-        return Document(root, self.file, positions, key_positions)
+            raise LoadError([Diagnostic("CG003", message, self.file, self.pos(self.tree.values[0]))])
+        return Document(root, self.file, store=self.tree)
 
 
 def _read_all(source: str, file: str, max_depth: int, max_values: int) -> Document:

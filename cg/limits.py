@@ -23,6 +23,13 @@ class Limits:
     max_values: int = 2_000_000
     max_nodes: int = 1_000_000  # nodes of a graph, after composites and expressions are expanded
     max_elements: int = 10_000_000  # numbers in one tensor (80 MB of float64; the W3 MLP's biggest is 0.8M)
+    # Numbers a command holds or computes in all (cg/budget.py): values, gradients, edges, the
+    # passes of check and jacobian, numbers written out. Just under it (bench/scaling.py memory),
+    # the most memory any command took was 1.27 GB (`cg run` of 4 pow nodes of 10 M numbers that
+    # reuse their input; 4 sines: 0.88 GB; `cg report`/`draw` 1.0 GB; `cg jacobian` 0.56 GB;
+    # `cg check` 0.7 GB, and 12 s at most), so everything admitted stays under 2 GiB. The W3 MLP
+    # (bench/w3_mlp.py) runs with 3.6 M; its `cg check` computes 1.3 G (6 s, 0.1 GB): raise it.
+    max_total: int = 100_000_000
 
     @staticmethod
     def env_name(field: str) -> str:
@@ -85,3 +92,27 @@ def set_current(limits: Limits | None) -> None:
 def raised(**changes: int) -> Limits:
     """The current limits with some changed (e.g. raised(max_elements=10**9))."""
     return replace(current(), **changes)
+
+
+# ---- where imports may come from (cg/imports.py) -------------------------------------------------
+
+ALLOW_PATH_ENV = "CG_ALLOW_PATH"
+_allowed: tuple[str, ...] | None = None
+
+
+def env_allowed_paths(environ: os._Environ[str] | dict[str, str] | None = None) -> tuple[str, ...]:
+    """The folders of CG_ALLOW_PATH (os.pathsep-separated, as PATH)."""
+    env = os.environ if environ is None else environ
+    return tuple(p for p in env.get(ALLOW_PATH_ENV, "").split(os.pathsep) if p)
+
+
+def allowed_paths() -> tuple[str, ...]:
+    """The folders, besides the main file's, that `imports:` may read from: those set by
+    set_allowed_paths() (the CLI: CG_ALLOW_PATH and `cg --allow-path`), else CG_ALLOW_PATH's."""
+    return env_allowed_paths() if _allowed is None else _allowed
+
+
+def set_allowed_paths(paths: tuple[str, ...] | None) -> None:
+    """Set the allowed folders for what follows (None: back to CG_ALLOW_PATH)."""
+    global _allowed
+    _allowed = paths

@@ -21,6 +21,7 @@ from cg.errors import UsageError
 from cg.graph import Graph
 from cg.interp import Result, reachable, require_name, run
 from cg.ops import Array
+from cg.printable import printable
 from cg.render import _jsonable, aligned, fmt_number
 
 DEFAULT_LIMIT = 1000
@@ -200,7 +201,7 @@ def plain_paths(report: PathReport, precision: int = 4) -> str:
     lines = []
     if report.paths:
         plural = "path" if report.count == 1 else "paths"
-        lines.append(f"{report.count} {plural} from {src} to {dst} in {report.graph}\n")
+        lines.append(f"{report.count} {plural} from {src} to {dst} in {printable(report.graph)}\n")
         rows = [
             (_path_text(p, seen[p.names] > 1), " * ".join(fmt_number(d, precision) for d in p.locals) or "(none)",
              fmt_number(p.product, precision))
@@ -208,7 +209,7 @@ def plain_paths(report: PathReport, precision: int = 4) -> str:
         ]
         lines.append(aligned([("path", "local derivatives", "product"), *rows]))
     else:
-        lines.append(f"no path from {src} to {dst} in {report.graph}: {dst} does not depend on {src}\n")
+        lines.append(f"no path from {src} to {dst} in {printable(report.graph)}: {dst} does not depend on {src}\n")
     labels = ("sum over paths", f"d{dst}/d{src} (reverse mode)")
     width = max(map(len, labels))
     for label, v in zip(labels, (report.total, report.reverse)):

@@ -22,7 +22,7 @@ rule may return None for those, skipping their work.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -38,6 +38,17 @@ DTYPES = ("float64", "float32")
 Getter = Callable[[Sequence[Any]], tuple[Any, ...]]
 DF: dict[str, Any] = {}  # marks a backward step that calls an op's df(x, y) in place of its VJP
 Rules = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]  # forward, vjp, jvp
+# progress(what, done, total), e.g. ("backward", 4000, 100000): the CLI's bar on a terminal
+# (cg/progress.py). Given one, a pass runs in about REPORTS spans and reports after each; without
+# one (a pipe, the Python API) it is one plain loop, as fast as before.
+Report = Callable[[str, int, int], None]
+REPORTS = 100
+
+
+def spans(n: int) -> list[tuple[int, int]]:
+    """[lo, hi) ranges that cover range(n) in at most about REPORTS pieces (one per step when small)."""
+    size = max(1, n // REPORTS)
+    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
 
 class StepFailure(Exception):
@@ -163,15 +174,25 @@ class Plan:
 
     # ---- forward -------------------------------------------------------------------------
 
-    def forward(self, free: Sequence[Array]) -> list[Array]:
+    def forward(self, free: Sequence[Array], progress: Report | None = None) -> list[Array]:
         """Every slot's value, given the values of the free names (self.free) in order."""
         ni = self.base
         vals = [*free[:ni], *self._blank, *self.extras]
         for slot, v in zip(self.outside_slots, free[ni:]):
             vals[slot] = v
-        out = ni
+        steps = self.steps
+        if progress is None:
+            self._forward(vals, steps)
+        else:
+            for lo, hi in spans(len(steps)):
+                self._forward(vals, steps[lo:hi])
+                progress("forward", hi, len(steps))
+        return vals
+
+    def _forward(self, vals: list[Array], steps: Sequence[tuple[Any, ...]]) -> None:
+        ni = out = self.base
         try:
-            for out, fn, a, get, attrs in self.steps:
+            for out, fn, a, get, attrs in steps:
                 if get is None:  # one argument, no attributes: the scalar chain's case
                     vals[out] = fn(vals[a])
                 elif attrs is None:
@@ -180,7 +201,6 @@ class Plan:
                     vals[out] = fn(*get(vals), **attrs)
         except OpFailure as e:
             raise StepFailure(self.graph.nodes[out - ni], str(e)) from None
-        return vals
 
     # ---- backward ------------------------------------------------------------------------
 
@@ -239,35 +259,36 @@ class Plan:
         label = self.label
         return Backward(tuple(steps), tuple(started), tuple(label[s] for s in started))  # type: ignore[misc]
 
-    def backward(self, plan: Backward, vals: Sequence[Array], seed: Array) -> list[Array | None]:
+    def backward(self, plan: Backward, vals: Sequence[Array], seed: Array,
+                 progress: Report | None = None) -> list[Array | None]:
         """Gradients per slot (None where there is none), seeded with `seed` at plan.slots[0]."""
         grads: list[Array | None] = [None] * len(vals)
         grads[plan.slots[0]] = seed
-        for vjp, out, a, kw, targets in plan.steps:
-            g = grads[out]
-            if targets is None:
-                if kw is None:
-                    grads[a] = vjp(g, vals[out], (vals[a],))[0]
-                else:  # DF: a one-input elementwise op's own derivative, what its VJP multiplies by
-                    grads[a] = g * vjp(vals[a], vals[out])
-                continue
-            cts = vjp(g, vals[out], a(vals), **kw) if kw else vjp(g, vals[out], a(vals))
-            for j, t, first in targets:
-                grads[t] = cts[j] if first else grads[t] + cts[j]
+        steps = plan.steps
+        if progress is None:
+            _backward(steps, vals, grads)
+        else:
+            for lo, hi in spans(len(steps)):
+                _backward(steps[lo:hi], vals, grads)
+                progress("backward", hi, len(steps))
         return grads
 
     # ---- forward mode --------------------------------------------------------------------
 
-    def jvp(self, vals: Sequence[Array], seeds: Mapping[int, Array]) -> list[Array | None]:
+    def jvp(self, vals: Sequence[Array], seeds: Mapping[int, Array],
+            progress: Report | None = None) -> list[Array | None]:
         """Tangents per slot, given the tangents of some slots (free names or nodes)."""
         tans: list[Array | None] = [None] * len(vals)
         for slot, t in seeds.items():
             tans[slot] = t
-        for (out, *_), (_, _, jvp), args, node in zip(self.steps, self.rules, self.args, self.graph.nodes):
-            ts = [tans[a] for a in args]
-            if all(t is None for t in ts):
-                continue
-            tans[out] = jvp(ts, vals[out], [vals[a] for a in args], **node.attrs)
+        parts = (self.steps, self.rules, self.args, self.graph.nodes)
+        if progress is None:
+            _jvp(zip(*parts), vals, tans)
+        else:
+            n = len(self.steps)
+            for lo, hi in spans(n):
+                _jvp(zip(*(p[lo:hi] for p in parts)), vals, tans)
+                progress("forward mode", hi, n)
         return tans
 
     def reachable(self, start: str, downstream: bool) -> frozenset[str]:
@@ -293,6 +314,30 @@ class Plan:
         for a, slot in zip(self.free[self.base :], self.outside_slots):
             vals[slot] = named[a]
         return vals
+
+
+def _backward(steps: Sequence[tuple[Any, ...]], vals: Sequence[Array], grads: list[Array | None]) -> None:
+    """Plan.backward's loop over some of its steps, in order."""
+    for vjp, out, a, kw, targets in steps:
+        g = grads[out]
+        if targets is None:
+            if kw is None:
+                grads[a] = vjp(g, vals[out], (vals[a],))[0]
+            else:  # DF: a one-input elementwise op's own derivative, what its VJP multiplies by
+                grads[a] = g * vjp(vals[a], vals[out])
+            continue
+        cts = vjp(g, vals[out], a(vals), **kw) if kw else vjp(g, vals[out], a(vals))
+        for j, t, first in targets:
+            grads[t] = cts[j] if first else grads[t] + cts[j]
+
+
+def _jvp(steps: Iterable[tuple[Any, ...]], vals: Sequence[Array], tans: list[Array | None]) -> None:
+    """Plan.jvp's loop: (step, rules, argument slots, node) for some of the nodes, in order."""
+    for (out, *_), (_, _, jvp), args, node in steps:
+        ts = [tans[a] for a in args]
+        if all(t is None for t in ts):
+            continue
+        tans[out] = jvp(ts, vals[out], [vals[a] for a in args], **node.attrs)
 
 
 def plan_for(graph: Graph, dtype: str = "float64") -> Plan:

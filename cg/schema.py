@@ -41,8 +41,13 @@ def _node_rule(op: Op) -> dict[str, Any]:
     return {"if": {"properties": {"op": {"const": op.name}}, "required": ["op"]}, "then": rule}
 
 
-def graph_schema() -> dict[str, Any]:
-    """The schema of format version 1, built from the registry (schema/graph.schema.json is a copy)."""
+def graph_schema(*, strict_ops: bool = True) -> dict[str, Any]:
+    """The schema of format version 1, built from the registry (schema/graph.schema.json is a copy).
+
+    strict_ops: a file with no `functions` and no `imports` can only name built-in ops, so the
+    published schema says so with an enum, and editors and check-jsonschema flag `op: ad` with the
+    list of ops. cg validates without that rule: its own CG101 says the same once, with a "did you
+    mean", where the enum would add a second message for the same mistake."""
     ops = list(REGISTRY.values())
 
     def named(what: str) -> dict[str, Any]:
@@ -72,7 +77,18 @@ def graph_schema() -> dict[str, Any]:
             "grads": named("input or node name -> its expected gradient d(of)/d(name)"),
         },
     }
-    return {
+    builtin_only = {  # no functions, no imports: every `op` is a built-in op
+        "if": {"not": {"anyOf": [{"required": ["functions"]}, {"required": ["imports"]}]}},
+        "then": {
+            "properties": {
+                "nodes": {
+                    "description": "nodes whose ops are all built-in ops",
+                    "additionalProperties": {"$ref": "#/$defs/builtin_node"},
+                }
+            }
+        },
+    }
+    schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "cg graph, format version 1",
@@ -109,10 +125,11 @@ def graph_schema() -> dict[str, Any]:
             },
             "expect": expect,
             "imports": {
-                "description": "library files whose functions this file calls, relative to this file",
+                "description": "library files whose functions this file calls: paths relative to this file"
+                " (inside the folder of the file cg is given), or cg:nn, the library shipped with cg",
                 "type": "array",
                 "uniqueItems": True,
-                "items": {"description": "a path like lib/nn.yaml", "type": "string", "minLength": 1},
+                "items": {"description": "a path like lib/more.yaml, or cg:nn", "type": "string", "minLength": 1},
             },
             "functions": {
                 "description": "composite gates: name -> {doc, inputs, nodes, output}; a node calls one as"
@@ -203,8 +220,18 @@ def graph_schema() -> dict[str, Any]:
                 },
                 "allOf": [_node_rule(op) for op in ops],
             },
+            "builtin_node": {
+                "description": "a node of a file without functions or imports: its op is a built-in op",
+                # Only where an op is given: expression nodes have none.
+                "properties": {"op": {"description": "a built-in op (`cg ops` lists them)", "enum": list(REGISTRY)}},
+            },
         },
     }
+    if strict_ops:
+        schema["allOf"] = [builtin_only]
+    else:
+        del schema["$defs"]["builtin_node"]
+    return schema
 
 
 @cache
@@ -212,7 +239,7 @@ def _validator() -> Any:
     # Imported here: jsonschema costs ~70 ms to import, and most commands never need it.
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(graph_schema())
+    return Draft202012Validator(graph_schema(strict_ops=False))  # CG101 reports unknown ops (graph_schema)
 
 
 def _plain_node(nid: Any, spec: Any) -> bool:

@@ -6,18 +6,16 @@ from __future__ import annotations
 import re
 
 from cg.errors import Diagnostic, LoadError, Pos
+from cg.files import read_regular
 from cg.limits import Limits
 
 _NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def read_bytes(path: str, name: str, max_bytes: int) -> bytes:
-    """The file's bytes, at most one past the limit (enough to know it is too big); CG001 if unreadable."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(max_bytes + 1)
-    except OSError as err:
-        raise fail("CG001", f"cannot read file: {err.strerror or err}", name) from None
+    """The file's bytes, at most one past the limit (enough to know it is too big); CG001 if it is
+    unreadable or not a regular file (a FIFO or a device is never waited on or read forever)."""
+    return read_regular(path, max_bytes, name, LoadError)
 
 
 def decode(raw: bytes, file: str, max_bytes: int, *, language: str = "YAML") -> str:

@@ -10,11 +10,14 @@ import json
 import math
 import os
 import re
+import stat
 from collections.abc import Sequence
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from cg.errors import Diagnostic, UsageError
+from cg.files import kind
 from cg.limits import Limits
 from cg.limits import current as current_limits
 
@@ -25,7 +28,7 @@ MAX_DEPTH = 32
 # A value of 10^8 numbers is 800 MB as float64 before a single op runs; no graph cg is for needs
 # more than ten million (80 MB), and bigger ones are refused before they are read.
 MAX_ELEMENTS = Limits.max_elements  # the default; the one in force is limits.current().max_elements
-MAX_TEXT = 50 * 1024 * 1024  # characters of a .json value file; big values belong in .npy files
+_NPY_HEADER = 100_000  # bytes: numpy writes headers of a few hundred (and refuses over 10,000 by default)
 EXPECTED = "expected a number or a bracketed list like [1, 2, 3]"
 
 # JSON's number grammar exactly: a token that passes here is one json.loads accepts.
@@ -138,48 +141,80 @@ def _load_file(path: str, *, what: str) -> np.ndarray:
     where = f"{what} (file {_show(path)})"
     full = os.path.expanduser(path)  # the shell does not expand '~' after 'x=@'
     try:
-        return _load_npy(full, where) if suffix == ".npy" else _load_json(full, where)
+        # O_NONBLOCK: a FIFO is refused below instead of waited on.
+        fd = os.open(full, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
         raise _usage(f"{what}: cannot read file {_show(path)}: {e.strerror or e}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise _usage(f"{what}: cannot read file {_show(path)}: it is {kind(mode)}, not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            return _load_npy(f, where) if suffix == ".npy" else _load_json(f, where)
+        except OSError as e:
+            raise _usage(f"{what}: cannot read file {_show(path)}: {e.strerror or e}") from None
 
 
-def _load_json(full: str, where: str) -> np.ndarray:
+def _load_json(f: BinaryIO, where: str) -> np.ndarray:
+    most = current_limits().max_bytes  # as a graph file: a .json value is read whole, as text
+    raw = f.read(most + 1)  # one byte over is enough to know it is too big
+    if len(raw) > most:
+        raise UsageError.one("CG004", f"{where}: larger than {most:,} bytes; give big values as .npy,"
+                             f" or {Limits().hint('max_bytes')}")
     try:
-        with open(full, encoding="utf-8") as f:
-            text = f.read(MAX_TEXT + 1)  # one character over is enough to know it is too big
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise _usage(f"{where}: not UTF-8 text") from None
-    if len(text) > MAX_TEXT:
-        raise _usage(f"{where}: larger than {MAX_TEXT:,} characters; give big values as .npy")
     return _parse_literal(text.strip(), what=where)
 
 
-def _npy_size(full: str, where: str) -> None:
-    """Refuse a .npy array over the max_elements limit from its header, before reading (and allocating) it."""
+def _npy_header(f: BinaryIO, where: str) -> tuple[tuple[int, ...], np.dtype[Any], bool]:
+    """Shape, dtype and order from the header, checked against the element limit and against the
+    file's size before a byte of data is read (a 144-byte file may claim 10^10 numbers)."""
+    from numpy.lib import format as npy
+
+    magic = f.read(len(npy.MAGIC_PREFIX))
+    if magic[:4] == b"PK\x03\x04":
+        raise _usage(f"{where}: an .npz archive, not a .npy array file; save one array with numpy.save")
+    if magic != npy.MAGIC_PREFIX:
+        raise _usage(f"{where}: not a .npy file (it does not start with numpy's magic bytes \\x93NUMPY)")
+    head = f.read(6)  # the version (2 bytes), then the header's length: 2 bytes (version 1) or 4, little-endian
+    length = int.from_bytes(head[2:4] if head[:1] == b"\x01" else head[2:6], "little")
+    if len(head) < 6 or length > _NPY_HEADER or length > os.fstat(f.fileno()).st_size:
+        raise _usage(f"{where}: not a valid .npy file (its header claims {length:,} bytes)")
+    f.seek(0)
     try:
-        arr = np.load(full, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError):
-        return  # not a plain array file: np.load below says why
-    size = getattr(arr, "size", 0)
-    del arr  # closes the map
-    if size > (most := current_limits().max_elements):
-        raise _usage(f"{where}: {size:,} numbers; cg refuses values of more than {most:,}"
-                     f" ({Limits().hint('max_elements')})")
+        version = npy.read_magic(f)
+        read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, fortran, dtype = read(f)  # type: ignore[operator]
+    except (ValueError, OSError, SyntaxError, TypeError) as e:
+        raise _usage(f"{where}: not a valid .npy file ({_show(str(e), 80)})") from None
+    if dtype.hasobject:
+        raise _usage(f"{where}: holds Python objects, which cg refuses to unpickle")
+    most = current_limits().max_elements
+    if not all(type(n) is int and n >= 0 for n in shape):  # (-1,), (True,)
+        raise _usage(f"{where}: not a valid .npy file (its shape {_show(str(shape), 80)} is not a list of sizes)")
+    size = math.prod(shape)
+    if size > most or max(shape, default=0) > most:  # (0, 10**22) holds no number, but numpy cannot make it
+        what = f"{size:,} numbers" if size else f"a dimension of {max(shape):,}"
+        raise _usage(f"{where}: {what}; cg refuses values of more than {most:,} ({Limits().hint('max_elements')})")
+    left = os.fstat(f.fileno()).st_size - f.tell()
+    if size * dtype.itemsize > left:
+        raise _usage(f"{where}: the header says {size:,} numbers of {dtype.itemsize} bytes, but the file holds"
+                     f" only {left:,} bytes of data (cut off?)")
+    return shape, dtype, fortran
 
 
-def _load_npy(full: str, where: str) -> np.ndarray:
-    _npy_size(full, where)
-    try:
-        arr = np.load(full, allow_pickle=False)  # never run code from a file we were handed
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise _usage(f"{where}: holds Python objects, which cg refuses to unpickle") from None
-        raise _usage(f"{where}: not a valid .npy file ({e})") from None
-    if not isinstance(arr, np.ndarray):  # an .npz archive renamed to .npy
-        raise _usage(f"{where}: not a .npy array file (an .npz archive?)")
-    kind = arr.dtype.kind
+def _load_npy(f: BinaryIO, where: str) -> np.ndarray:
+    shape, dtype, fortran = _npy_header(f, where)
+    kind = dtype.kind
     if kind not in "iuf":
-        raise _usage(f"{where}: expected integer or float numbers, got dtype {arr.dtype}")
+        raise _usage(f"{where}: expected integer or float numbers, got dtype {dtype}")
+    count = math.prod(shape)
+    data = f.read(count * dtype.itemsize)  # exactly what the header says, checked above to be there
+    arr = np.frombuffer(data, dtype=dtype, count=count)
+    arr = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
     if kind == "u" and arr.size and int(arr.max()) > _INT64.max:
         raise _usage(f"{where}: values do not fit in int64")
     if kind in "iu":

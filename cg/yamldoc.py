@@ -88,6 +88,9 @@ def load_text(
     limits = current_limits()
     source = decode(to_bytes(text), file, limits.max_bytes if max_bytes is None else max_bytes)
     depth, loader = limits.max_depth if max_depth is None else max_depth, _Loader
+    # libyaml >= 0.2.6 stops at LIBYAML_DEPTH by itself; older libyaml (PyYAML < 6.0.4's wheels) and
+    # the pure-Python parser do not: cg stops there too, so a file loads alike with every PyYAML.
+    depth = min(depth, LIBYAML_DEPTH)
     # Building makes millions of acyclic objects: pausing the GC halves the time on 100,000 nodes.
     with paused_gc():
         fast = read(source, loader, depth, limits.max_values)

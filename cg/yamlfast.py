@@ -3,8 +3,8 @@
 cg/yamldoc.py's builder records the path and the position of every value and collects every
 problem of a file; on a 100,000-node file that bookkeeping cost three times the parse. A valid
 file needs none of it, so this loop builds the data only and gives up, returning None, at the
-first thing that is not plainly fine: an anchor or alias, a tag it does not know, a duplicate key, a number cg refuses, a
-limit, a second document, a syntax error, a top level that is not a mapping. The full builder
+first thing that is not plainly fine: an anchor or alias, a tag it does not know, a duplicate key, a number cg
+refuses, a limit, a second document, a syntax error, a top level that is not a mapping. The full builder
 then reads the file again and is the one that reports (so every message, and every decision on
 what is accepted, stays in one place); it also runs when a diagnostic later needs a position
 (cg/document.py).

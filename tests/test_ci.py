@@ -58,6 +58,9 @@ def test_committed_diagnostics_schema_is_the_generated_one() -> None:
     props = SCHEMA["$defs"]["diagnostic"]["properties"]
     assert set(props) == {"file", "line", "column", "node", "code", "name", "message", "severity"}
     assert all("description" in p for p in props.values())
+    r = cg("schema", "--diagnostics")  # what a user can print, byte for byte the committed copy
+    assert r.code == 0 and r.out == (ROOT / "schema" / "diagnostics.schema.json").read_text(encoding="utf-8")
+    assert cg("schema", "--diagnostics", "--result").code == 2
 
 
 # ---- cg validate --format -----------------------------------------------------------------------
@@ -90,7 +93,7 @@ def test_json_is_a_list_of_diagnostics_that_the_schema_accepts() -> None:
 
 def test_json_of_valid_files_is_an_empty_list() -> None:
     r = cg("validate", str(GRAPHS), "--format", "json")
-    count = len(list(GRAPHS.rglob("*.yaml")))  # the library of functions in graphs/lib/ too
+    count = len(list(GRAPHS.rglob("*.yaml")))
     assert r.code == 0 and r.json() == [] and f"{count} valid" in r.err
 
 
@@ -196,6 +199,29 @@ def test_hooks_are_declared_for_pre_commit() -> None:
         assert hook["language"] == "python" and hook["files"] == r"\.(yaml|yml)$"
         assert {"id", "name", "entry", "language", "files"} <= set(hook)
         assert re.search(hook["files"], "graphs/a.yml") and not re.search(hook["files"], "README.md")
+
+
+def _readme_blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+
+
+def test_the_readme_snippets_need_no_guessing() -> None:
+    """The pre-commit and Actions snippets: real hook ids, a `rev` that is this version's tag
+    (v0.1.0; the release tags are v + the version of pyproject.toml), no OWNER-style placeholder,
+    and the repository's address explained where it goes."""
+    from cg import __version__
+
+    configs = [yaml.safe_load(b) for b in _readme_blocks("yaml") if b.startswith("repos:")]
+    assert len(configs) == 2
+    ids = {h["id"] for h in HOOKS}
+    remote, local = (c["repos"][0] for c in configs)
+    assert remote["rev"] == f"v{__version__}" and {h["id"] for h in remote["hooks"]} <= ids
+    assert local["repo"] == "local" and local["hooks"][0]["entry"] == "cg validate"
+    workflow = next(b for b in _readme_blocks("yaml") if "jobs:" in b)
+    assert "${{ vars.CG_URL }}" in workflow and f"@v{__version__}" in workflow
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "OWNER" not in readme and "rev: v1.0.0" not in readme
+    assert "repository variable `CG_URL`" in readme
 
 
 @pytest.mark.parametrize("hook", HOOKS, ids=lambda h: h["id"])

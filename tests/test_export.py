@@ -3,6 +3,7 @@ colour or box characters where there is no terminal."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import importlib.util
@@ -207,7 +208,17 @@ def test_report_has_title_doc_inputs_picture_table_and_command(tmp_path: Path) -
     r2 = cg("report", "graphs/log3x2p5xy.yaml", "--inputs", "x=2,y=3", "-o", str(target))
     assert r2.code == 0 and r2.out == ""
     command = re.search(r"```sh\n(.*)\n```", target.read_text()).group(1)  # type: ignore[union-attr]
-    assert command.endswith(f"-o {shlex.quote(str(target))}")
+    assert command.endswith(" -o report.md")  # never the absolute path of the machine that wrote it
+    assert str(tmp_path) not in target.read_text()
+    inside = ROOT / "build" / "report-test.md"  # under the current folder: the path relative to it
+    inside.parent.mkdir(exist_ok=True)
+    try:
+        assert cg("report", "graphs/log3x2p5xy.yaml", "--inputs", "x=2,y=3", "-o", str(inside)).code == 0
+        assert "-o build/report-test.md\n" in inside.read_text()
+    finally:
+        inside.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            inside.parent.rmdir()
     # The command in the report makes the same report again.
     again = cg(*shlex.split(command)[1:-2])
     assert again.out == r.out

@@ -66,7 +66,8 @@ def write(tmp_path: Path, content: str | bytes, name: str = "g.yaml") -> Path:
 def test_alias_bomb_is_refused_at_the_first_anchor(tmp_path: Path) -> None:
     lines = ["cg: 1", 'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 9)}]" for k in range(1, 10)]
-    r = refused(write(tmp_path, "\n".join(lines) + "\n"), "CG005", "YAML anchors (&a0) and aliases are not supported", 20)
+    message = "YAML anchors (&a0) and aliases are not supported"
+    r = refused(write(tmp_path, "\n".join(lines) + "\n"), "CG005", message, 20)
     assert ":2:5:" in r.out
 
 
@@ -273,12 +274,14 @@ def test_a_json_value_over_the_element_limit_is_refused(tmp_path: Path) -> None:
 def test_a_huge_declared_shape_fails_cleanly_when_drawn(tmp_path: Path) -> None:
     """A shape of 10^10 entries is over the element limit (CG004, tests/test_limits.py); with the
     limit raised it validates (no value is held), and drawing random values for it runs out of
-    memory and says so, with exit code 1."""
+    memory and says so, with exit code 1. The total budget refuses it first (tests/test_budget.py)."""
     path = write(tmp_path, "cg: 1\ninputs:\n  W: {shape: [100000, 100000]}\nnodes:\n  s: {op: sum, in: [W]}\n"
                  "outputs: [s]\n")
     assert cg("validate", str(path)).code == 1
     assert cg("--max-elements", "1e11", "validate", str(path)).code == 0
     r = cg("--max-elements", "1e11", "check", str(path), timeout=60)
+    assert r.code == 1 and "cg check would hold or compute" in r.out and "[CG004]" in r.out
+    r = cg("--max-elements", "1e11", "--max-total", "1e15", "check", str(path), timeout=60)
     assert r.code == 1 and "too large" in r.err
 
 

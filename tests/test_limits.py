@@ -83,6 +83,16 @@ def test_command_line_values_obey_the_element_limit() -> None:
     assert r.code == 2 and "more than 3 numbers" in r.err and "CG_MAX_ELEMENTS" in r.err
 
 
+@pytest.mark.parametrize("command", [["validate"], ["run", "--inputs", "x=2,y=3"], ["check"]])
+def test_the_node_limit_holds_for_graphs_without_functions(command: list[str]) -> None:
+    """logreg.yaml has 4 nodes and no function calls or expressions: the limit used to be checked
+    only when calls were expanded."""
+    r = cg("--max-nodes", "3", command[0], str(GRAPHS / "logreg.yaml"), *command[1:])
+    assert r.code == 1, r.out + r.err
+    assert "the graph has more than 3 nodes" in r.out + r.err and "[CG004]" in r.out + r.err
+    assert cg("--max-nodes", "4", command[0], str(GRAPHS / "logreg.yaml"), *command[1:]).code == 0
+
+
 @pytest.mark.parametrize("bad", ["0", "-5", "abc", "1.5", "1e-3", "nan", "1e400"])
 def test_bad_limits_are_usage_errors(bad: str) -> None:
     r = cg("--max-nodes", bad, "validate", str(GRAPHS))

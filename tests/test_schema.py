@@ -1,15 +1,20 @@
-"""The schema fast path: nodes it accepts without jsonschema are exactly nodes jsonschema accepts."""
+"""The schema fast path: nodes it accepts without jsonschema are exactly nodes jsonschema accepts;
+and the published schema (schema/graph.schema.json): strict about built-in ops where it can be."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import cg
 
 from cg.errors import LoadError
-from cg.schema import _plain_node, _to_check, _validator, validate
+from cg.ops import REGISTRY
+from cg.schema import _plain_node, _to_check, _validator, graph_schema, validate
 from cg.schema_fast import plain_document
 from cg.yamldoc import load_file, load_text
 
@@ -109,6 +114,80 @@ def test_documents_the_fast_path_accepts_are_valid_for_jsonschema() -> None:
             continue
         for variant in [data, *_mutations(data)]:
             if plain_document(variant):
-                accepted += 1
                 assert not list(_validator().iter_errors(variant)), (path.name, variant)
+                # The published schema's ops rule too (sampled: the full check would double the time).
+                assert accepted % 25 or not _published_errors(variant), (path.name, variant)
+                accepted += 1
     assert accepted > 100
+
+
+# ---- the published schema knows the built-in ops ----------------------------------------------------
+
+PUBLISHED = ROOT / "schema" / "graph.schema.json"
+TYPO = 'cg: 1\ninputs: {x: 1.0}\nnodes:\n  y: {op: ad, in: [x, x]}\n  z: {expr: "x*y"}\noutputs: [z]\n'
+
+
+@cache
+def _published() -> Any:
+    """A validator of the committed schema: what editors and check-jsonschema use (with the enum)."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(PUBLISHED.read_text(encoding="utf-8")))
+
+
+def _published_errors(data: Any) -> list[Any]:
+    return list(_published().iter_errors(data))
+
+
+def test_an_unknown_op_fails_the_published_schema_with_the_list_of_ops() -> None:
+    """What check-jsonschema and the YAML language server say about `op: ad` in a file that has
+    no functions and no imports: the op, and the ops there are."""
+    (error,) = _published_errors(load_text(TYPO, "t.yaml").data)
+    assert list(error.absolute_path) == ["nodes", "y", "op"] and error.validator == "enum"
+    assert list(error.validator_value) == list(REGISTRY)  # every registered op, the moment it is registered
+    assert "'ad' is not one of ['neg'" in error.message
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_every_built_in_op_is_in_the_published_enum(name: str) -> None:
+    """A newly registered op is covered at once (a stale committed copy fails here and in test_cli)."""
+    assert name in _published().schema["$defs"]["builtin_node"]["properties"]["op"]["enum"]
+
+
+def test_cg_validates_with_the_published_schema_minus_the_ops_rule() -> None:
+    """The only difference is the enum for files without functions or imports: so the fast path,
+    which agrees with cg's validator and accepts only registered ops in such files, agrees with
+    the published schema too, and the enum never doubles cg's CG101."""
+    published = json.loads(PUBLISHED.read_text(encoding="utf-8"))
+    (rule,) = published.pop("allOf")
+    assert rule["if"] == {"not": {"anyOf": [{"required": ["functions"]}, {"required": ["imports"]}]}}
+    assert published["$defs"].pop("builtin_node")["properties"]["op"]["enum"] == list(REGISTRY)
+    assert published == graph_schema(strict_ops=False) == _validator().schema
+
+
+def test_the_bad_corpus_typo_fails_the_published_schema_at_the_op() -> None:
+    (error,) = _published_errors(load_file(ROOT / "tests" / "bad" / "unknown_op.yaml").data)
+    assert list(error.absolute_path) == ["nodes", "e", "op"] and error.instance == "ad"
+
+
+@pytest.mark.parametrize("extra", ["functions: {}\n", "imports: [cg:nn]\n"])
+def test_with_functions_or_imports_any_name_may_be_called(extra: str) -> None:
+    assert _published_errors(load_text(TYPO + extra, "t.yaml").data) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*ROOT.glob("graphs/*.yaml"), *ROOT.glob("tests/good/*.y*ml"), *ROOT.glob("cg/lib/*.yaml")],
+    ids=lambda p: p.name,
+)
+def test_every_good_file_passes_the_published_schema(path: Path) -> None:
+    assert _published_errors(load_file(path).data) == []
+
+
+def test_cg_itself_reports_the_unknown_op_once() -> None:
+    """cg validates without the enum: its CG101 says it once, with a "did you mean"."""
+    result = cg("validate", "--format", "json", "-", stdin=TYPO)
+    assert result.code == 1
+    (d,) = result.json()
+    assert (d["code"], d["node"], d["line"], d["column"]) == ("CG101", "y", 4, 11)
+    assert d["message"] == "unknown op 'ad' (did you mean 'add'?)"

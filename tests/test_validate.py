@@ -122,7 +122,8 @@ BAD: dict[str, Expected | list[Expected]] = {
     "fn_output_missing.yaml": ("CG113", 9, 13, None, "output 'c' is not a node of function 'f'"),
     "fn_named_like_op.yaml": ("CG132", 5, 3, None, "function 'sigmoid' has the name of a built-in op"),
     "import_missing.yaml": ("CG131", 3, 11, None, "cannot import 'no_such_library.yaml': no such file"),
-    "import_graph.yaml": ("CG131", 3, 11, None, "'../../graphs/neuron.yaml' is not a library"),
+    "import_graph.yaml": ("CG131", 3, 11, None, "'matmul_inner.yaml' is not a library"),
+    "import_outside.yaml": ("CG131", 3, 11, None, "cannot import '../../graphs/neuron.yaml': it is outside"),
     "import_self.yaml": ("CG131", 3, 11, None, "import cycle: "),
     # -- several problems in one file: all of them, in file order --
     "multi_errors.yaml": [
@@ -162,7 +163,8 @@ POINTS_AT: dict[str, str | list[str]] = {
     "fn_recursion.yaml": "g,", "fn_unknown.yaml": "doubel,", "fn_arity.yaml": "[W, x]", "fn_body_shape.yaml": "Wx:",
     "fn_unknown_op_in_body.yaml": "ad,", "fn_attribute.yaml": "axis:", "fn_output_missing.yaml": "c",
     "fn_named_like_op.yaml": "sigmoid:", "import_missing.yaml": "no_such_library.yaml]",
-    "import_graph.yaml": "../../graphs/neuron.yaml]", "import_self.yaml": "import_self.yaml]",
+    "import_graph.yaml": "matmul_inner.yaml]", "import_outside.yaml": "../../graphs/neuron.yaml]",
+    "import_self.yaml": "import_self.yaml]",
     "multi_errors.yaml": ["ad,", "y]", "c:", "z]"],
     "multi_out_of_order.yaml": ["s:", "a:", "t:", "q]", "axis:"],
 }
@@ -371,7 +373,8 @@ def _broken_copy(tmp_path: Path, source: Path, mistake: str) -> Path:
     else:  # matmul of the first argument by a vector that fits nothing in these graphs
         first = m.group(3).split(",")[0].strip()
         line_end = text.index("\n", m.start())
-        text = text[: m.start()] + f"  {m.group(1)}: {{op: matmul, in: [{first}, [1, 2, 3, 4, 5, 6, 7]]}}" + text[line_end:]
+        wrong = f"  {m.group(1)}: {{op: matmul, in: [{first}, [1, 2, 3, 4, 5, 6, 7]]}}"
+        text = text[: m.start()] + wrong + text[line_end:]
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -402,7 +405,7 @@ def test_a_real_mistake_in_the_expect_block_is_still_reported(tmp_path: Path) ->
 
 def test_example_graphs_validate() -> None:
     result = cg("validate", "graphs")
-    count = len(list(GRAPHS.rglob("*.yaml")))  # the libraries of functions in graphs/lib/ too
+    count = len(list(GRAPHS.rglob("*.yaml")))
     assert count >= 10
     assert (result.code, result.out) == (0, "")
     assert result.err.strip() == f"{count} valid, 0 invalid ({count} files)"

@@ -211,7 +211,7 @@ def test_npy_never_runs_pickles(tmp_path: Path) -> None:
     value = save_npy(tmp_path, "evil.npy", in_npy)
     assert_usage(lambda: parse_value(value, what="input 'img'"), "refuses to unpickle")
     raw = write(tmp_path, "raw.npy", pickle.dumps(_Boom(str(marker))))
-    assert_usage(lambda: parse_value(raw, what="input 'img'"), "refuses to unpickle")
+    assert_usage(lambda: parse_value(raw, what="input 'img'"), "not a .npy file")
     assert not marker.exists()
 
 
@@ -219,6 +219,42 @@ def test_npz_renamed_to_npy(tmp_path: Path) -> None:
     np.savez(tmp_path / "a.npz", x=np.ones(2))
     os.rename(tmp_path / "a.npz", tmp_path / "a.npy")
     assert_usage(lambda: parse_value(f"@{tmp_path / 'a.npy'}", what="input 'img'"), "npz")
+
+
+def test_text_named_npy_is_not_a_npy_file(tmp_path: Path) -> None:
+    value = write(tmp_path, "t.npy", b"[1, 2, 3]\n")
+    assert_usage(lambda: parse_value(value, what="input 'v'"), "not a .npy file (it does not start with numpy's magic")
+
+
+def test_npy_header_that_lies_is_refused_before_reading(tmp_path: Path) -> None:
+    # A 144-byte file whose header claims 10^10 numbers: over the element limit, refused from the header.
+    from numpy.lib import format as npy
+
+    def header(shape: tuple[int, ...]) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        npy.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": shape})
+        return buf.getvalue()
+
+    big = write(tmp_path, "big.npy", header((100000, 100000)) + b"\0" * 16)
+    assert len((tmp_path / "big.npy").read_bytes()) < 200
+    assert_usage(lambda: parse_value(big, what="input 'W'"), "10,000,000,000 numbers; cg refuses")
+    short = write(tmp_path, "short.npy", header((1000,)) + b"\0" * 80)  # 10 numbers where 1,000 are promised
+    assert_usage(lambda: parse_value(short, what="input 'W'"), "the header says 1,000 numbers")
+
+
+def test_npy_in_fortran_order_and_big_endian(tmp_path: Path) -> None:
+    a = np.asfortranarray(np.arange(6, dtype=">f4").reshape(2, 3))
+    np.save(tmp_path / "f.npy", a)
+    assert np.array_equal(parse_value(f"@{tmp_path / 'f.npy'}", what="x"), a.astype(np.float64))
+
+
+def test_fifo_and_device_are_refused_not_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "p.npy")
+    assert_usage(lambda: parse_value(f"@{tmp_path / 'p.npy'}", what="x"), "a FIFO (named pipe), not a regular file")
+    os.symlink("/dev/zero", tmp_path / "z.json")
+    assert_usage(lambda: parse_value(f"@{tmp_path / 'z.json'}", what="x"), "a device, not a regular file")
 
 
 def test_garbage_npy(tmp_path: Path) -> None:

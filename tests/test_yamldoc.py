@@ -342,19 +342,7 @@ def test_a_limit_raised_past_the_parsers_ceiling_says_where_the_ceiling_is() -> 
         load_text("a: " + nest(1500), "g.yaml", max_depth=5000)
     d = info.value.diagnostics[0]
     assert d.code == "CG004", d
-    libyaml = "exceeded maximum nesting depth" in _libyaml_says(nest(1500))
-    assert ("the most the YAML parser (libyaml) reads" in d.message) == libyaml, d.message
-
-
-def _libyaml_says(text: str) -> str:
-    import yaml
-
-    try:
-        for _ in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-            pass
-    except yaml.YAMLError as err:
-        return str(err)
-    return ""
+    assert "the most the YAML parser (libyaml) reads" in d.message, d.message
 
 
 def test_the_libyaml_ceiling_is_a_depth_error_below_the_limit_too() -> None:
