@@ -30,10 +30,10 @@ import common  # noqa: F401  (first: one BLAS thread, before numpy is imported)
 import yaml
 from common import Row, median_times, no_gc, show
 
-from cg.document import load_file
 from cg.graph import build
-from cg.jsondoc import load_file as load_json
-from cg.yamldoc import load_file as load_yaml
+from cg.parse.jsondoc import load_file as load_json
+from cg.parse.read import load_file
+from cg.parse.yamldoc import load_file as load_yaml
 
 SIZES = (1_000, 10_000, 100_000)
 

@@ -74,7 +74,7 @@ CG = [sys.executable, "-m", "cg"]
 
 def deep_json(n: int) -> Callable[[], Any]:
     """Read n levels of lists with their positions, and find the deepest one."""
-    from cg.jsondoc import load_text
+    from cg.parse.jsondoc import load_text
 
     text = f'{{"cg": 1, "inputs": {{"x": {"[" * n}1{"]" * n}}}, "nodes": {{}}, "outputs": []}}'
     path: tuple[str | int, ...] = ("inputs", "x", *([0] * n))
@@ -88,7 +88,7 @@ def deep_json(n: int) -> Callable[[], Any]:
 
 
 def flat_json(n: int) -> Callable[[], Any]:
-    from cg.jsondoc import load_text
+    from cg.parse.jsondoc import load_text
 
     text = f'{{"cg": 1, "inputs": {{"x": [{", ".join(["1"] * n)}]}}, "nodes": {{}}, "outputs": []}}'
     return lambda: load_text(text, "flat.json").pos(("inputs", "x", n - 1))
@@ -142,15 +142,15 @@ def expressions(n: int) -> Callable[[], Any]:
 
 
 def reading(n: int) -> Callable[[], Any]:
-    from cg.document import load_text
+    from cg.parse.read import load_text
 
     text = expressions_text(n)
     return lambda: load_text(text, "expr.yaml")
 
 
 def _built(text: str) -> Callable[[], Any]:
-    from cg.document import load_text
     from cg.graph import build
+    from cg.parse.read import load_text
 
     return lambda: build(load_text(text, "g.yaml"))
 
@@ -251,9 +251,9 @@ def memory(folder: Path) -> None:
 
     from cg.budget import check_budget, jacobian_budget, run_budget
     from cg.check import Options
-    from cg.document import load_file
     from cg.graph import Graph, build
     from cg.limits import Limits
+    from cg.parse.read import load_file
 
     limit = Limits().max_total
     print(f"memory: peak resident MB and seconds of commands just under --max-total {limit:,}")

@@ -25,16 +25,16 @@ __version__ = "0.1.0"
 def load(path: str | Path) -> Graph:
     """Read, parse and validate a graph file (JSON if named *.json, else YAML); raises
     cg.errors.CgError subclasses."""
-    from cg.document import load_file
     from cg.graph import build
+    from cg.parse.read import load_file
 
     return build(load_file(path))
 
 
 def loads(text: str, file: str = "<string>") -> Graph:
     """Parse and validate graph text; `file` is the name used in messages (*.json: read as JSON)."""
-    from cg.document import load_text
     from cg.graph import build
+    from cg.parse.read import load_text
 
     return build(load_text(text, file))
 

@@ -175,7 +175,9 @@ def main(allow_path: tuple[str, ...], **given: int | None) -> None:
         raise click.UsageError(str(e)) from None
     set_current(replace(limits, **{k: v for k, v in given.items() if v is not None}))
     set_allowed_paths((*env_allowed_paths(), *allow_path))  # the option adds to the variable's folders
-    click.get_current_context().call_on_close(lambda: set_allowed_paths(None))  # for this run only (in-process callers)
+    ctx = click.get_current_context()  # limits and folders hold for this run only (in-process callers)
+    ctx.call_on_close(lambda: set_current(None))
+    ctx.call_on_close(lambda: set_allowed_paths(None))
     _collector_off()
 
 
@@ -329,9 +331,9 @@ def _print_run(result: Any, fmt: str, output: str | None, precision: int, edges:
 
 def _load(file: str) -> Any:
     """The document of a graph file: JSON if it is named *.json, else YAML (standard input: YAML)."""
-    from cg.document import load_file, load_text
     from cg.files import read_stdin
     from cg.limits import current
+    from cg.parse.read import load_file, load_text
 
     if file == "-":
         return load_text(read_stdin(current().max_bytes), "<stdin>")

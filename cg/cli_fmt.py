@@ -27,7 +27,7 @@ def fmt(paths: tuple[str, ...], check: bool) -> None:
 
 def _fmt(paths: tuple[str, ...], check: bool) -> None:
     from cg.cli import _graph_files
-    from cg.document import is_json
+    from cg.parse.read import is_json
 
     files = list(_graph_files(paths))
     for file in files:

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from cg.composite import call_op
-from cg.document import Document
 from cg.errors import Diagnostic, Pos
 from cg.functions import Function, Scope
 from cg.graph import Const, Node, _Builder, _is_int
 from cg.ops import REGISTRY
+from cg.parse.document import Document
 
 EXPR_KEYS = ("expr", "doc")
 

@@ -41,7 +41,8 @@ import yaml
 
 from cg.errors import CgError, Diagnostic, Pos
 from cg.gcpause import paused_gc
-from cg.yamldoc import LOADER, load_text, plain_value, resolve_scalar
+from cg.parse.yaml12 import plain_value, resolve_scalar
+from cg.parse.yamldoc import LOADER, load_text
 
 WIDTH = 120  # the project's line length (ruff); every example graph's flow lines fit
 INDENT = 2
@@ -98,7 +99,7 @@ class Tree:
 
 
 def read_tree(source: str) -> Tree:
-    """The tree of a document that cg.yamldoc has accepted, with every comment hung on an entry.
+    """The tree of a document that cg.parse.yamldoc has accepted, with every comment hung on an entry.
     ValueError if the text is not one mapping (only possible for text that yamldoc refuses)."""
     lines = re.split(r"\r\n|[\r\n\x85\u2028\u2029]", source)  # libyaml's line breaks
     builder = _TreeBuilder({n for n, line in enumerate(lines) if "#" in line})

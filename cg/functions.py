@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cg.composite import CallOp, call_op
-from cg.document import Document, YamlPath
 from cg.errors import Diagnostic, Pos, did_you_mean
 from cg.graph import Node, _Builder, _check_cycles, topological_order, walk_cycle
 from cg.imports import at, is_library, read_imports
 from cg.limits import current as current_limits
 from cg.ops import REGISTRY, Op
+from cg.parse.document import Document, YamlPath
 from cg.schema import validate
 from cg.schema_messages import ID_PATTERN, quote
 

@@ -24,8 +24,8 @@ from cg.gcpause import paused_gc
 from cg.limits import Limits
 from cg.limits import current as current_limits
 from cg.ops import REGISTRY, Op, Shape, ShapeMismatch
+from cg.parse.document import Document
 from cg.schema_messages import ID_PATTERN, quote
-from cg.yamldoc import Document
 
 if TYPE_CHECKING:
     from cg.composite import Composite

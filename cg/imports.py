@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cg.diagnostics import name_of
-from cg.document import load_file
 from cg.errors import Diagnostic, LoadError, Pos
 from cg.graph import topological_order, walk_cycle
 from cg.limits import allowed_paths
+from cg.parse.read import load_file
 from cg.schema_messages import quote
 
 if TYPE_CHECKING:

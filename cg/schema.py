@@ -9,9 +9,9 @@ from typing import Any
 
 from cg.errors import Diagnostic
 from cg.ops import REGISTRY, Op
+from cg.parse.document import Document
 from cg.schema_fast import plain_document, plain_node
 from cg.schema_messages import ID_PATTERN, locate, translate
-from cg.yamldoc import Document
 
 SCHEMA_ID = "urn:cg:schema:graph:1"
 _ID = re.compile(ID_PATTERN)  # searched, as jsonschema does with `pattern`

@@ -12,7 +12,7 @@ from typing import Any
 
 from cg.errors import did_you_mean
 from cg.ops import REGISTRY
-from cg.yamldoc import Document
+from cg.parse.document import Document
 
 ID_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$"
 

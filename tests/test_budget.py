@@ -24,7 +24,6 @@ from cg import expr as expr_module
 from cg import functions as functions_module
 from cg.budget import STEP, TEXT, avals_for, check_budget, jacobian_budget, run_budget
 from cg.check import Options, check_graph
-from cg.document import load_file, load_text
 from cg.edges import compute_edges
 from cg.errors import GraphError, LoadError
 from cg.expr import parse_expr
@@ -33,6 +32,7 @@ from cg.graph import Graph, build
 from cg.interp import run
 from cg.jacobian import jacobian
 from cg.limits import Limits, raised, set_current
+from cg.parse.read import load_file, load_text
 
 LIMIT = Limits().max_total
 

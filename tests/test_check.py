@@ -55,7 +55,7 @@ outputs: [z]
 
 def cg_wrong(*args: str) -> CliResult:
     proc = subprocess.run([sys.executable, "-c", BOOT, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    result = CliResult(proc)
+    result = CliResult(proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in result.out + result.err, result.err
     return result
 

@@ -24,7 +24,7 @@ from cg.check import Options, check_graph
 from cg.errors import CgError, GraphError
 from cg.graph import Graph
 from cg.interp import Result
-from cg.yamldoc import load_file
+from cg.parse.yamldoc import load_file
 
 LIB = ROOT / "cg" / "lib" / "nn.yaml"  # shipped with cg: `imports: [cg:nn]` from anywhere
 GOOD = ROOT / "tests" / "good"

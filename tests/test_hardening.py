@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, CliResult
 
+from cg.parse.yamldoc import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 from cg.values import MAX_ELEMENTS
-from cg.yamldoc import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 
 resource = pytest.importorskip("resource")  # RLIMIT_AS: POSIX only
 
@@ -36,9 +36,8 @@ def cg(*args: str, stdin: bytes | None = None, timeout: float = 60) -> CliResult
     proc = subprocess.run([sys.executable, "-m", "cg", *args], input=stdin, capture_output=True, cwd=ROOT,
                           timeout=timeout, preexec_fn=limit_memory, env=env)
     assert time.monotonic() - start < timeout
-    result = CliResult(subprocess.CompletedProcess(proc.args, proc.returncode,
-                                                   proc.stdout.decode("utf-8", "replace"),
-                                                   proc.stderr.decode("utf-8", "replace")))
+    result = CliResult(proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                       proc.stderr.decode("utf-8", "replace"))
     assert "Traceback" not in result.out + result.err, result.err[-2000:]
     assert "internal error" not in result.err, result.err[-2000:]
     return result

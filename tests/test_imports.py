@@ -29,7 +29,7 @@ LIBRARY = "cg: 1\nfunctions:\n  twice: {inputs: [a], nodes: {b: {op: mul, in: [a
 def cg(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> CliResult:
     """`cg ARGS` in this process, as a CliResult (conftest's: .code, .out, .err, .table())."""
     r = CliRunner().invoke(main, list(args), env=env, input=stdin, catch_exceptions=False)
-    return CliResult(subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr))
+    return CliResult(r.exit_code, r.stdout, r.stderr)
 
 
 def graph(folder: Path, imports: str, op: str = "twice", name: str = "g.yaml") -> Path:

@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cg.cli import main
-from cg.document import DeferredPos, Document
 from cg.errors import CgError, LoadError, Pos
-from cg.jsondoc import _read_all, load_text
-from cg.source import decode, to_bytes
-from cg.yamldoc import load_file as load_yaml
+from cg.parse.document import DeferredPos, Document
+from cg.parse.jsondoc import _read_all, load_text
+from cg.parse.source import decode, to_bytes
+from cg.parse.yamldoc import load_file as load_yaml
 
 EXAMPLES = sorted(p for p in GRAPHS.glob("*.yaml"))
 GOOD = sorted((ROOT / "tests" / "good").glob("*.y*ml"))

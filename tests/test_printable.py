@@ -21,9 +21,9 @@ from cg.errors import CgError, Diagnostic, Pos
 from cg.export import md_cell, md_code, md_text, notebook_html, tex_text, to_csv, to_html_table, to_latex, to_markdown
 from cg.graph import build
 from cg.interp import Result, run
+from cg.parse.yamldoc import load_text
 from cg.printable import BIDI, printable, printable_lines, printable_text, shell_word
 from cg.render import plain_table, rich_table, rows, to_json
-from cg.yamldoc import load_text
 
 BIDI_CHARS = "".join(map(chr, BIDI))
 # What a terminal or a viewer would act on: C0 (but the line breaks and tabs the formats use),

@@ -1,4 +1,4 @@
-"""cg.yamldoc: YAML text to plain data with positions, and every way a file can be refused."""
+"""cg.parse.yamldoc: YAML text to plain data with positions, and every way a file can be refused."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-import cg.yamldoc as yamldoc
+import cg.parse.yamldoc as yamldoc
 from cg.errors import Diagnostic, LoadError, Pos
-from cg.yamldoc import MAX_DEPTH, Document, load_file, load_text
+from cg.parse.yamldoc import MAX_DEPTH, Document, load_file, load_text
 
 EXAMPLE = textwrap.dedent(
     """\
@@ -323,7 +323,7 @@ def test_very_deep_nesting_does_not_crash_the_interpreter() -> None:
     # A subprocess, so a regression (recursion, stack overflow) fails this test instead of pytest.
     code = (
         "from cg.errors import LoadError\n"
-        "from cg.yamldoc import load_text\n"
+        "from cg.parse.yamldoc import load_text\n"
         "for text in ('[' * 30000 + ']' * 30000, '{a: ' * 30000 + '}' * 30000):\n"
         "    try:\n"
         "        load_text(text, 'deep.yaml')\n"

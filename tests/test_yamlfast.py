@@ -1,4 +1,4 @@
-"""The YAML fast path (cg/yamlfast.py) against the full builder of cg/yamldoc.py: the same data
+"""The YAML fast path (cg/parse/yamlfast.py) against the full builder of cg/parse/yamldoc.py: the same data
 whenever the fast path answers, and no answer whenever the full builder refuses the file."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from conftest import GRAPHS, ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cg import yamlfast
 from cg.errors import CgError
-from cg.yamldoc import LOADER, MAX_DEPTH, MAX_VALUES, _read_all, load_text
+from cg.parse import yamlfast
+from cg.parse.yamldoc import LOADER, MAX_DEPTH, MAX_VALUES, _read_all, load_text
 
 FILES = sorted([*GRAPHS.glob("**/*.yaml"), *(ROOT / "tests" / "good").glob("*.y*ml"),
                 *(ROOT / "tests" / "bad").glob("*.yaml")])

@@ -1,15 +1,15 @@
 """The fast path of the YAML reader: libyaml's events straight into plain data, in one loop.
 
-cg/yamldoc.py's builder records the path and the position of every value and collects every
+cg/parse/yamldoc.py's builder records the path and the position of every value and collects every
 problem of a file; on a 100,000-node file that bookkeeping cost three times the parse. A valid
 file needs none of it, so this loop builds the data only and gives up, returning None, at the
 first thing that is not plainly fine: an anchor or alias, a tag it does not know, a duplicate key, a number cg
 refuses, a limit, a second document, a syntax error, a top level that is not a mapping. The full builder
 then reads the file again and is the one that reports (so every message, and every decision on
 what is accepted, stays in one place); it also runs when a diagnostic later needs a position
-(cg/document.py).
+(cg/parse/document.py).
 
-The rules are cg/yamldoc.py's (YAML 1.2 scalars, no aliases, limits); tests/test_yamlfast.py
+The rules are cg/parse/yamldoc.py's (YAML 1.2 scalars, no aliases, limits); tests/test_yamlfast.py
 checks that both paths give the same data on every file of the test corpora.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from cg.yamldoc import _BOOLS, _COLLECTION_TAGS, _NULLS, _NUMBER_START, _resolve_plain, resolve_scalar
+from cg.parse.yaml12 import _BOOLS, _COLLECTION_TAGS, _NULLS, _NUMBER_START, _resolve_plain, resolve_scalar
 
 # What plain scalars that are not names or numbers read as: null and the booleans.
 _SPECIAL: dict[str, Any] = {**dict.fromkeys(_NULLS), **_BOOLS}

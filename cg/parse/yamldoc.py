@@ -6,7 +6,7 @@ nesting level (a deep ``[[[[...`` crashes the interpreter) and applies YAML 1.1 
 True, ``010`` is 8, ``1e3`` is a string). So we walk libyaml's flat event stream with an explicit
 stack and resolve scalars ourselves.
 
-Two walks: cg/yamlfast.py builds the data of a plainly valid file with no positions, in one
+Two walks: cg/parse/yamlfast.py builds the data of a plainly valid file with no positions, in one
 loop; the builder here records every position and every problem, and runs when the fast walk
 gives up (it is the one that decides and reports) and when a diagnostic first needs a position.
 
@@ -31,23 +31,22 @@ CG004 size, depth or value-count limit, CG005 unsupported YAML feature, CG006 du
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
 import yaml
 
-from cg.document import Document, Positions, YamlPath
 from cg.errors import Diagnostic, LoadError, Pos
 from cg.gcpause import paused_gc
 from cg.limits import Limits
 from cg.limits import current as current_limits
-from cg.source import decode, read_bytes, to_bytes
-from cg.source import fail as _fail
-from cg.source import short as _short
+from cg.parse.document import Document, Positions, YamlPath
+from cg.parse.source import decode, read_bytes, to_bytes
+from cg.parse.source import fail as _fail
+from cg.parse.source import short as _short
+from cg.parse.yaml12 import _COLLECTION_TAGS, _BadScalar, _unsupported_tag, resolve_scalar
 
 # libyaml is ~10x faster; the pure-Python parser yields the same events, just slower.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -57,11 +56,9 @@ LOADER = _Loader
 MAX_BYTES = Limits.max_bytes
 MAX_DEPTH = Limits.max_depth
 MAX_VALUES = Limits.max_values
-MAX_INT_DIGITS = 100
 _MAX_DIAGS = 100  # past this, more messages help nobody: stop and report
 
-__all__ = ["LOADER", "MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "Document", "YamlPath", "load_file", "load_text",
-           "plain_value", "resolve_scalar"]
+__all__ = ["LOADER", "MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "Document", "YamlPath", "load_file", "load_text"]
 
 
 def load_file(
@@ -83,7 +80,7 @@ def load_text(
     text: str | bytes, file: str, *, max_bytes: int | None = None, max_depth: int | None = None
 ) -> Document:
     """Parse YAML text (bytes must be UTF-8) into a Document; raise LoadError on any problem."""
-    from cg.yamlfast import read  # it builds on this module
+    from cg.parse.yamlfast import read  # it builds on this module
 
     limits = current_limits()
     source = decode(to_bytes(text), file, limits.max_bytes if max_bytes is None else max_bytes)
@@ -164,21 +161,12 @@ def _char_at(source: str, pos: Pos) -> str:
 _NO_KEY: Any = object()  # "no key read yet" in a mapping frame, and "no root yet"
 
 
-class _BadScalar(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
 @dataclass(slots=True)
 class _Frame:
     container: Any  # dict or list being filled
     path: tuple[Any, ...]
     key: Any = _NO_KEY  # mappings: the key whose value comes next
     drop: bool = False  # that key is a duplicate: parse its value, do not store it
-
-
-_COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 class _Builder:
@@ -309,81 +297,6 @@ class _Builder:
         return Document(root, self.file, self.positions, self.key_positions)
 
 
-# ---------------------------------------------------------------- scalars
-
-
-_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
-_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_NUMBER_START = frozenset("0123456789+-.")
-_INT = re.compile(r"[-+]?[0-9]+")
-_OCT = re.compile(r"0o[0-7]+")
-_HEX = re.compile(r"0x[0-9a-fA-F]+")
-_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_NON_FINITE = re.compile(r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
-_CORE = "tag:yaml.org,2002:"
-_SCALAR_TAGS: dict[str, type | None] = {
-    "!": str, _CORE + "str": str, _CORE + "int": int, _CORE + "float": float,
-    _CORE + "bool": bool, _CORE + "null": type(None),
-}  # fmt: skip
-
-
-def resolve_scalar(event: yaml.ScalarEvent) -> Any:
-    """A scalar event's value by the rules above; a ValueError (_BadScalar: code, message) if refused."""
-    if event.tag is None:
-        # implicit[0] is "plain, untagged": libyaml gives plain scalars style '' not None.
-        return _resolve_plain(event.value) if event.implicit[0] else event.value
-    wanted = _SCALAR_TAGS.get(event.tag)
-    if wanted is None:
-        raise _BadScalar("CG005", _unsupported_tag(event.tag))
-    if wanted is str:
-        return event.value
-    value = _resolve_plain(event.value)
-    if wanted is float and type(value) is int:
-        value = float(value)
-    if type(value) is not wanted:
-        raise _BadScalar("CG005", f"'{_short(event.value)}' is not a valid {_tag_name(event.tag)}")
-    return value
-
-
-def plain_value(text: str) -> Any:
-    """What a plain (unquoted, untagged) scalar reads as; ValueError if cg refuses it (.nan, 1e999)."""
-    try:
-        return _resolve_plain(text)
-    except _BadScalar as bad:
-        raise ValueError(bad.message) from None
-
-
-def _resolve_plain(text: str) -> Any:
-    if text in _NULLS:
-        return None
-    if text in _BOOLS:
-        return _BOOLS[text]
-    if text[0] not in _NUMBER_START:  # fast path: most scalars in a graph are names
-        return text
-    if _INT.fullmatch(text):
-        return _to_int(text, text.lstrip("+-"), 10)
-    if _HEX.fullmatch(text):
-        return _to_int(text, text[2:], 16)
-    if _OCT.fullmatch(text):
-        return _to_int(text, text[2:], 8)
-    if _FLOAT.fullmatch(text):
-        number = float(text)
-        if math.isinf(number):
-            raise _BadScalar("CG007", f"number out of range: {_short(text)} (the limit is about 1.8e308)")
-        return number
-    if _NON_FINITE.fullmatch(text):
-        raise _BadScalar("CG007", "non-finite numbers (.nan, .inf) are not allowed in graph files")
-    return text
-
-
-def _to_int(text: str, digits: str, base: int) -> int:
-    # Checked before int(): Python refuses > 4300 digits, and nothing in a graph needs 100.
-    if len(digits) > MAX_INT_DIGITS:
-        raise _BadScalar("CG007", f"number too long ({len(digits)} digits; at most {MAX_INT_DIGITS})")
-    number = int(digits, base)
-    return -number if text.startswith("-") else number
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -398,14 +311,3 @@ def _too_deep(max_depth: int) -> str:
 def _pos(event: yaml.Event) -> Pos:
     mark = event.start_mark
     return Pos(mark.line + 1, mark.column + 1) if mark is not None else Pos(1, 1)
-
-
-def _unsupported_tag(tag: str | None) -> str:
-    return f"tag {_tag_name(tag)} is not supported in graph files; remove it"
-
-
-def _tag_name(tag: str | None) -> str:
-    tag = tag or "!"
-    return _short("!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag)
-
-

@@ -8,10 +8,10 @@ except inside strings, so when the keys of the data plus the colons inside its s
 the colons of the text, no key was dropped.
 
 Positions are found only when something needs one: on any problem, and for messages at run
-time (cg/document.py), a small reader written with an explicit stack goes over the text again,
+time (cg/parse/document.py), a small reader written with an explicit stack goes over the text again,
 records the position of every key and value, and reports every problem with its line and
 column. It is the authority on what is refused; the fast path only recognises files that are
-plainly fine. The rules match cg/yamldoc.py's: NaN and Infinity are refused like YAML's .nan
+plainly fine. The rules match cg/parse/yamldoc.py's: NaN and Infinity are refused like YAML's .nan
 (CG007), and so are integers of more than 100 digits and numbers beyond float64; a key written
 twice is an error (CG006); nesting deeper than the depth limit is CG004; a byte order mark is
 skipped; the text must be UTF-8 (CG002).
@@ -26,12 +26,12 @@ from itertools import chain, compress, repeat
 from operator import is_
 from typing import Any
 
-from cg.document import Document, PositionStore, PositionTree
 from cg.errors import Diagnostic, LoadError, Pos
 from cg.gcpause import paused_gc
 from cg.limits import Limits
 from cg.limits import current as current_limits
-from cg.source import char_pos, decode, fail, read_bytes, short, to_bytes
+from cg.parse.document import Document, PositionStore, PositionTree
+from cg.parse.source import char_pos, decode, fail, read_bytes, short, to_bytes
 
 MAX_INT_DIGITS = 100
 _BIG = 10**MAX_INT_DIGITS  # the smallest integer with one digit too many

@@ -1,7 +1,7 @@
 """A parsed graph file: its data, and where each value and each key starts in the file.
 
 Positions are what diagnostics need, and a valid file needs none of them. So the fast readers
-(cg/yamlfast.py, cg/jsondoc.py) build the data only and hand over a `locate` function, which
+(cg/parse/yamlfast.py, cg/parse/jsondoc.py) build the data only and hand over a `locate` function, which
 reads the file again with positions the first time one is asked for. The graph keeps the
 position of every input and node for messages at run time (and of every expected value): for a
 path that exists in the data, `pos()` returns a DeferredPos, which looks itself up only if a
@@ -10,7 +10,6 @@ message ever reads it.
 
 from __future__ import annotations
 
-import os
 import re
 from array import array
 from bisect import bisect_right
@@ -34,7 +33,7 @@ class PositionStore(Protocol):
 
 
 class PathPositions:
-    """Positions kept in dicts keyed by whole paths, as cg/yamldoc.py builds them (its depth is
+    """Positions kept in dicts keyed by whole paths, as cg/parse/yamldoc.py builds them (its depth is
     bounded by libyaml's 1,000 levels, so the path tuples stay small)."""
 
     def __init__(self, positions: Positions, key_positions: Positions) -> None:
@@ -256,30 +255,3 @@ class DeferredPos(Pos):
 
     def __repr__(self) -> str:
         return f"Pos(line={self.line}, col={self.col})"
-
-
-def is_json(name: str | os.PathLike[str]) -> bool:
-    """Graph files named *.json are read as JSON; everything else as YAML."""
-    return os.fspath(name).lower().endswith(".json")
-
-
-def load_file(path: str | os.PathLike[str], *, display: str | None = None) -> Document:
-    """Read a graph file, JSON or YAML by its suffix (cg/jsondoc.py, cg/yamldoc.py)."""
-    if is_json(path):
-        from cg.jsondoc import load_file as load_json
-
-        return load_json(path, display=display)
-    from cg.yamldoc import load_file as load_yaml
-
-    return load_yaml(path, display=display)
-
-
-def load_text(text: str | bytes, file: str) -> Document:
-    """Parse graph text; `file` is the name used in messages, and its suffix picks JSON or YAML."""
-    if is_json(file):
-        from cg.jsondoc import load_text as load_json
-
-        return load_json(text, file)
-    from cg.yamldoc import load_text as load_yaml
-
-    return load_yaml(text, file)
