@@ -7,7 +7,7 @@ The baseline is the same chain written by hand on Python floats (math.sin, math.
 value kept, then the gradient multiplied back. cg is timed through cg.value_and_grad and
 through cg.run (every value and gradient as arrays, NaN checks, the Result). The backward
 pass alone is compared with the forward pass alone (the plan's two loops, cg/plan.py).
-PyTorch eager is timed when installed; `cg compile` when cg/compile.py exists.
+PyTorch eager is timed when installed; `cg compile` when cg/compile/ exists.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def rows(n: int = N) -> list[Row]:
 
 
 def compiled_rows(graph: Graph, n: int, hand_us: float) -> list[Row]:
-    """`cg compile` on the same chain, when cg/compile.py exists (target ≤ 2x by hand)."""
+    """`cg compile` on the same chain, when cg/compile/ exists (target ≤ 2x by hand)."""
     try:
         from cg.compile import compile_module
 

@@ -8,7 +8,7 @@ backward; no gradient for the data X), a stable log-softmax, the one-hot subtrac
 by indexing, in-place updates where numpy allows them, the same dtype throughout. Its five
 matmuls alone are timed too, as the floor. cg runs the graph below through
 cg.value_and_grad(graph, wrt=[W1, b1, W2, b2], dtype=...). PyTorch eager is timed when
-installed; `cg compile` when cg/compile.py exists.
+installed; `cg compile` when cg/compile/ exists.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def rows_for(dtype: type, graph: Graph) -> list[Row]:
 
 def compiled_rows(graph: Graph, values: dict[str, np.ndarray], want: dict[str, np.ndarray], tol: float,
                   label: str) -> list[Row]:
-    """`cg compile` on the same graph, when cg/compile.py exists (target ≤ 1.02x numpy)."""
+    """`cg compile` on the same graph, when cg/compile/ exists (target ≤ 1.02x numpy)."""
     try:
         from cg.compile import compile_module
 

@@ -423,7 +423,7 @@ def schema(result: bool, diagnostics: bool) -> None:
     import json
 
     from cg.diagnostics import diagnostics_schema
-    from cg.schema import graph_schema, result_schema
+    from cg.schema.schemas import graph_schema, result_schema
 
     if result and diagnostics:
         raise click.UsageError("give --result or --diagnostics, not both")

@@ -1,5 +1,5 @@
 """`cg compile`: the graph as a readable Python module, forward and backward written out one
-line per node (see cg/compile.py).
+line per node (see cg/compile/).
 
 Only click is imported here: numpy and the rest load when the command runs, so `cg --help`
 stays fast.
@@ -42,7 +42,7 @@ def compile_command(file: str, output: str | None, of: str | None, wrt: tuple[st
 
 def _compile(file: str, output: str | None, of: str | None, wrt: tuple[str, ...], dtype: str) -> None:
     from cg.cli import _load, write_output
-    from cg.compile import compile_source
+    from cg.compile.module import compile_source
     from cg.graph import build
 
     graph = build(_load(file))

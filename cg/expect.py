@@ -12,7 +12,7 @@ import numpy as np
 
 from cg.errors import Pos, did_you_mean
 from cg.graph import Aval, Input, Node, _Builder, _literal_problem, _short_lists, infer, to_array
-from cg.schema_messages import quote
+from cg.schema.messages import quote
 
 
 @dataclass(frozen=True)

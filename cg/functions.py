@@ -39,8 +39,8 @@ from cg.imports import at, is_library, read_imports
 from cg.limits import current as current_limits
 from cg.ops import REGISTRY, Op
 from cg.parse.document import Document, YamlPath
-from cg.schema import validate
-from cg.schema_messages import ID_PATTERN, quote
+from cg.schema.messages import ID_PATTERN, quote
+from cg.schema.schemas import validate
 
 _ID = re.compile(ID_PATTERN)
 FUNCTION_KEYS = ("doc", "inputs", "nodes", "output")

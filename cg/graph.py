@@ -25,7 +25,7 @@ from cg.limits import Limits
 from cg.limits import current as current_limits
 from cg.ops import REGISTRY, Op, Shape, ShapeMismatch
 from cg.parse.document import Document
-from cg.schema_messages import ID_PATTERN, quote
+from cg.schema.messages import ID_PATTERN, quote
 
 if TYPE_CHECKING:
     from cg.composite import Composite

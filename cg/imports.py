@@ -23,7 +23,7 @@ from cg.errors import Diagnostic, LoadError, Pos
 from cg.graph import topological_order, walk_cycle
 from cg.limits import allowed_paths
 from cg.parse.read import load_file
-from cg.schema_messages import quote
+from cg.schema.messages import quote
 
 if TYPE_CHECKING:
     from cg.functions import Scope

@@ -62,7 +62,7 @@ def cg_wrong(*args: str) -> CliResult:
 
 @pytest.fixture
 def wrong_exp() -> Iterator[str]:
-    from cg import schema
+    from cg.schema import schemas as schema
 
     REGISTRY["exp_wrong"] = dataclasses.replace(REGISTRY["exp"], name="exp_wrong",
                                                 vjp=lambda g, y, xs: [1.5 * g * y])
@@ -370,7 +370,7 @@ def test_expect_needs_every_input_at_its_point(tmp_path: Path) -> None:
 
 
 def test_expect_in_the_schema_has_descriptions() -> None:
-    from cg.schema import graph_schema
+    from cg.schema.schemas import graph_schema
 
     expect = graph_schema()["properties"]["expect"]
     assert expect["description"] and all(p.get("description") for p in expect["properties"].values())

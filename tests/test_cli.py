@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, cg
 from jsonschema import Draft202012Validator
 
-from cg.schema import graph_schema, result_schema
+from cg.schema import graph_schema, result_schema  # the documented path (the package face)
 
 
 def test_help_version_and_exit_codes_documented() -> None:

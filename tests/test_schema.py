@@ -15,8 +15,8 @@ from conftest import cg
 from cg.errors import LoadError
 from cg.ops import REGISTRY
 from cg.parse.yamldoc import load_file, load_text
-from cg.schema import _plain_node, _to_check, _validator, graph_schema, validate
-from cg.schema_fast import plain_document
+from cg.schema.fast import plain_document
+from cg.schema.schemas import _plain_node, _to_check, _validator, graph_schema, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted([*ROOT.glob("graphs/*.yaml"), *ROOT.glob("tests/bad/*.yaml"), *ROOT.glob("tests/good/*.y*ml")])

@@ -1,5 +1,5 @@
 """The JSON Schemas of graph files (generated from the op registry) and of run results, and
-schema validation of a document (messages: cg/schema_messages.py)."""
+schema validation of a document (messages: cg/schema/messages.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 from cg.errors import Diagnostic
 from cg.ops import REGISTRY, Op
 from cg.parse.document import Document
-from cg.schema_fast import plain_document, plain_node
-from cg.schema_messages import ID_PATTERN, locate, translate
+from cg.schema.fast import plain_document, plain_node
+from cg.schema.messages import ID_PATTERN, locate, translate
 
 SCHEMA_ID = "urn:cg:schema:graph:1"
 _ID = re.compile(ID_PATTERN)  # searched, as jsonschema does with `pattern`
@@ -243,7 +243,7 @@ def _validator() -> Any:
 
 
 def _plain_node(nid: Any, spec: Any) -> bool:
-    """True for a node that certainly satisfies the schema (cg/schema_fast.py). Most nodes of big
+    """True for a node that certainly satisfies the schema (cg/schema/fast.py). Most nodes of big
     graphs are like that, and checking them there instead of through 28 per-op `if` rules is 100x
     cheaper. Anything else goes to jsonschema, which stays the authority (and writes the messages)."""
     return plain_node(nid, spec)

@@ -1,33 +1,10 @@
-"""`cg compile`: a graph as a readable Python module, the staged computation of the notes
-written out: `forward` computes every value in topological order, one line per node, and
-`backward` every gradient in reverse order, one line per edge, with `+=` where a name fans out.
-
-    from cg.compile import compile_module
-    m = compile_module(cg.load("graphs/log3x2p5xy.yaml"))
-    v = m.forward(x=2.0, y=3.0)     # m.Values, a NamedTuple of every input and node: v.z
-    g = m.backward(v)               # m.Grads: d z / d every float input and node: g.x
-    g = m.backward(v, seed=s)       # the seed gradient of the output (required if it is a tensor)
-
-Each op writes itself: its record in cg/ops/ holds a CodeRule (cg/ops/code.py) beside its
-numpy rules; cg/compile_emit.py lays out the text. Shapes are known from the graph, so gradients
-are summed back over broadcast axes with static axes. When every value is a float scalar the
-module works on Python floats with the math module, several times faster than numpy on 0-d
-arrays; otherwise on numpy arrays, in float64 or (dtype="float32") float32. The generated code
-does not check for NaN or Inf, and on floats a value outside an op's domain raises (ValueError:
-math domain error, ZeroDivisionError, OverflowError) where numpy gives NaN or Inf; the values
-must have the shapes the graph declares (`cg run` re-infers shapes, this code does not).
-
-The only exec is in compile_module, of source generated here from a validated graph: names
-are the graph's ids (identifiers; others, keywords and the module's own names are renamed, see
-_Namer) and constants are written as the repr of Python numbers or as np.array literals.
-"""
+"""The layout of a compiled module: names for the graph's ids, constants, defaults, which
+gradients backward computes (ModuleLayout). The module's own story is in cg/compile/__init__.py."""
 
 from __future__ import annotations
 
 import keyword
-import linecache
 import re
-import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -39,7 +16,7 @@ from cg.interp import require_name
 from cg.ops import REGISTRY
 from cg.ops.code import Helper, Site
 
-__all__ = ["DTYPES", "CompileError", "compile_module", "compile_source"]
+__all__ = ["DTYPES", "CompileError", "ModuleLayout", "layout"]
 DTYPES = ("float64", "float32")
 
 # Names the generated code uses itself; an id equal to one of them is renamed (with a trailing _).
@@ -74,7 +51,7 @@ class _Namer:
 
 
 @dataclass
-class _Plan:
+class ModuleLayout:
     """What the emitter needs: names, constants, the mode and the backward pass's scope."""
 
     graph: Graph
@@ -95,45 +72,10 @@ class _Plan:
     v: str = "v"  # backward's parameter (positional): v, unless the graph has a name v
 
 
-def compile_source(
-    graph: Graph, *, of: str | None = None, wrt: Sequence[str] | None = None, dtype: str = "float64"
-) -> str:
-    """The graph as a Python module (source text): forward, backward, Values and Grads.
-
-    `of` is the differentiated output (default: the first); `wrt` limits backward to the
-    gradients of these names (default: every float input and node; 0 where there is no path);
-    `dtype` "float32" computes every float value and gradient in float32, as cg.interp.run's
-    dtype does. Raises CompileError (an op without a code rule) or UsageError (a bad `of`, `wrt`
-    or `dtype`)."""
-    from cg.compile_emit import emit
-
-    return emit(_plan(graph, of, wrt, dtype))
-
-
-def compile_module(
-    graph: Graph, *, of: str | None = None, wrt: Sequence[str] | None = None, dtype: str = "float64",
-    name: str | None = None,
-) -> types.ModuleType:
-    """compile_source, executed in a fresh module: `m.forward(**inputs)`, `m.backward(values)`."""
-    source = compile_source(graph, of=of, wrt=wrt, dtype=dtype)
-    module = types.ModuleType(name or f"cg_compiled_{graph.name}")
-    filename = f"<cg compile {graph.name}>"
-    lines = source.splitlines(True)
-    linecache.cache[filename] = (len(source), None, lines, filename)  # tracebacks show the generated lines
-    # One top-level statement at a time: Python's compiler holds a whole module's syntax tree at
-    # once (about 5 kB per line), so a 100,000-node graph peaks at half the memory this way. The
-    # blank lines in front keep the line numbers of the file.
-    starts = [k for k, text in enumerate(lines) if text.startswith(("def ", "class "))]
-    for start, end in zip([0, *starts], [*starts, len(lines)]):
-        chunk = "\n" * start + "".join(lines[start:end])
-        exec(compile(chunk, filename, "exec"), module.__dict__)  # our own source, from a validated graph
-    return module
-
-
 # ---- planning ------------------------------------------------------------------------------
 
 
-def _plan(graph: Graph, of: str | None, wrt: Sequence[str] | None, dtype: str) -> _Plan:
+def layout(graph: Graph, of: str | None, wrt: Sequence[str] | None, dtype: str) -> ModuleLayout:
     missing = sorted({n.op.name for n in graph.nodes if n.op.code is None})
     if missing:
         ops = ", ".join(f"'{m}'" for m in missing)
@@ -144,7 +86,7 @@ def _plan(graph: Graph, of: str | None, wrt: Sequence[str] | None, dtype: str) -
     of = _check_of(graph, of)
     targets = _check_wrt(graph, wrt)
     # Python floats are float64: float32 modules use numpy even for scalars.
-    plan = _Plan(graph, of, targets, dtype == "float64" and _all_scalar(graph), dtype)
+    plan = ModuleLayout(graph, of, targets, dtype == "float64" and _all_scalar(graph), dtype)
     namer = _Namer()
     order = [i.name for i in graph.inputs] + [n.id for n in graph.nodes]
     plan.names = {name: namer(name) for name in order}
@@ -160,7 +102,7 @@ def _plan(graph: Graph, of: str | None, wrt: Sequence[str] | None, dtype: str) -
     return plan
 
 
-def _default(plan: _Plan, namer: _Namer, name: str, value: np.ndarray) -> str:
+def _default(plan: ModuleLayout, namer: _Namer, name: str, value: np.ndarray) -> str:
     if value.ndim == 0:
         return repr(int(value)) if value.dtype.kind in "iu" else repr(float(value))
     const = namer(plan.names[name].rstrip("_").upper() + "_DEFAULT")
@@ -212,7 +154,7 @@ def _needed(graph: Graph, of: str, wrt: Sequence[str] | None) -> set[str]:
     return needed & below
 
 
-def _arg(plan: _Plan, namer: _Namer, node: Node, k: int, arg: str | Const) -> str:
+def _arg(plan: ModuleLayout, namer: _Namer, node: Node, k: int, arg: str | Const) -> str:
     """An argument as source: its name, a number, or the name of a module-level constant."""
     if isinstance(arg, str):
         return plan.names[arg]

@@ -1,4 +1,4 @@
-"""The text of a compiled module (see cg/compile.py): docstring, imports, helpers, constants,
+"""The text of a compiled module (see cg/compile/__init__.py): docstring, imports, helpers, constants,
 the Values and Grads records, forward and backward. Lines stay within 120 columns where they
 can (ruff's line length here); a line that cannot gets `# noqa: E501`."""
 
@@ -8,18 +8,15 @@ import re
 import textwrap
 from collections import Counter
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cg import __version__
+from cg.compile.layout import ModuleLayout
 from cg.graph import Const, Node
 from cg.ops.code import Site, atomic, sum_to
 from cg.printable import printable, printable_text
 from cg.render import arg_text as render_arg_text
-
-if TYPE_CHECKING:
-    from cg.compile import _Plan
 
 WIDTH = 120
 TEXT_WIDTH = 92  # prose in docstrings
@@ -50,7 +47,7 @@ def attrs_text(node: Node) -> list[str]:
     return [f"{k}={v}" for k, v in node.attrs.items() if v != node.op.attrs[k].default]
 
 
-def node_comment(plan: _Plan, node: Node) -> str:
+def node_comment(plan: ModuleLayout, node: Node) -> str:
     """`d: mul(5, c)`, with non-default attributes and the node's doc."""
     known = plan.comments.get(node.id)
     if known is not None:
@@ -121,7 +118,7 @@ def docstring(text: str, indent: int = 0) -> list[str]:
 # ---- the module ------------------------------------------------------------------------------
 
 
-def site(plan: _Plan, node: Node) -> Site:
+def site(plan: ModuleLayout, node: Node) -> Site:
     """The node as its code rule sees it."""
     known = plan.sites.get(node.id)
     if known is not None:
@@ -135,7 +132,7 @@ def site(plan: _Plan, node: Node) -> Site:
     return made
 
 
-def emit(plan: _Plan) -> str:
+def emit(plan: ModuleLayout) -> str:
     code = [*_forward(plan), "", "", *_backward(plan)]
     used = "\n".join(ln.split("  # ", 1)[0] for ln in code)  # the code without its comments
     _keep_used_helpers(plan, used)
@@ -144,7 +141,7 @@ def emit(plan: _Plan) -> str:
     return "\n".join([*head, *_records(plan), "", "", *code]) + "\n"
 
 
-def _keep_used_helpers(plan: _Plan, code: str) -> None:
+def _keep_used_helpers(plan: ModuleLayout, code: str) -> None:
     """Only the helpers that the code calls (or that those call), in their first order."""
     text, kept = code, set()
     while True:
@@ -156,7 +153,7 @@ def _keep_used_helpers(plan: _Plan, code: str) -> None:
     plan.helpers = {n: h for n, h in plan.helpers.items() if n in kept}
 
 
-def _header(plan: _Plan, uses_np: bool, uses_math: bool) -> list[str]:
+def _header(plan: ModuleLayout, uses_np: bool, uses_math: bool) -> list[str]:
     g = plan.graph
     title = f"{g.name}: {g.doc}" if g.doc else g.name
     mode = ("Every value is a float scalar, so the code works on Python floats with the math module (several "
@@ -187,12 +184,12 @@ def _header(plan: _Plan, uses_np: bool, uses_math: bool) -> list[str]:
     return out + statements
 
 
-def _example(plan: _Plan, name: str) -> str:
+def _example(plan: ModuleLayout, name: str) -> str:
     default = plan.defaults[name]
     return default if default is not None and plan.graph.avals[name].shape == () else "..."
 
 
-def _annotation(plan: _Plan, name: str, param: bool = False) -> tuple[str, str]:
+def _annotation(plan: ModuleLayout, name: str, param: bool = False) -> tuple[str, str]:
     """The type of a value and its shape (with dtype when int), for a comment."""
     aval = plan.graph.avals[name]
     if plan.scalar:
@@ -201,7 +198,7 @@ def _annotation(plan: _Plan, name: str, param: bool = False) -> tuple[str, str]:
     return (aval.dtype if param and aval.shape == () else "np.ndarray"), shape
 
 
-def _records(plan: _Plan) -> list[str]:
+def _records(plan: ModuleLayout) -> list[str]:
     g = plan.graph
     out = ["", "", "class Values(NamedTuple):", *docstring("The value of every input and node, in topological order.",
                                                              4), ""]
@@ -223,12 +220,12 @@ def _records(plan: _Plan) -> list[str]:
     return out
 
 
-def _renamed(plan: _Plan, name: str, comment: str) -> str:
+def _renamed(plan: ModuleLayout, name: str, comment: str) -> str:
     """A field's comment names the graph's id when Python needed another name."""
     return comment if plan.names[name] == name else f"'{name}' in the graph; {comment}".rstrip("; ")
 
 
-def _forward(plan: _Plan) -> Iterator[str]:
+def _forward(plan: ModuleLayout) -> Iterator[str]:
     g = plan.graph
     params = []
     for inp in g.inputs:
@@ -252,7 +249,7 @@ def _forward(plan: _Plan) -> Iterator[str]:
     yield from _make_record(plan, "Values", [plan.names[n] for n in order])
 
 
-def _promotes(plan: _Plan, node: Node, forward: bool = False) -> bool:
+def _promotes(plan: ModuleLayout, node: Node, forward: bool = False) -> bool:
     """In a float32 module, a float node's expression may give float64: an integer argument
     (numpy promotes int64 with float32 to float64), or a VJP rule that makes float64 itself."""
     if plan.dtype == "float64" or plan.graph.avals[node.id].dtype != "float":
@@ -262,17 +259,17 @@ def _promotes(plan: _Plan, node: Node, forward: bool = False) -> bool:
     return ints or (not forward and node.op.code is not None and not node.op.code.keeps_dtype)
 
 
-def _cast(plan: _Plan, expr: str) -> str:
+def _cast(plan: ModuleLayout, expr: str) -> str:
     return f"{expr if atomic(expr) else f'({expr})'}.astype(np.{plan.dtype})"
 
 
-def _make_record(plan: _Plan, record: str, items: list[str]) -> list[str]:
+def _make_record(plan: ModuleLayout, record: str, items: list[str]) -> list[str]:
     if len(items) <= MANY:
         return wrapped(4, f"return {record}(", items, ")")
     return wrapped(4, f"return {record}._make((", items, "))")  # see MANY
 
 
-def _backward(plan: _Plan) -> Iterator[str]:
+def _backward(plan: ModuleLayout) -> Iterator[str]:
     g, of = plan.graph, plan.of
     shape = g.avals[of].shape
     if plan.scalar or shape == ():
@@ -305,7 +302,7 @@ def _backward(plan: _Plan) -> Iterator[str]:
     yield from _make_record(plan, "Grads", results)
 
 
-def _read_values(plan: _Plan, contributions: list[tuple[str, str, bool, str]]) -> list[str]:
+def _read_values(plan: ModuleLayout, contributions: list[tuple[str, str, bool, str]]) -> list[str]:
     """The values backward reads, taken out of v: by name when they are few, else by
     unpacking the whole tuple with _ for the values it does not read."""
     g = plan.graph
@@ -320,7 +317,7 @@ def _read_values(plan: _Plan, contributions: list[tuple[str, str, bool, str]]) -
     return wrapped(4, "", [n if n in read else "_" for n in names], f" = {plan.v}")
 
 
-def _contributions(plan: _Plan) -> Iterator[tuple[str, str, bool, str]]:
+def _contributions(plan: ModuleLayout) -> Iterator[tuple[str, str, bool, str]]:
     """(name, expression, fresh, comment) per edge that carries a gradient, in the order of
     cg.interp's backward: nodes in reverse topological order, arguments in order."""
     g = plan.graph
@@ -347,7 +344,7 @@ def _contributions(plan: _Plan) -> Iterator[tuple[str, str, bool, str]]:
             yield name, expr, fresh, comment
 
 
-def _zeros(plan: _Plan, name: str) -> str:
+def _zeros(plan: ModuleLayout, name: str) -> str:
     shape = plan.graph.avals[name].shape
     if plan.dtype == "float32":
         return f"np.zeros({shape}, dtype=np.float32)"

@@ -1,5 +1,5 @@
 """The fast path of schema validation: Python checks that recognise documents and nodes that
-certainly satisfy the JSON Schema of cg/schema.py.
+certainly satisfy the JSON Schema of cg/schema/schemas.py.
 
 jsonschema costs about 90 us per node (28 per-op `if` rules each) and 70 ms to import; these
 checks cost about 1 us per node. They accept a subset of what the schema accepts and answer
@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from cg.ops import REGISTRY
-from cg.schema_messages import ID_PATTERN
+from cg.schema.messages import ID_PATTERN
 
 _ID = re.compile(ID_PATTERN)  # searched, as jsonschema does with `pattern`
 _TOP = frozenset({"cg", "name", "doc", "inputs", "nodes", "outputs", "expect"})
