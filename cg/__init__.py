@@ -41,9 +41,24 @@ def loads(text: str, file: str = "<string>") -> Graph:
 
 def run(graph: Graph, inputs: dict[str, Any] | None = None, **options: Any) -> Result:
     """Forward and backward passes; see cg.interp.run for the options."""
+    from cg.interp import DISPLAY
     from cg.interp import run as _run
 
+    DISPLAY.setdefault("html", _notebook_html)  # a Result in Jupyter: its picture beside its table
+    DISPLAY.setdefault("svg", _picture_svg)
     return _run(graph, inputs, **options)
+
+
+def _notebook_html(result: Result) -> str | None:
+    from cg.export import notebook_html
+
+    return notebook_html(result)
+
+
+def _picture_svg(result: Result) -> str | None:
+    from cg.export import picture_svg
+
+    return picture_svg(result)
 
 
 def value_and_grad(graph: Graph, **options: Any) -> ValueAndGrad:

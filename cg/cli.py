@@ -310,7 +310,8 @@ def _print_run(result: Any, fmt: str, output: str | None, precision: int, edges:
         return
     edge_list = None
     if edges:
-        from cg.edges import compute_edges, edge_objects, plain_edges, rich_edges
+        from cg.edges import compute_edges, edge_objects
+        from cg.reports import plain_edges, rich_edges
 
         edge_list = compute_edges(result)
     if fmt == "json":

@@ -47,8 +47,8 @@ def _jacobian(file: str, of: str | None, wrt: str, inputs: tuple[str, ...], mode
     from cg.cli import _is_tty, _load, _shown, write_output
     from cg.graph import build
     from cg.jacobian import jacobian as compute
-    from cg.jacobian import jacobian_json, plain_jacobian, rich_jacobian
     from cg.progress import progress
+    from cg.reports import jacobian_json, plain_jacobian, rich_jacobian
     from cg.values import parse_inputs
 
     # On a terminal, a bar once the work has taken half a second (cg/progress.py), erased at the end.

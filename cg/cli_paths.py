@@ -43,7 +43,8 @@ def _paths(file: str, src: str, dst: str, inputs: tuple[str, ...], limit: int, f
     from cg.budget import require_run
     from cg.cli import _load, write_output
     from cg.graph import build
-    from cg.paths import find_paths, paths_json, plain_paths
+    from cg.paths import find_paths
+    from cg.reports import paths_json, plain_paths
     from cg.values import parse_inputs
 
     graph = build(_load(file))

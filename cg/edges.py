@@ -18,12 +18,8 @@ import numpy as np
 from cg.graph import Node
 from cg.interp import Result
 from cg.ops import Array
-from cg.printable import printable
-from cg.render import SMALL, Rows, _jsonable, fmt_value, head_and_tail, plain_rows, rich_rows
 
 JACOBIAN_LIMIT = 64  # largest dense local Jacobian (entries) shown; bigger edges show shape + summary only
-COLUMNS = ("from", "to", "arg", "local", "flow")
-EDGE_ROWS = "pipe the output or use -f json / -o FILE"  # how to see every edge (csv has no edges)
 
 
 # eq=False: the generated __eq__ would compare arrays, whose truth value numpy refuses.
@@ -121,82 +117,3 @@ def edge_objects(edges: list[Edge]) -> list[dict[str, Any]]:
         }
         for e in edges
     ]
-
-
-def edges_json(edges: list[Edge]) -> list[dict[str, Any]]:
-    """One object per edge at full precision; NaN and Inf as strings, as in `cg run -f json`."""
-    objects = edge_objects(edges)
-    return [{k: _jsonable(v) if isinstance(v, np.ndarray) else v for k, v in obj.items()} for obj in objects]
-
-
-def _tensor_text(v: np.ndarray | None, precision: int) -> str:
-    """Small tensors in full; bigger ones get their shape in front of the summary; None is '-'."""
-    text = fmt_value(v, precision)
-    return text if v is None or v.size <= SMALL else f"{list(v.shape)} {text}"
-
-
-def _local_text(e: Edge, precision: int) -> str:
-    if e.local is not None:
-        return _tensor_text(e.local, precision)
-    shape = e.dst_shape + e.src_shape
-    n = math.prod(shape)
-    # A small edge without a Jacobian comes from an integer, which has no derivative.
-    return f"{list(shape)} ({n} entries, over {JACOBIAN_LIMIT}: not shown)" if n > JACOBIAN_LIMIT else "-"
-
-
-def edge_rows(edges: list[Edge], precision: int = 4) -> list[tuple[str, ...]]:
-    """One row of cells per edge: from, to, arg, local, flow."""
-    return [
-        (printable(e.src), printable(e.dst), str(e.arg), _local_text(e, precision), _tensor_text(e.flow, precision))
-        for e in edges
-    ]
-
-
-def fan_out_lines(edges: list[Edge], precision: int = 4) -> list[str]:
-    """For each name with several outgoing edges, its streams and their sum: the gradient
-    (the fan-out sum of the notes), e.g. `x: 0.2857 + 0.3571 = 0.6429`."""
-    flows: dict[str, list[np.ndarray]] = {}
-    for e in edges:  # grouped in one pass: a 100,000-edge chain is not 10^10 comparisons
-        if e.flow is not None:
-            flows.setdefault(e.src, []).append(e.flow)
-    sums = stream_sums(edges)
-    return [f"{printable(src)}: {' + '.join(fmt_value(f, precision) for f in parts)} = "
-            f"{fmt_value(sums[src], precision)}" for src, parts in flows.items() if len(parts) > 1]
-
-
-def _shown(edges: list[Edge], precision: int, max_rows: int | None) -> Rows:
-    head, hidden, tail = head_and_tail(edges, max_rows)
-    return Rows(edge_rows(head, precision), hidden, edge_rows(tail, precision))
-
-
-def _fan_out(edges: list[Edge], precision: int, max_rows: int | None) -> list[str]:
-    head, hidden, tail = head_and_tail(fan_out_lines(edges, precision), max_rows)
-    return [*head, f"\u2026 {hidden:,} more", *tail] if hidden else head
-
-
-def plain_edges(edges: list[Edge], precision: int = 4, max_rows: int | None = None) -> str:
-    """Aligned plain text with a header line, no colour; cells are never cut. Then the
-    fan-out sums, when some name feeds several edges. max_rows as in cg.render.plain_table."""
-    text = plain_rows(COLUMNS, _shown(edges, precision, max_rows), EDGE_ROWS)
-    sums = _fan_out(edges, precision, max_rows)
-    return text + ("\nfan-out: the streams leaving a name add up to its gradient\n" + "\n".join(sums) + "\n"
-                   if sums else "")
-
-
-def rich_edges(edges: list[Edge], precision: int = 4, max_rows: int | None = None) -> Any:
-    """A rich Table of the edges, for a terminal (max_rows: TERMINAL_ROWS there)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=Text("edges: local derivative d to / d from, and the gradient flowing back"),
-                  title_justify="left")
-    for col in COLUMNS:
-        table.add_column(col, justify="right" if col in ("arg", "local", "flow") else "left", overflow="fold")
-    shown = _shown(edges, precision, max_rows)
-    rich_rows(table, shown, EDGE_ROWS)
-    sums = _fan_out(edges, precision, max_rows)
-    if sums:  # below the note of the rows left out, if any
-        note = shown.note(EDGE_ROWS) + "\n" if shown.hidden else ""
-        table.caption = Text(note + "fan-out sums (= gradients): " + "; ".join(sums))
-        table.caption_justify = "left"
-    return table

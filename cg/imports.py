@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cg.diagnostics import name_of
+from cg.codes import name_of
 from cg.errors import Diagnostic, LoadError, Pos
 from cg.graph import topological_order, walk_cycle
 from cg.limits import allowed_paths

@@ -6,7 +6,7 @@ so running twice gives the same numbers. `run` is what the CLI and cg.run share.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,24 +93,27 @@ class Result:
     def grad(self, name: str) -> np.ndarray | None:
         return self.grads[name]
 
-    # Jupyter shows a Result as its picture beside its table. A repr must never raise (the
-    # notebook would show a traceback instead of the object): on failure Jupyter falls back to
-    # the plain repr, and cg.export falls back to the table when there is no picture.
+    # Jupyter shows a Result as its picture beside its table. Evaluation knows nothing of how a
+    # result is drawn: the renderers are looked up in DISPLAY, which the facade (cg.run) fills.
+    # A repr must never raise (the notebook would show a traceback instead of the object): on
+    # failure Jupyter falls back to the plain repr.
     def _repr_html_(self) -> str | None:
-        try:
-            from cg.export import notebook_html
-
-            return notebook_html(self)
-        except Exception:
-            return None
+        return _display("html", self)
 
     def _repr_svg_(self) -> str | None:
-        try:
-            from cg.export import picture_svg
+        return _display("svg", self)
 
-            return picture_svg(self)
-        except Exception:
-            return None
+
+# How a Result shows itself in a notebook: "html" (picture and table), "svg" (the picture alone).
+DISPLAY: dict[str, Callable[[Result], str | None]] = {}
+
+
+def _display(kind: str, result: Result) -> str | None:
+    try:
+        show = DISPLAY.get(kind)
+        return show(result) if show is not None else None
+    except Exception:
+        return None
 
 
 def _numeric(graph: Graph, node: Node, code: str, what: str) -> NumericError:

@@ -8,7 +8,6 @@ point: a scalar loss of many parameters wants reverse mode, a vector of one inpu
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -33,8 +32,6 @@ from cg.interp import (
 )
 from cg.ops import Array
 from cg.plan import Report
-from cg.printable import printable
-from cg.render import _jsonable, fmt_number
 
 Mode = Literal["reverse", "forward", "auto"]
 MODES = ("auto", "reverse", "forward")
@@ -231,76 +228,6 @@ def _bad_entries(matrix: np.ndarray, n_of: int) -> tuple[int, list[tuple[tuple[i
     return int(bad.size), listed
 
 
-# ---- output ---------------------------------------------------------------------------
-
-
 def label(name: str, index: tuple[int, ...]) -> str:
     """'y' for a scalar, 'y[2]' for a vector entry, 'W[1,0]' for higher ranks."""
     return f"{name}[{','.join(map(str, index))}]" if index else name
-
-
-def labels(name: str, shape: tuple[int, ...]) -> list[str]:
-    """One label per element, in C order (the order of the flattened rows or columns)."""
-    return [label(name, tuple(int(k) for k in idx)) for idx in np.ndindex(*shape)]
-
-
-def summary(r: JacobianResult) -> list[tuple[str, str]]:
-    shapes = f"{list(r.of_shape)} by {list(r.wrt_shape)}"
-    lines = [("jacobian", f"d {r.of} / d {r.wrt} in {printable(r.graph)}, shape {shapes}"), ("mode", r.mode),
-             ("reason", r.reason), ("passes", f"{r.passes:,}")]
-    if not r.connected:  # a zero that means "no path", not a derivative that happens to vanish
-        lines.append(("note", f"no path from {r.wrt} to {r.of}: {r.of} does not depend on {r.wrt}, every entry is 0"))
-    return lines
-
-
-def cells(r: JacobianResult, precision: int = 4) -> list[list[str]]:
-    """The matrix as a 2-D table: a header row of wrt labels, then one row per element of
-    `of`, led by its label (higher ranks are flattened in C order, labels show the indices)."""
-    flat = r.matrix.reshape(math.prod(r.of_shape), math.prod(r.wrt_shape))
-    table = [[f"d {r.of} / d {r.wrt}", *labels(r.wrt, r.wrt_shape)]]
-    for name, row in zip(labels(r.of, r.of_shape), flat):
-        table.append([name, *(fmt_number(float(v), precision) for v in row)])
-    return table
-
-
-def plain_jacobian(r: JacobianResult, precision: int = 4) -> str:
-    """The summary lines, a blank line, then the matrix as aligned columns (labels to the left,
-    numbers to the right), with no colour, never cut or wrapped."""
-    width = max(len(k) for k, _ in summary(r))
-    lines = [f"{k.ljust(width)}  {v}" for k, v in summary(r)]
-    if r.matrix.size == 0:
-        return "\n".join([*lines, "", "(no entries)"]) + "\n"
-    table = cells(r, precision)
-    widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
-    lines.append("")
-    for row in table:
-        first = row[0].ljust(widths[0])
-        lines.append("  ".join([first, *(cell.rjust(w) for cell, w in zip(row[1:], widths[1:]))]).rstrip())
-    return "\n".join(lines) + "\n"
-
-
-def rich_jacobian(r: JacobianResult, precision: int = 4) -> list[Any]:
-    """Renderables for a terminal: the summary, then the matrix as a rich table."""
-    from rich.table import Table
-    from rich.text import Text
-
-    out: list[Any] = [Text.assemble((f"{k}: ", "bold"), v) for k, v in summary(r)]
-    if r.matrix.size == 0:
-        return [*out, Text("(no entries)")]
-    table = cells(r, precision)
-    grid = Table()
-    for c, head in enumerate(table[0]):
-        grid.add_column(Text(head), justify="left" if c == 0 else "right")
-    for row in table[1:]:
-        grid.add_row(*(Text(cell) for cell in row))  # Text: names are never read as markup
-    return [*out, grid]
-
-
-def jacobian_json(r: JacobianResult) -> str:
-    """Full float64 precision; NaN and Inf as "NaN", "Infinity", "-Infinity" (as cg run)."""
-    doc = {
-        "graph": r.graph, "file": r.file, "of": r.of, "wrt": r.wrt, "mode": r.mode, "passes": r.passes,
-        "reason": r.reason, "connected": r.connected, "of_shape": list(r.of_shape), "wrt_shape": list(r.wrt_shape),
-        "jacobian": _jsonable(r.matrix), "nonfinite": list(r.nonfinite), "nonfinite_entries": r.nonfinite_entries,
-    }
-    return json.dumps(doc, indent=2, allow_nan=False) + "\n"

@@ -8,7 +8,6 @@ depth), and the total is checked against the backward pass, which gets it in one
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -21,8 +20,6 @@ from cg.errors import UsageError
 from cg.graph import Graph
 from cg.interp import Result, reachable, require_name, run
 from cg.ops import Array
-from cg.printable import printable
-from cg.render import _jsonable, aligned, fmt_number
 
 DEFAULT_LIMIT = 1000
 
@@ -181,55 +178,3 @@ def find_paths(
     paths = enumerate_paths(graph, result.values, src, dst)
     total = math.fsum(p.product for p in paths)
     return PathReport(graph.name, graph.file, src, dst, count, tuple(paths), total, reverse)
-
-
-# ---- output ---------------------------------------------------------------------------
-
-
-def _path_text(p: Path, repeated: bool) -> str:
-    # Paths through both arguments of mul(x, x) have the same names: the argument positions tell them apart.
-    text = " -> ".join(p.names)
-    return f"{text} (args {', '.join(map(str, p.args))})" if repeated else text
-
-
-def plain_paths(report: PathReport, precision: int = 4) -> str:
-    """The paths as aligned plain text, then the sum over paths and reverse mode's derivative."""
-    src, dst = report.src, report.dst
-    seen: dict[tuple[str, ...], int] = {}
-    for p in report.paths:
-        seen[p.names] = seen.get(p.names, 0) + 1
-    lines = []
-    if report.paths:
-        plural = "path" if report.count == 1 else "paths"
-        lines.append(f"{report.count} {plural} from {src} to {dst} in {printable(report.graph)}\n")
-        rows = [
-            (_path_text(p, seen[p.names] > 1), " * ".join(fmt_number(d, precision) for d in p.locals) or "(none)",
-             fmt_number(p.product, precision))
-            for p in report.paths
-        ]
-        lines.append(aligned([("path", "local derivatives", "product"), *rows]))
-    else:
-        lines.append(f"no path from {src} to {dst} in {printable(report.graph)}: {dst} does not depend on {src}\n")
-    labels = ("sum over paths", f"d{dst}/d{src} (reverse mode)")
-    width = max(map(len, labels))
-    for label, v in zip(labels, (report.total, report.reverse)):
-        lines.append(f"{label.ljust(width)} = {fmt_number(v, precision)}\n")
-    return "".join(lines)
-
-
-def _number(v: float) -> Any:
-    return _jsonable(np.asarray(v))
-
-
-def paths_json(report: PathReport) -> str:
-    """The report as JSON, at full precision (NaN and Inf as strings, as in `cg run -f json`)."""
-    doc = {
-        "graph": report.graph, "file": report.file, "from": report.src, "to": report.dst, "count": report.count,
-        "paths": [
-            {"names": list(p.names), "args": list(p.args), "locals": [_number(d) for d in p.locals],
-             "product": _number(p.product)}
-            for p in report.paths
-        ],
-        "total": _number(report.total), "reverse": _number(report.reverse),
-    }
-    return json.dumps(doc, indent=2, allow_nan=False) + "\n"

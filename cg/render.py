@@ -324,7 +324,7 @@ def _node_objects(result: Result) -> Iterator[dict[str, Any]]:
 def iter_json(result: Result, edges: list[dict[str, Any]] | None = None) -> Iterator[str]:
     """The text of to_json in pieces, none much over CHUNK numbers: written to a file one by one,
     a result of any size takes no more memory than a piece. `edges`: cg.edges.edge_objects
-    (tensors as arrays, written in pieces too) or cg.edges.edges_json (lists)."""
+    (tensors as arrays, written in pieces too) or cg.reports.edges_json (lists)."""
     g = result.graph
     doc: dict[str, Any] = {
         "graph": g.name, "file": g.file, "mode": "forward" if result.tangents is not None else "reverse",

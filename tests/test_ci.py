@@ -22,7 +22,8 @@ from conftest import GRAPHS, ROOT, cg
 from jsonschema import Draft202012Validator
 
 import cg as cglib
-from cg.diagnostics import CODES, diagnostics_schema, github, name_of
+from cg.codes import CODES, name_of
+from cg.diagnostics import diagnostics_schema, github
 from cg.errors import Diagnostic, Pos
 from cg.fmt import format_text
 

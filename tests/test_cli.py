@@ -174,7 +174,7 @@ def test_every_diagnostic_code_is_documented_in_the_readme() -> None:
     import re
 
     used = {m for p in (ROOT / "cg").rglob("*.py") for m in re.findall(r'"(CG\d{3})"', p.read_text())}
-    from cg.diagnostics import name_of
+    from cg.codes import name_of
 
     rows = re.findall(r"^\| (CG\d{3}) \| ([a-z-]+) \|", (ROOT / "README.md").read_text(), re.M)
     assert used == {code for code, _ in rows}

@@ -18,16 +18,9 @@ import cg as cglib
 from cg.errors import NumericError, UsageError
 from cg.graph import Graph
 from cg.interp import bind_inputs, forward, jvp
-from cg.jacobian import (
-    JacobianResult,
-    choose,
-    jacobian,
-    jacobian_json,
-    labels,
-    plain_jacobian,
-    rich_jacobian,
-)
+from cg.jacobian import JacobianResult, choose, jacobian
 from cg.numcheck import numerical_jvp
+from cg.reports import jacobian_json, labels, plain_jacobian, rich_jacobian
 
 INPUTS = {"logreg.yaml": {"x": 2.0, "y": 3.0}}
 EXAMPLES = sorted(p.name for p in GRAPHS.glob("*.yaml"))

@@ -16,7 +16,7 @@ from rich.console import Console
 from cg import diagnostics
 from cg.compile import compile_source
 from cg.draw import layered_svg, picture, to_dot, to_html, to_mermaid
-from cg.edges import compute_edges, plain_edges, rich_edges
+from cg.edges import compute_edges
 from cg.errors import CgError, Diagnostic, Pos
 from cg.export import md_cell, md_code, md_text, notebook_html, tex_text, to_csv, to_html_table, to_latex, to_markdown
 from cg.graph import build
@@ -24,6 +24,7 @@ from cg.interp import Result, run
 from cg.parse.yamldoc import load_text
 from cg.printable import BIDI, printable, printable_lines, printable_text, shell_word
 from cg.render import plain_table, rich_table, rows, to_json
+from cg.reports import plain_edges, rich_edges
 
 BIDI_CHARS = "".join(map(chr, BIDI))
 # What a terminal or a viewer would act on: C0 (but the line breaks and tabs the formats use),

@@ -20,10 +20,11 @@ from conftest import GRAPHS
 import cg
 from cg import export, render
 from cg.composite import expanded, shown_nodes
-from cg.edges import compute_edges, edge_objects, edges_json
+from cg.edges import compute_edges, edge_objects
 from cg.export import csv_rows, iter_csv, to_csv
 from cg.interp import Result
 from cg.render import iter_json, to_json
+from cg.reports import edges_json
 
 SHAPES = """cg: 1
 inputs:
@@ -250,7 +251,7 @@ def test_rich_table_of_a_huge_result(chain: Result) -> None:
 
 
 def test_edges_tables_of_a_huge_result(chain: Result) -> None:
-    from cg.edges import fan_out_lines, plain_edges
+    from cg.reports import fan_out_lines, plain_edges
 
     edges = compute_edges(_chain(200))
     text = plain_edges(edges, max_rows=4).splitlines()
