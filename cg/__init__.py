@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cg.grad import ValueAndGrad
-    from cg.graph import Graph
     from cg.interp import Result
+    from cg.ir import Graph
 
 __version__ = "0.1.0"
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cg.errors import GraphError
-from cg.graph import Aval, Const, Graph, infer
+from cg.ir import Aval, Const, Graph, infer
 from cg.limits import Limits
 from cg.limits import current as current_limits
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from cg.composite import hidden, shown_nodes
 from cg.errors import CgError, Diagnostic, NumericError, UsageError
-from cg.graph import Graph, Node
 from cg.interp import Result, jvp, reachable, run
+from cg.ir import Graph, Node
 from cg.ops import Array
 from cg.plan import Report
 

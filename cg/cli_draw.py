@@ -20,8 +20,8 @@ Exit codes: 0 ok, 1 invalid graph or failed run, 2 usage error
 (including svg or png without Graphviz)."""
 
 if TYPE_CHECKING:
-    from cg.graph import Graph
     from cg.interp import Result
+    from cg.ir import Graph
     from cg.plan import Report
 
 # More inputs and nodes than this make a picture nobody can read: the HTML page's picture of a

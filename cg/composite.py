@@ -14,49 +14,10 @@ around its inner nodes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
-from cg.errors import Pos
-from cg.ops import Op
-
-if TYPE_CHECKING:
-    from cg.graph import Arg, Graph, Node
-
-
-def _inlined(*_: Any, **__: Any) -> Any:
-    raise RuntimeError("a call of a function is inlined when the graph is built; its op never runs")
-
-
-@dataclass(frozen=True)
-class CallOp(Op):
-    """The op of a node that calls a function (or of an expression node). Only its name, doc,
-    arity and integer arguments are read: calls are inlined when the graph is built."""
-
-    key: tuple[str, str] = ("", "")  # (file, name): two libraries may not share a name in one scope
-    params: tuple[str, ...] = ()
-
-
-def call_op(name: str, doc: str, params: tuple[str, ...], int_params: frozenset[int], file: str) -> CallOp:
-    n = len(params)
-    return CallOp(name, doc, (n, n), _inlined, _inlined, _inlined, _inlined, (), int_args=int_params,
-                  key=(file, name), params=params)
-
-
-@dataclass(frozen=True)
-class Composite:
-    """One call, as inlined: which nodes it became, and where its arguments went."""
-
-    id: str  # the call's path: `h1`, or `h1/n` for the call `n` inside h1's function
-    output: str  # the node holding the call's value: the call's own id at the top level
-    op: CallOp  # the function called
-    args: tuple[Arg, ...]  # the call's arguments as names of the flat graph, or constants
-    inner: tuple[str, ...]  # every node inlined for it (nested calls' too), the output included
-    uses: tuple[tuple[tuple[str, int], ...], ...]  # per argument: the (node, argument position) it feeds
-    parent: str | None  # the enclosing call, None at the top level
-    doc: str
-    pos: Pos | None  # the call in the file the graph was read from
-    text: str = ""  # what a table shows as the op: the function's name, or an expression
+from cg.ir import Composite, Graph, Node
 
 
 def top_level(graph: Graph) -> dict[str, Composite]:
@@ -70,7 +31,6 @@ def shown_nodes(graph: Graph) -> tuple[Node, ...]:
     top = top_level(graph)
     if not top:
         return graph.nodes
-    from cg.graph import Node
 
     hidden = {i for c in top.values() for i in c.inner}
     out = []

@@ -23,8 +23,8 @@ from cg.composite import call_flows, expanded, shown_nodes
 from cg.draw_clusters import MODES, Cluster, clusters, everything_inside, nesting
 from cg.edges import compute_edges, stream_sums
 from cg.errors import CgError, UsageError
-from cg.graph import Const, Graph, Node
 from cg.interp import Result, reachable
+from cg.ir import Const, Graph, Node
 from cg.printable import printable, printable_text
 from cg.render import arg_text, derivative_column, fmt_value, rows
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cg.graph import Graph
+from cg.ir import Graph
 
 MODES = ("node", "cluster")
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from cg.graph import Node
 from cg.interp import Result
+from cg.ir import Node
 from cg.ops import Array
 
 JACOBIAN_LIMIT = 64  # largest dense local Jacobian (entries) shown; bigger edges show shape + summary only

@@ -5,37 +5,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from cg.errors import Pos, did_you_mean
-from cg.graph import Aval, Input, Node, _Builder, _literal_problem, _short_lists, infer, to_array
+from cg.errors import did_you_mean
+from cg.ir import Aval, Expect, Expected, Input, Node, _Builder, _literal_problem, _short_lists, infer, to_array
 from cg.schema.messages import quote
-
-
-@dataclass(frozen=True)
-class Expected:
-    """One value or gradient stated in the `expect` block, and where it is written."""
-
-    name: str
-    value: np.ndarray  # float64, the shape of the node
-    pos: Pos | None
-
-
-@dataclass(frozen=True)
-class Expect:
-    """The `expect` block: what the graph must give at a point (checked by `cg check`)."""
-
-    inputs: Mapping[str, np.ndarray]  # the point, over the inputs' defaults
-    of: str  # the differentiated output
-    tol: float  # |actual - expected| <= tol + rtol * |expected|, elementwise
-    rtol: float
-    values: tuple[Expected, ...]
-    grads: tuple[Expected, ...]  # d(of)/d(name)
-    pos: Pos | None
-
 
 EXPECT_TOL = 1e-4  # the default: numbers copied from `cg run`, which prints 4 decimals
 

@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 
 from cg.composite import shown_nodes
-from cg.graph import Const
 from cg.interp import Result
+from cg.ir import Const
 from cg.printable import printable, printable_lines
 from cg.render import CHUNK, derivative, derivative_column, rows
 

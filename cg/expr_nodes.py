@@ -16,12 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from cg.composite import call_op
 from cg.errors import Diagnostic, Pos
-from cg.functions import Function, Scope
-from cg.graph import Const, Node, _Builder, _is_int
+from cg.ir import Const, Node, _Builder, _is_int, call_op
 from cg.ops import REGISTRY
 from cg.parse.document import Document
+from cg.scope import Function, Scope
 
 EXPR_KEYS = ("expr", "doc")
 

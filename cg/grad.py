@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from cg.errors import UsageError
-from cg.graph import Graph
 from cg.interp import _cast, _numeric, _scalar, _seed, bind_inputs, check_shapes, plan_or_usage, require_name
+from cg.ir import Graph
 from cg.ops import Array
 from cg.plan import StepFailure
 

@@ -16,17 +16,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cg.codes import name_of
-from cg.errors import Diagnostic, LoadError, Pos
-from cg.graph import topological_order, walk_cycle
+from cg.errors import Diagnostic, LoadError
+from cg.ir import topological_order, walk_cycle
 from cg.limits import allowed_paths
 from cg.parse.read import load_file
 from cg.schema.messages import quote
-
-if TYPE_CHECKING:
-    from cg.functions import Scope
+from cg.scope import Scope, at, is_library
 
 _NO_DIR = ("-", "<stdin>", "<string>")  # text without a file: imports are relative to the current directory
 SHIPPED = Path(__file__).resolve().parent / "lib"  # `imports: [cg:nn]` is cg/lib/nn.yaml
@@ -52,15 +50,6 @@ def _home(main: str) -> str:
     if main in _NO_DIR:
         return "the current directory"
     return f"the folder of {main} ({os.path.join(os.path.dirname(main) or '.', '')})"
-
-
-def at(file: str, pos: Pos | None) -> str:
-    return f"{file}:{pos.line}:{pos.col}" if pos else file
-
-
-def is_library(data: Any) -> bool:
-    """A file of functions only: it has `functions` and no nodes or outputs."""
-    return isinstance(data, dict) and "functions" in data and "nodes" not in data and "outputs" not in data
 
 
 def read_imports(scope: Scope) -> None:

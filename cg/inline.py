@@ -15,14 +15,12 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from cg.composite import CallOp, Composite
 from cg.errors import Diagnostic, Pos
 from cg.expr_nodes import count_operations, operations_bound
-from cg.functions import Function, Scope
-from cg.graph import Arg, Node, _Builder
-from cg.imports import at
+from cg.ir import Arg, CallOp, Composite, Node, _Builder
 from cg.limits import Limits
 from cg.limits import current as current_limits
+from cg.scope import Function, Scope, at
 
 Bound = tuple[Arg, tuple[tuple[int, int], ...]]
 Site = tuple[Function, str, Pos | None]  # a function (or expression) and where it is called: file, position

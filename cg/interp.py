@@ -14,7 +14,7 @@ import numpy as np
 
 from cg.errors import CgError, NumericError, UsageError, did_you_mean
 from cg.gcpause import paused_gc
-from cg.graph import Aval, Graph, Node, infer, to_array
+from cg.ir import Aval, Graph, Node, infer, to_array
 from cg.ops import Array
 from cg.plan import Plan, Report, StepFailure, plan_for
 

@@ -17,7 +17,6 @@ import numpy as np
 
 from cg.errors import UsageError
 from cg.gcpause import paused_gc
-from cg.graph import Graph
 from cg.interp import (
     backward,
     bind_inputs,
@@ -30,6 +29,7 @@ from cg.interp import (
     reachable,
     require_name,
 )
+from cg.ir import Graph
 from cg.ops import Array
 from cg.plan import Report
 

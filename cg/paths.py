@@ -17,8 +17,8 @@ import numpy as np
 
 from cg.edges import arg_values, local_jacobian
 from cg.errors import UsageError
-from cg.graph import Graph
 from cg.interp import Result, reachable, require_name, run
+from cg.ir import Graph
 from cg.ops import Array
 
 DEFAULT_LIMIT = 1000

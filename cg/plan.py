@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from cg.gcpause import paused_gc
-from cg.graph import Const, Graph, Node
+from cg.ir import Const, Graph, Node
 from cg.ops import Array, Op, OpFailure
 from cg.ops.base import multiplies_by_df
 

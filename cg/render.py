@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from cg.composite import shown_nodes
-from cg.graph import Arg, Const
 from cg.interp import Result
+from cg.ir import Arg, Const
 from cg.printable import printable
 
 COLUMNS = ("id", "op", "in", "shape", "value", "grad")

@@ -22,6 +22,7 @@ from conftest import GRAPHS, ROOT, cg
 from cg import check as check_module
 from cg import expr as expr_module
 from cg import functions as functions_module
+from cg import scope as scope_module
 from cg.budget import STEP, TEXT, avals_for, check_budget, jacobian_budget, run_budget
 from cg.check import Options, check_graph
 from cg.edges import compute_edges
@@ -393,7 +394,7 @@ def test_the_node_limit_fires_before_any_function_body_is_built(monkeypatch: pyt
 def test_one_view_of_the_ops_per_file_however_many_functions(monkeypatch: pytest.MonkeyPatch) -> None:
     """Scope.ops() used to merge every function into a new dict for each function body: n bodies,
     n dicts of n entries. Now one live view per file."""
-    made = _count_calls(monkeypatch, functions_module.ScopeOps, "__init__")
+    made = _count_calls(monkeypatch, scope_module.ScopeOps, "__init__")
     functions = "".join(f"  f{k}:\n    inputs: [a]\n    nodes:\n      b: {{op: sin, in: [a]}}\n    output: b\n"
                         for k in range(2_000))
     calls = "".join(f"  n{k}: {{op: f{k}, in: [{'x' if k == 0 else f'n{k - 1}'}]}}\n" for k in range(2_000))

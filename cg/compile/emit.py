@@ -13,7 +13,7 @@ import numpy as np
 
 from cg import __version__
 from cg.compile.layout import ModuleLayout
-from cg.graph import Const, Node
+from cg.ir import Const, Node
 from cg.ops.code import Site, atomic, sum_to
 from cg.printable import printable, printable_text
 from cg.render import arg_text as render_arg_text

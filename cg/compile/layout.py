@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cg.errors import CgError, UsageError
-from cg.graph import Const, Graph, Node
 from cg.interp import require_name
+from cg.ir import Const, Graph, Node
 from cg.ops import REGISTRY
 from cg.ops.code import Helper, Site
 

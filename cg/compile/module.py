@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from cg.compile.emit import emit
 from cg.compile.layout import layout
-from cg.graph import Graph
+from cg.ir import Graph
 
 
 def compile_source(

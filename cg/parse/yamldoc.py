@@ -47,6 +47,7 @@ from cg.parse.source import decode, read_bytes, to_bytes
 from cg.parse.source import fail as _fail
 from cg.parse.source import short as _short
 from cg.parse.yaml12 import _COLLECTION_TAGS, _BadScalar, _unsupported_tag, resolve_scalar
+from cg.parse.yamlfast import read
 
 # libyaml is ~10x faster; the pure-Python parser yields the same events, just slower.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -80,8 +81,6 @@ def load_text(
     text: str | bytes, file: str, *, max_bytes: int | None = None, max_depth: int | None = None
 ) -> Document:
     """Parse YAML text (bytes must be UTF-8) into a Document; raise LoadError on any problem."""
-    from cg.parse.yamlfast import read  # it builds on this module
-
     limits = current_limits()
     source = decode(to_bytes(text), file, limits.max_bytes if max_bytes is None else max_bytes)
     depth, loader = limits.max_depth if max_depth is None else max_depth, _Loader
