@@ -272,3 +272,19 @@ def test_the_documented_import_paths_still_work() -> None:
 
     assert all(map(callable, (compile_module, compile_source, build, graph_schema, result_schema, validate)))
     assert issubclass(CompileError, Exception) and isinstance(Graph, type)
+
+
+def test_the_readme_op_table_lists_every_registered_op() -> None:
+    """Adding an op touches one place, and the README's table must follow it (issue 11, part 5)."""
+    import re
+
+    from cg.ops import REGISTRY
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("| op | inputs | attributes | notes |"):]
+    table = table[: table.index("\n\n")]
+    cells = [re.match(r"\| `([^`]*)`", row) for row in table.splitlines()[2:]]
+    assert all(cells), "every row of the op table starts with its ops in backquotes"
+    listed = {name for cell in cells if cell for name in cell.group(1).split()}
+    ops = set(REGISTRY)
+    assert listed == ops, f"README op table: missing {ops - listed}, unknown {listed - ops}"
