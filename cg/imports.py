@@ -46,10 +46,11 @@ def _roots(main: str) -> list[str]:
 
 
 def _home(main: str) -> str:
-    """Where imports may come from, in words: the folder of graphs/mlp.yaml (graphs/)."""
+    """Where imports may come from, in words: the folder of mlp.yaml (graphs/). The folder is named
+    once (the message's prefix names the file already), so a deep checkout keeps the message short."""
     if main in _NO_DIR:
         return "the current directory"
-    return f"the folder of {main} ({os.path.join(os.path.dirname(main) or '.', '')})"
+    return f"the folder of {os.path.basename(main)} ({os.path.join(os.path.dirname(main) or '.', '')})"
 
 
 def read_imports(scope: Scope) -> None:

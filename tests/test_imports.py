@@ -68,7 +68,7 @@ def test_an_absolute_path_outside_is_refused_the_same_whether_or_not_it_exists(t
     there, missing, fifo = (refusal(graph(folder, str(outside / name)))
                             for name in ("lib.yaml", "nothing.yaml", "fifo.yaml"))
     assert there.startswith(f"{folder / 'g.yaml'}:2:11: cannot import '")  # (a long path is shortened)
-    assert there.endswith(f"': it is outside the folder of {folder / 'g.yaml'} ({folder}{os.sep}); allow it with "
+    assert there.endswith(f"': it is outside the folder of g.yaml ({folder}{os.sep}); allow it with "
                           "`cg --allow-path DIR` (or CG_ALLOW_PATH) [CG131]")
     assert there.replace("lib.yaml", "X") == missing.replace("nothing.yaml", "X") == fifo.replace("fifo.yaml", "X")
     assert refusal(graph(folder, "/etc/shadow")).endswith(there.split("'", 2)[2])
