@@ -30,7 +30,7 @@ import common  # noqa: F401  (first: one BLAS thread, before numpy is imported)
 import yaml
 from common import Row, median_times, no_gc, show
 
-from cg.graph import build
+from cg.graph.builder import build
 from cg.parse.jsondoc import load_file as load_json
 from cg.parse.read import load_file
 from cg.parse.yamldoc import load_file as load_yaml

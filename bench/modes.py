@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 import cg
+from cg.eval.interp import backward, bind_inputs, forward, jvp
 from cg.gcpause import paused_gc
-from cg.graph import Graph
-from cg.interp import backward, bind_inputs, forward, jvp
+from cg.graph.ir import Graph
 
 
 def graph_text(n: int) -> str:

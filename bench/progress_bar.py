@@ -3,7 +3,7 @@ bar drawn on a terminal against the same run with none, in-process and as `cg ru
 
     python bench/progress_bar.py [N]
 
-In-process: cg.interp.run with the bar's hook (the plan's passes run in ~100 spans and report
+In-process: cg.eval.interp.run with the bar's hook (the plan's passes run in ~100 spans and report
 after each) while the bar is drawn on a pseudo-terminal, against run() with no hook and no bar.
 End to end: `cg run chain.yaml` on a pseudo-terminal (stdin, stdout and stderr), with the bar
 against CG_NO_PROGRESS=1; and the same command into a pipe, which gets every row as plain text
@@ -29,7 +29,7 @@ from common import Row, show
 from w2_chain import N, chain_text
 
 import cg
-from cg.interp import run
+from cg.eval.interp import run
 from cg.progress import progress
 
 ROOT = Path(__file__).resolve().parent.parent

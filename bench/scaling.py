@@ -29,7 +29,7 @@ and the commit before the fixes (its cg/ exported with `git archive`, measured b
 
 The functions' remaining cost, ~0.6 ms each, is jsonschema validating each body (linear).
 
-memory: the peak resident memory (and time) of `cg` processes whose total budget (cg/budget.py)
+memory: the peak resident memory (and time) of `cg` processes whose total budget (cg/cli/budget.py)
 is just under the default --max-total, for each command and the options that cost most: the
 figures behind the comment in cg/limits.py and the README. Measured, 100,000,000 numbers:
 
@@ -149,7 +149,7 @@ def reading(n: int) -> Callable[[], Any]:
 
 
 def _built(text: str) -> Callable[[], Any]:
-    from cg.graph import build
+    from cg.graph.builder import build
     from cg.parse.read import load_text
 
     return lambda: build(load_text(text, "g.yaml"))
@@ -169,7 +169,7 @@ def scaling() -> None:
     for name, case, base_name, base, n in CASES:
         set_current(raised(max_depth=2 * n + 10))  # deep JSON needs it; the others do not care
         try:
-            with no_gc():  # as the CLI runs (cg/cli.py turns the collector off)
+            with no_gc():  # as the CLI runs (cg/cli/group.py turns the collector off)
                 t1, b1 = median_times(case(n), base(n), rounds=3, warmup=1)
                 t2, b2 = median_times(case(2 * n), base(2 * n), rounds=3, warmup=1)
         finally:
@@ -249,9 +249,10 @@ def largest(fits: Callable[[int], bool], high: int) -> int:
 def memory(folder: Path) -> None:
     import numpy as np
 
-    from cg.budget import check_budget, jacobian_budget, run_budget
-    from cg.check import Options
-    from cg.graph import Graph, build
+    from cg.check.report import Options
+    from cg.cli.budget import check_budget, jacobian_budget, run_budget
+    from cg.graph.builder import build
+    from cg.graph.ir import Graph
     from cg.limits import Limits
     from cg.parse.read import load_file
 

@@ -6,7 +6,7 @@ built once; and the peak memory of loading and running it in a fresh process.
 The baseline is the same chain written by hand on Python floats (math.sin, math.cos): every
 value kept, then the gradient multiplied back. cg is timed through cg.value_and_grad and
 through cg.run (every value and gradient as arrays, NaN checks, the Result). The backward
-pass alone is compared with the forward pass alone (the plan's two loops, cg/plan.py).
+pass alone is compared with the forward pass alone (the plan's two loops, cg/eval/plan.py).
 PyTorch eager is timed when installed; `cg compile` when cg/compile/ exists.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 from common import Row, median_time, median_times, no_gc, show
 
 import cg
-from cg.graph import Graph
+from cg.graph.ir import Graph
 
 N = 100_000
 X0 = 0.5

@@ -21,7 +21,7 @@ import numpy as np
 from common import Row, median_times, no_gc, show
 
 import cg
-from cg.graph import Graph
+from cg.graph.ir import Graph
 
 B, D, H, K = 256, 784, 1024, 10
 PARAMS = ("W1", "b1", "W2", "b2")

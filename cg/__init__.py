@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cg.grad import ValueAndGrad
-    from cg.interp import Result
-    from cg.ir import Graph
+    from cg.eval.grad import ValueAndGrad
+    from cg.eval.interp import Result
+    from cg.graph.ir import Graph
 
 __version__ = "0.1.0"
 
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 def load(path: str | Path) -> Graph:
     """Read, parse and validate a graph file (JSON if named *.json, else YAML); raises
     cg.errors.CgError subclasses."""
-    from cg.graph import build
+    from cg.graph.builder import build
     from cg.parse.read import load_file
 
     return build(load_file(path))
@@ -33,16 +33,16 @@ def load(path: str | Path) -> Graph:
 
 def loads(text: str, file: str = "<string>") -> Graph:
     """Parse and validate graph text; `file` is the name used in messages (*.json: read as JSON)."""
-    from cg.graph import build
+    from cg.graph.builder import build
     from cg.parse.read import load_text
 
     return build(load_text(text, file))
 
 
 def run(graph: Graph, inputs: dict[str, Any] | None = None, **options: Any) -> Result:
-    """Forward and backward passes; see cg.interp.run for the options."""
-    from cg.interp import DISPLAY
-    from cg.interp import run as _run
+    """Forward and backward passes; see cg.eval.interp.run for the options."""
+    from cg.eval.interp import DISPLAY
+    from cg.eval.interp import run as _run
 
     DISPLAY.setdefault("html", _notebook_html)  # a Result in Jupyter: its picture beside its table
     DISPLAY.setdefault("svg", _picture_svg)
@@ -50,21 +50,21 @@ def run(graph: Graph, inputs: dict[str, Any] | None = None, **options: Any) -> R
 
 
 def _notebook_html(result: Result) -> str | None:
-    from cg.export import notebook_html
+    from cg.render.export import notebook_html
 
     return notebook_html(result)
 
 
 def _picture_svg(result: Result) -> str | None:
-    from cg.export import picture_svg
+    from cg.render.export import picture_svg
 
     return picture_svg(result)
 
 
 def value_and_grad(graph: Graph, **options: Any) -> ValueAndGrad:
     """The passes as a function inputs -> (value, {name: gradient}), made once for a graph that
-    runs many times; see cg.grad.value_and_grad for the options (of, wrt, dtype)."""
-    from cg.grad import value_and_grad as _value_and_grad
+    runs many times; see cg.eval.grad.value_and_grad for the options (of, wrt, dtype)."""
+    from cg.eval.grad import value_and_grad as _value_and_grad
 
     return _value_and_grad(graph, **options)
 

@@ -1,7 +1,7 @@
 """The table of diagnostic codes: each code's stable name and meaning (a leaf: nothing from cg).
 
 Names are part of the interface (CI configurations and scripts match on them): once given, a
-name never changes; a new code gets a new name. cg/diagnostics.py shows diagnostics with them.
+name never changes; a new code gets a new name. cg/render/diagnostics.py shows diagnostics with them.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ class Limits:
     max_values: int = 2_000_000
     max_nodes: int = 1_000_000  # nodes of a graph, after composites and expressions are expanded
     max_elements: int = 10_000_000  # numbers in one tensor (80 MB of float64; the W3 MLP's biggest is 0.8M)
-    # Numbers a command holds or computes in all (cg/budget.py): values, gradients, edges, the
+    # Numbers a command holds or computes in all (cg/cli/budget.py): values, gradients, edges, the
     # passes of check and jacobian, numbers written out. Just under it (bench/scaling.py memory),
     # the most memory any command took was 1.27 GB (`cg run` of 4 pow nodes of 10 M numbers that
     # reuse their input; 4 sines: 0.88 GB; `cg report`/`draw` 1.0 GB; `cg jacobian` 0.56 GB;
@@ -94,7 +94,7 @@ def raised(**changes: int) -> Limits:
     return replace(current(), **changes)
 
 
-# ---- where imports may come from (cg/imports.py) -------------------------------------------------
+# ---- where imports may come from (cg/graph/imports.py) -------------------------------------------------
 
 ALLOW_PATH_ENV = "CG_ALLOW_PATH"
 _allowed: tuple[str, ...] | None = None

@@ -1,9 +1,9 @@
 """Progress for long work, on a terminal only: a transient rich bar on stderr.
 
-Library stages (cg.interp and cg.plan, cg.check, cg.jacobian) never import this: they take a plain
-callback, `progress(what, done, total)` (cg.plan.Report), which the CLI fills with `Bar.hook`;
-phases the library does not report on (reading, drawing, writing) are the CLI's `Bar.step`s, shown
-with a spinner and the time so far. The rules:
+Library stages (cg.eval.interp and cg.eval.plan, cg.check.gradients, cg.eval.jacobian) never
+import this: they take a plain callback, `progress(what, done, total)` (cg.eval.plan.Report),
+which the CLI fills with `Bar.hook`; phases the library does not report on (reading, drawing,
+writing) are the CLI's `Bar.step`s, shown with a spinner and the time so far. The rules:
 
 - nothing is drawn unless stderr is a terminal (never on a pipe, into a file or in CI), TERM is
   not `dumb`, and CG_NO_PROGRESS is unset or empty;
@@ -13,7 +13,7 @@ with a spinner and the time so far. The rules:
 - the bar is transient: erased when the work ends, the terminal keeps only results and messages;
 - nothing else is written to the terminal while the bar is drawn: results go to stdout while it
   is hidden (`Bar.hidden()`), a note to stderr inside `paused()`, and an error message only once
-  `erase()` has closed every bar (cg.cli._guard does); rich's own stderr redirect catches the rest
+  `erase()` has closed every bar (cg.cli.common.guard does); rich's own stderr redirect catches the rest
   (click.echo goes around it).
 
 On a pipe `Bar.hook` is None, so library loops keep their plain form: no call per node or chunk.
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-Report = Callable[[str, int, int], None]  # progress(what, done, total), as cg.plan.Report
+Report = Callable[[str, int, int], None]  # progress(what, done, total), as cg.eval.plan.Report
 DELAY = 0.5  # seconds of work before a bar appears: quicker commands never show one
 REFRESH = 8  # redraws a second: enough for a spinner, and cheap
 _open: list[Bar] = []  # bars started and not yet closed (one, in practice)
@@ -164,7 +164,7 @@ def paused() -> Iterator[None]:
 
 
 def erase() -> None:
-    """Close every bar: the command is ending, and an error message may come next (cg.cli._guard)."""
+    """Close every bar: the command is ending, and an error message may come next (cg.cli.common.guard)."""
     for bar in list(_open):
         bar.close()
 

@@ -1,4 +1,4 @@
-"""The total budget (cg/budget.py, `--max-total`, `CG_MAX_TOTAL`): what a command will hold or
+"""The total budget (cg/cli/budget.py, `--max-total`, `CG_MAX_TOTAL`): what a command will hold or
 compute, known from the shapes before anything is allocated; over the limit, CG004 names the file
 and the biggest tensors, and nothing is run. And the paths issue #10 made linear (deep JSON
 positions, the ops a function body sees, counting expressions before expanding them), tested by
@@ -19,19 +19,21 @@ import numpy as np
 import pytest
 from conftest import GRAPHS, ROOT, cg
 
-from cg import check as check_module
-from cg import expr as expr_module
-from cg import functions as functions_module
-from cg import scope as scope_module
-from cg.budget import STEP, TEXT, avals_for, check_budget, jacobian_budget, run_budget
-from cg.check import Options, check_graph
-from cg.edges import compute_edges
+from cg.check import gradients as check_module
+from cg.check.gradients import check_graph
+from cg.check.report import Options
+from cg.cli.budget import STEP, TEXT, avals_for, check_budget, jacobian_budget, run_budget
 from cg.errors import GraphError, LoadError
-from cg.expr import parse_expr
-from cg.expr_nodes import count_operations, operations_bound
-from cg.graph import Graph, build
-from cg.interp import run
-from cg.jacobian import jacobian
+from cg.eval.edges import compute_edges
+from cg.eval.interp import run
+from cg.eval.jacobian import jacobian
+from cg.graph import expr as expr_module
+from cg.graph import functions as functions_module
+from cg.graph import scope as scope_module
+from cg.graph.builder import build
+from cg.graph.expr import parse_expr
+from cg.graph.expr_nodes import count_operations, operations_bound
+from cg.graph.ir import Graph
 from cg.limits import Limits, raised, set_current
 from cg.parse.read import load_file, load_text
 

@@ -1,4 +1,4 @@
-"""`cg check`, the gradient checker: through the library (cg/check.py) and the real command line.
+"""`cg check`, the gradient checker: through the library (cg/check/gradients.py) and the real command line.
 
 The checker must catch a wrong rule: a test-only op, `exp_wrong`, is `exp` with a VJP off by a
 factor 1.5; it is registered only inside the tests that use it (and, for the command line, in
@@ -21,7 +21,9 @@ import pytest
 from conftest import GRAPHS, ROOT, CliResult, cg
 
 import cg as cglib
-from cg.check import Options, check_graph, read_snapshot
+from cg.check.against import read_snapshot
+from cg.check.gradients import check_graph
+from cg.check.report import Options
 from cg.errors import UsageError
 from cg.ops import REGISTRY
 

@@ -23,9 +23,9 @@ from jsonschema import Draft202012Validator
 
 import cg as cglib
 from cg.codes import CODES, name_of
-from cg.diagnostics import diagnostics_schema, github
 from cg.errors import Diagnostic, Pos
-from cg.fmt import format_text
+from cg.fmt.write import format_text
+from cg.render.diagnostics import diagnostics_schema, github
 
 BAD = ROOT / "tests" / "bad"
 GOOD = ROOT / "tests" / "good"
@@ -268,7 +268,7 @@ def expected(graph: Any) -> Any:
 
 
 def comments(text: str) -> list[str]:
-    from cg.fmt import read_tree
+    from cg.fmt.write import read_tree
 
     return sorted(read_tree(text).comments)
 

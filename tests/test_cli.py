@@ -90,7 +90,7 @@ def test_markup_in_user_text_is_not_interpreted() -> None:
     from rich.console import Console
 
     import cg as cglib
-    from cg.render import rich_table
+    from cg.render.table import rich_table
 
     g = cglib.loads("cg: 1\nname: '[red]x[/x]'\ninputs: {x: 1.0}\nnodes: {y: {op: exp, in: [x]}}\noutputs: [y]")
     out = io.StringIO()

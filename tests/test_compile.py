@@ -1,4 +1,4 @@
-"""`cg compile`: the generated module agrees with the interpreter (cg.interp.run) on every
+"""`cg compile`: the generated module agrees with the interpreter (cg.eval.interp.run) on every
 example graph and on every op's test cases, reads like the notes' staged computation, and
 passes ruff with the project's rules."""
 
@@ -17,11 +17,11 @@ import pytest
 from conftest import GRAPHS, ROOT, cg
 
 import cg as cglib
+from cg.check.fd import sample
 from cg.compile import CompileError, compile_module, compile_source
 from cg.errors import UsageError
-from cg.graph import Graph
-from cg.interp import run
-from cg.numcheck import sample
+from cg.eval.interp import run
+from cg.graph.ir import Graph
 from cg.ops import REGISTRY, Case, Op
 
 RTOL, ATOL = 1e-12, 1e-13

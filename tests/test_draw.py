@@ -1,4 +1,4 @@
-"""`cg draw` and cg.draw: pictures of a graph with each edge's value (green) above the gradient
+"""`cg draw` and cg.render.draw: pictures of a graph with each edge's value (green) above the gradient
 flowing back along it (red), as in the figures of lecture notes 000 and 003.
 
 Tests that need Graphviz's `dot` or chromium skip, with the reason, where they are missing;
@@ -20,9 +20,21 @@ import pytest
 from conftest import GRAPHS, ROOT
 
 import cg
-from cg.draw import GREEN, GREY, RED, layered_svg, picture, run_dot, to_dot, to_html, to_mermaid, to_png, to_svg
 from cg.errors import CgError, UsageError
-from cg.interp import Result
+from cg.eval.interp import Result
+from cg.render.draw import (
+    GREEN,
+    GREY,
+    RED,
+    layered_svg,
+    picture,
+    run_dot,
+    to_dot,
+    to_html,
+    to_mermaid,
+    to_png,
+    to_svg,
+)
 
 DOT = shutil.which("dot")
 needs_dot = pytest.mark.skipif(DOT is None, reason="Graphviz `dot` is not installed (Debian package graphviz)")

@@ -12,9 +12,9 @@ import pytest
 from conftest import GRAPHS
 
 import cg
-from cg.edges import JACOBIAN_LIMIT, Edge, compute_edges, stream_sums
-from cg.interp import Result
-from cg.reports import edges_json, plain_edges, rich_edges
+from cg.eval.edges import JACOBIAN_LIMIT, Edge, compute_edges, stream_sums
+from cg.eval.interp import Result
+from cg.render.reports import edges_json, plain_edges, rich_edges
 
 # logreg.yaml has no default for its features.
 INPUTS = {"logreg.yaml": {"x": 2.0, "y": 3.0}}

@@ -24,11 +24,11 @@ import pytest
 from conftest import ROOT, cg
 
 import cg as cglib
-from cg.export import md_code, md_text, tex_text, to_csv, to_html_table, to_latex, to_markdown
-from cg.render import rows
+from cg.render.export import md_code, md_text, tex_text, to_csv, to_html_table, to_latex, to_markdown
+from cg.render.table import rows
 
 GRAPHS = sorted((ROOT / "graphs").glob("*.yaml"))
-HAVE_DRAW = importlib.util.find_spec("cg.draw") is not None
+HAVE_DRAW = importlib.util.find_spec("cg.render.draw") is not None
 NASTY_DOC = r"x & y | 50% of $5 #1 {a} ~ ^ \ *b* _c_ `d` <i>e</i> [l](http://x) 1. 2 - 3"
 # A name and ids with every kind of special character the formats allow.
 NASTY = f"""cg: 1
@@ -224,7 +224,7 @@ def test_report_has_title_doc_inputs_picture_table_and_command(tmp_path: Path) -
     assert again.out == r.out
 
 
-@pytest.mark.skipif(not HAVE_DRAW, reason="cg.draw (the Mermaid picture) is not written yet")
+@pytest.mark.skipif(not HAVE_DRAW, reason="cg.render.draw (the Mermaid picture) is not written yet")
 def test_report_mermaid_block_is_a_fenced_picture() -> None:
     out = cg("report", "graphs/staged.yaml").out
     block = re.search(r"```mermaid\n(.*?)\n```\n", out, re.S)
@@ -261,11 +261,13 @@ def test_repr_html_shows_the_table_and_a_picture() -> None:
 
 def test_repr_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     result = cglib.run(cglib.loads(NASTY))
-    monkeypatch.setitem(sys.modules, "cg.draw", None)  # as if cg.draw were missing
-    monkeypatch.delattr(cglib, "draw", raising=False)
+    monkeypatch.setitem(sys.modules, "cg.render.draw", None)  # as if cg.render.draw were missing
+    import cg.render
+
+    monkeypatch.delattr(cg.render, "draw", raising=False)
     page = result._repr_html_()
     assert page is not None and page.startswith("<table") and result._repr_svg_() is None
-    monkeypatch.setattr("cg.export.to_html_table", lambda *a: 1 / 0)
+    monkeypatch.setattr("cg.render.export.to_html_table", lambda *a: 1 / 0)
     assert result._repr_html_() is None  # Jupyter then shows the plain repr
 
 

@@ -1,4 +1,4 @@
-"""Graphs from expressions: cg/expr.py (the allow-list, the node scheme, columns of errors) and
+"""Graphs from expressions: cg/graph/expr.py (the allow-list, the node scheme, columns of errors) and
 `cg new --expr` (the graph file it writes, through the real CLI)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from conftest import ROOT, cg
 
 import cg as cglib
 from cg.cli import main
-from cg.expr import MAX_CHARS, MAX_DEPTH, ExprError, ExprGraph, default_name, parse_expr
+from cg.graph.expr import MAX_CHARS, MAX_DEPTH, ExprError, ExprGraph, default_name, parse_expr
 from cg.ops import REGISTRY
 
 SEED = "log(3*x**2 + 5*x*y)"
@@ -289,7 +289,7 @@ def test_forbidden_syntax_says_what_is_allowed() -> None:
 
 
 def test_eval_is_never_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    source = (ROOT / "cg" / "expr.py").read_text() + (ROOT / "cg" / "cli_new.py").read_text()
+    source = (ROOT / "cg" / "graph" / "expr.py").read_text() + (ROOT / "cg" / "cli" / "new.py").read_text()
     assert not re.search(r"(?<![.\w])(eval|exec|literal_eval|compile|__import__)\(", source)  # re.compile is fine
 
     def trap(*args: Any, **kwargs: Any) -> Any:

@@ -20,10 +20,11 @@ import yaml
 from conftest import GRAPHS, ROOT, cg
 
 import cg as cglib
-from cg.check import Options, check_graph
+from cg.check.gradients import check_graph
+from cg.check.report import Options
 from cg.errors import CgError, GraphError
-from cg.graph import Graph
-from cg.interp import Result
+from cg.eval.interp import Result
+from cg.graph.ir import Graph
 from cg.parse.yamldoc import load_file
 
 LIB = ROOT / "cg" / "lib" / "nn.yaml"  # shipped with cg: `imports: [cg:nn]` from anywhere
@@ -294,7 +295,7 @@ def test_draw_a_call_as_one_box_or_as_a_cluster() -> None:
 
 
 def test_draw_html_without_dot_frames_the_clusters() -> None:
-    from cg.draw import to_html
+    from cg.render.draw import to_html
 
     result = cglib.run(cglib.load(GRAPHS / "mlp.yaml"))
     page = to_html(result, use_dot=False, composites="cluster")

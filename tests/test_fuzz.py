@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from cg.cli import main
 from cg.errors import CgError
-from cg.fmt import FormatError, format_text
+from cg.fmt.write import FormatError, format_text
 from cg.ops import REGISTRY
 
 EXAMPLES = int(os.environ.get("CG_FUZZ_EXAMPLES", "150"))

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, CliResult
 
+from cg.cli.values import MAX_ELEMENTS
 from cg.parse.yamldoc import MAX_BYTES, MAX_DEPTH, MAX_VALUES
-from cg.values import MAX_ELEMENTS
 
 resource = pytest.importorskip("resource")  # RLIMIT_AS: POSIX only
 

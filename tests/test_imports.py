@@ -1,4 +1,4 @@
-"""What a graph may import (cg/imports.py): its own folder tree, folders allowed with
+"""What a graph may import (cg/graph/imports.py): its own folder tree, folders allowed with
 `cg --allow-path` / CG_ALLOW_PATH, and the libraries shipped with cg (`cg:nn`); refusals say
 nothing about the refused file, messages never quote an imported file, and a failed import is the
 only diagnostic of its root cause.
@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT, CliResult
 
-from cg import imports
 from cg.cli import main
+from cg.graph import imports
 
 SECRET = "hunter2-very-secret"
 GRAPH = "inputs: {{x: 0.5}}\nnodes:\n  y: {{op: {op}, in: [x]}}\noutputs: [y]\n"

@@ -12,7 +12,7 @@ import pytest
 
 import cg
 from cg.errors import NumericError, UsageError
-from cg.interp import backward, forward
+from cg.eval.interp import backward, forward
 
 TEXTBOOK = """
 cg: 1

@@ -15,12 +15,12 @@ import pytest
 from conftest import GRAPHS, cg
 
 import cg as cglib
+from cg.check.fd import differences
 from cg.errors import NumericError, UsageError
-from cg.graph import Graph
-from cg.interp import bind_inputs, forward, jvp
-from cg.jacobian import JacobianResult, choose, jacobian
-from cg.numcheck import numerical_jvp
-from cg.reports import jacobian_json, labels, plain_jacobian, rich_jacobian
+from cg.eval.interp import bind_inputs, forward, jvp
+from cg.eval.jacobian import JacobianResult, choose, jacobian
+from cg.graph.ir import Graph
+from cg.render.reports import jacobian_json, labels, plain_jacobian, rich_jacobian
 
 INPUTS = {"logreg.yaml": {"x": 2.0, "y": 3.0}}
 EXAMPLES = sorted(p.name for p in GRAPHS.glob("*.yaml"))
@@ -59,14 +59,10 @@ def finite_differences(graph: Graph, inputs: dict[str, Any], of: str, wrt: str) 
         return np.asarray(forward(below, {**env, wrt: v})[of], dtype=np.float64)
 
     x = np.asarray(env[wrt], dtype=np.float64)
-    cols = []
-    for j in range(x.size):
-        # A step relative to the entry: a probability of 2e-5 under a log needs a small one.
-        scale = max(abs(float(x.flat[j])), 1e-2)
-        e = np.zeros(x.shape)
-        e.flat[j] = scale
-        cols.append(np.reshape(numerical_jvp(f, [x], [e]), -1) / scale)
-    return np.stack(cols, axis=-1).reshape(np.shape(env[of]) + x.shape)
+    # A step relative to the entry: a probability of 2e-5 under a log needs a small one.
+    h = 1e-6 * np.maximum(np.abs(x.reshape(-1)), 1e-2)
+    columns = differences(f, x, np.arange(x.size), h).central  # (x.size, *of's shape)
+    return np.moveaxis(columns.reshape(x.size, -1), 0, -1).reshape(np.shape(env[of]) + x.shape)
 
 
 def both(graph: Graph, inputs: dict[str, Any], of: str, wrt: str) -> tuple[JacobianResult, JacobianResult]:
@@ -152,7 +148,7 @@ def test_inputs_change_shapes() -> None:
 
 
 def test_interp_jvp_keeps_a_tangent_given_for_a_node() -> None:
-    """What cg.jacobian's forward mode from a node relies on only loosely (it cuts the graph
+    """What cg.eval.jacobian's forward mode from a node relies on only loosely (it cuts the graph
     above the node anyway): jvp keeps a tangent given for a node, since the node's own
     arguments have none and it is skipped."""
     graph = cglib.load(GRAPHS / "log3x2p5xy.yaml")

@@ -4,8 +4,8 @@ Standard library only (ast over cg/). Every import counts, including those insid
 under TYPE_CHECKING: a deferred import hides a cycle from Python, not from the design.
 
 The order is data (STAGES, below): a module may import modules of its own stage or of a stage
-listed before it, never after. Modules not yet moved into their stage's package are placed by
-FLAT (issue 11 moves them into packages). KNOWN_UPWARD and KNOWN_CYCLES, now empty, are where
+listed before it, never after; a module's stage is its package (cg/graph/ir.py: graph) or, for
+the modules directly in cg/, its own name. KNOWN_UPWARD and KNOWN_CYCLES, now empty, are where
 an exception would be written down, with its reason: a new cycle or upward import fails, and so
 does a listed one that no longer happens (delete it, so it cannot come back unseen).
 """
@@ -37,16 +37,6 @@ STAGES: list[tuple[str, ...]] = [
 # Leaves import nothing from cg, not even each other.
 LEAVES = set(STAGES[0])
 
-# Modules still flat in cg/, by the stage they belong to (issue 11 moves them into its package).
-FLAT = {
-    "graph": "ir scope graph composite functions imports inline expect expr expr_nodes",
-    "eval": "plan interp grad jacobian edges paths",
-    "check": "check numcheck",
-    "render": "render export draw draw_clusters diagnostics reports",
-    "cli": "cli cli_check cli_compile cli_draw cli_fmt cli_jacobian cli_lazy cli_new cli_options "
-           "cli_paths cli_report values budget",
-}
-FLAT_STAGE = {module: stage for stage, names in FLAT.items() for module in names.split()}
 
 # What today's tree does against the order (issue 11 removes them; this list only shrinks).
 KNOWN_UPWARD: set[tuple[str, str]] = set()
@@ -131,7 +121,7 @@ def stage_of(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1:
         return "cg"
-    return FLAT_STAGE.get(parts[1], parts[1])
+    return parts[1]
 
 
 def rank(stage: str) -> int:

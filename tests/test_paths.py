@@ -12,8 +12,8 @@ from conftest import GRAPHS, cg
 
 import cg as cglib
 from cg.errors import UsageError
-from cg.paths import count_paths, enumerate_paths, find_paths
-from cg.reports import paths_json, plain_paths
+from cg.eval.paths import count_paths, enumerate_paths, find_paths
+from cg.render.reports import paths_json, plain_paths
 
 INPUTS = {"logreg.yaml": {"x": 2.0, "y": 3.0}}
 EXAMPLES = sorted(p.name for p in GRAPHS.glob("*.yaml"))

@@ -1,4 +1,4 @@
-"""The compiled passes (cg/plan.py) and the lean entry point cg.value_and_grad (cg/grad.py):
+"""The compiled passes (cg/eval/plan.py) and the lean entry point cg.value_and_grad (cg/eval/grad.py):
 they give what cg.run gives, in float64 and float32, cut the backward pass to what is asked,
 and never recurse. No test here times anything."""
 
@@ -15,9 +15,9 @@ import pytest
 
 import cg
 from cg.errors import NumericError, UsageError
-from cg.graph import Graph
+from cg.eval.plan import plan_for
+from cg.graph.ir import Graph
 from cg.ops import REGISTRY
-from cg.plan import plan_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.name for p in (ROOT / "graphs").glob("*.yaml"))

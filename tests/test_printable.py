@@ -13,18 +13,28 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from cg import diagnostics
 from cg.compile import compile_source
-from cg.draw import layered_svg, picture, to_dot, to_html, to_mermaid
-from cg.edges import compute_edges
 from cg.errors import CgError, Diagnostic, Pos
-from cg.export import md_cell, md_code, md_text, notebook_html, tex_text, to_csv, to_html_table, to_latex, to_markdown
-from cg.graph import build
-from cg.interp import Result, run
+from cg.eval.edges import compute_edges
+from cg.eval.interp import Result, run
+from cg.graph.builder import build
 from cg.parse.yamldoc import load_text
 from cg.printable import BIDI, printable, printable_lines, printable_text, shell_word
-from cg.render import plain_table, rich_table, rows, to_json
-from cg.reports import plain_edges, rich_edges
+from cg.render import diagnostics
+from cg.render.draw import layered_svg, picture, to_dot, to_html, to_mermaid
+from cg.render.export import (
+    md_cell,
+    md_code,
+    md_text,
+    notebook_html,
+    tex_text,
+    to_csv,
+    to_html_table,
+    to_latex,
+    to_markdown,
+)
+from cg.render.reports import plain_edges, rich_edges
+from cg.render.table import plain_table, rich_table, rows, to_json
 
 BIDI_CHARS = "".join(map(chr, BIDI))
 # What a terminal or a viewer would act on: C0 (but the line breaks and tabs the formats use),
@@ -198,7 +208,7 @@ def test_markdown_latex_html(result: Result) -> None:
 
 
 def test_report(result: Result) -> None:
-    from cg.cli_report import markdown_report
+    from cg.cli.report import markdown_report
 
     text = markdown_report(result, {"x"}, to_mermaid(result), "cg report evil.yaml", 4)
     _clean(text)

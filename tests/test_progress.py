@@ -19,12 +19,12 @@ import pytest
 from conftest import ROOT, cg
 
 import cg as cg_api
-from cg.check import check_graph
-from cg.cli_draw import DRAW_LIMIT
-from cg.interp import run
-from cg.jacobian import jacobian
-from cg.plan import REPORTS
-from cg.render import TERMINAL_ROWS
+from cg.check.gradients import check_graph
+from cg.cli.draw import DRAW_LIMIT
+from cg.eval.interp import run
+from cg.eval.jacobian import jacobian
+from cg.eval.plan import REPORTS
+from cg.render.table import TERMINAL_ROWS
 
 HIDE_CURSOR, SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"  # what rich writes when its bar starts and stops
 
@@ -209,8 +209,8 @@ def test_draw_refuses_more_than_its_limit_unless_forced(tmp_path: Path) -> None:
 
 
 def test_draw_counts_the_boxes_it_draws() -> None:
-    from cg.cli_draw import _boxes
-    from cg.composite import shown_nodes
+    from cg.cli.draw import _boxes
+    from cg.graph.composite import shown_nodes
 
     graph = cg_api.load(str(ROOT / "graphs" / "mlp.yaml"))  # two calls of a function: one box each
     assert _boxes(graph, "node") == len(graph.inputs) + len(shown_nodes(graph)) < len(graph.inputs) + len(graph.nodes)

@@ -1,5 +1,5 @@
 """Start-up: what each command imports (bench/startup.py times it; no test asserts a time), and
-the table of lazily imported commands (cg/cli_lazy.py) against the commands themselves."""
+the table of lazily imported commands (cg/cli/lazy.py) against the commands themselves."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import click
 import pytest
 from conftest import ROOT
 
-from cg.cli_lazy import COMMANDS
+from cg.cli.lazy import COMMANDS
 
 HEAVY = {"numpy", "yaml", "jsonschema", "rich"}
 
@@ -32,7 +32,8 @@ def imported(tmp_path: Path, *args: str) -> set[str]:
 def test_version_and_help_import_click_and_little_else(tmp_path: Path, args: tuple[str, ...]) -> None:
     found = imported(tmp_path, *args)
     assert not found & HEAVY, found & HEAVY
-    assert not {m for m in found if m.startswith("cg.")} - {"cg.cli", "cg.cli_lazy", "cg.cli_options", "cg.limits"}
+    allowed = {"cg.cli", "cg.cli.group", "cg.cli.common", "cg.cli.lazy", "cg.limits"}
+    assert not {m for m in found if m.startswith("cg.")} - allowed
 
 
 def test_run_of_the_textbook_graph_needs_neither_jsonschema_nor_rich(tmp_path: Path) -> None:
@@ -52,12 +53,12 @@ def test_each_lazy_command_is_what_the_table_says(name: str) -> None:
     command = getattr(importlib.import_module(module), attr)
     assert isinstance(command, click.Command) and command.name == name
     first = (command.help or "").split("\n\n")[0]
-    assert " ".join(first.split()) == text, f"update cg/cli_lazy.py: COMMANDS[{name!r}]"
+    assert " ".join(first.split()) == text, f"update cg/cli/lazy.py: COMMANDS[{name!r}]"
 
 
 def test_help_lists_the_same_lines_before_and_after_the_commands_are_imported() -> None:
     def help_text(preload: bool) -> str:
-        code = ("import sys, click\nfrom cg.cli import main\nfrom cg.cli_lazy import COMMANDS\n"
+        code = ("import sys, click\nfrom cg.cli import main\nfrom cg.cli.lazy import COMMANDS\n"
                 f"if {preload}:\n    for name in COMMANDS:\n        main.get_command(click.Context(main), name)\n"
                 "sys.argv = ['cg', '--help']\nmain()\n")
         return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

@@ -1,5 +1,5 @@
 """Big results. `cg run -f json`, `-f csv` and `--edges -f json` written in pieces
-(cg.render.iter_json, cg.export.iter_csv): byte for byte the text of one json.dumps /
+(cg.render.table.iter_json, cg.render.export.iter_csv): byte for byte the text of one json.dumps /
 csv.writer over the whole document, and the memory of a piece, not of the whole text, however
 big the result. And the terminal's tables of 100,000 rows: the first and last rows only."""
 
@@ -18,13 +18,14 @@ import pytest
 from conftest import GRAPHS
 
 import cg
-from cg import export, render
-from cg.composite import expanded, shown_nodes
-from cg.edges import compute_edges, edge_objects
-from cg.export import csv_rows, iter_csv, to_csv
-from cg.interp import Result
-from cg.render import iter_json, to_json
-from cg.reports import edges_json
+from cg.eval.edges import compute_edges, edge_objects
+from cg.eval.interp import Result
+from cg.graph.composite import expanded, shown_nodes
+from cg.render import export
+from cg.render import table as render
+from cg.render.export import csv_rows, iter_csv, to_csv
+from cg.render.reports import edges_json
+from cg.render.table import iter_json, to_json
 
 SHAPES = """cg: 1
 inputs:
@@ -54,7 +55,7 @@ def _values() -> dict[str, Any]:
             "v": np.array([1.0, 0.0, -0.5])}  # 1 / 0: inf
 
 
-# ---- the document as json.dumps writes it whole (cg.render.to_json before it streamed) -------------------
+# ---- the document as json.dumps writes it whole (cg.render.table.to_json before it streamed) -------------------
 
 
 def _jsonable(v: np.ndarray | None) -> Any:
@@ -251,7 +252,7 @@ def test_rich_table_of_a_huge_result(chain: Result) -> None:
 
 
 def test_edges_tables_of_a_huge_result(chain: Result) -> None:
-    from cg.reports import fan_out_lines, plain_edges
+    from cg.render.reports import fan_out_lines, plain_edges
 
     edges = compute_edges(_chain(200))
     text = plain_edges(edges, max_rows=4).splitlines()

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from cg.cli.values import MAX_DEPTH, parse_assignments, parse_inputs, parse_value
 from cg.errors import UsageError
-from cg.values import MAX_DEPTH, parse_assignments, parse_inputs, parse_value
 
 EXPECTED = "expected a number or a bracketed list like [1, 2, 3]"
 

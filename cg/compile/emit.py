@@ -13,10 +13,10 @@ import numpy as np
 
 from cg import __version__
 from cg.compile.layout import ModuleLayout
-from cg.ir import Const, Node
+from cg.graph.ir import Const, Node
 from cg.ops.code import Site, atomic, sum_to
 from cg.printable import printable, printable_text
-from cg.render import arg_text as render_arg_text
+from cg.render.table import arg_text as render_arg_text
 
 WIDTH = 120
 TEXT_WIDTH = 92  # prose in docstrings
@@ -319,7 +319,7 @@ def _read_values(plan: ModuleLayout, contributions: list[tuple[str, str, bool, s
 
 def _contributions(plan: ModuleLayout) -> Iterator[tuple[str, str, bool, str]]:
     """(name, expression, fresh, comment) per edge that carries a gradient, in the order of
-    cg.interp's backward: nodes in reverse topological order, arguments in order."""
+    cg.eval.interp's backward: nodes in reverse topological order, arguments in order."""
     g = plan.graph
     for node, targets in reversed(g.grad_targets):
         if node.id not in plan.needed:

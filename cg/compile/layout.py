@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cg.errors import CgError, UsageError
-from cg.interp import require_name
-from cg.ir import Const, Graph, Node
+from cg.eval.interp import require_name
+from cg.graph.ir import Const, Graph, Node
 from cg.ops import REGISTRY
 from cg.ops.code import Helper, Site
 
@@ -139,7 +139,7 @@ def _all_scalar(graph: Graph) -> bool:
 
 
 def _needed(graph: Graph, of: str, wrt: Sequence[str] | None) -> set[str]:
-    """Names whose gradient backward computes: on a float path to `of` (as in cg.interp's
+    """Names whose gradient backward computes: on a float path to `of` (as in cg.eval.interp's
     backward), and, with `wrt`, downstream of one of those names. One sweep each way."""
     needed = {of}
     for node, targets in reversed(graph.grad_targets):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from cg.compile.emit import emit
 from cg.compile.layout import layout
-from cg.ir import Graph
+from cg.graph.ir import Graph
 
 
 def compile_source(
@@ -18,7 +18,7 @@ def compile_source(
 
     `of` is the differentiated output (default: the first); `wrt` limits backward to the
     gradients of these names (default: every float input and node; 0 where there is no path);
-    `dtype` "float32" computes every float value and gradient in float32, as cg.interp.run's
+    `dtype` "float32" computes every float value and gradient in float32, as cg.eval.interp.run's
     dtype does. Raises CompileError (an op without a code rule) or UsageError (a bad `of`, `wrt`
     or `dtype`)."""
     return emit(layout(graph, of, wrt, dtype))

@@ -1,0 +1,373 @@
+"""A graph compiled once for the passes: every name and constant gets a slot in a list, every
+node a step that holds its rule and the slots of its arguments, so a pass is a loop over
+steps that indexes lists (no dict lookups, no isinstance tests, no per-call re-validation).
+
+`plan_for(graph, dtype)` builds the plan on first use and keeps it on the graph. The passes:
+
+- forward: values = [*inputs, one slot per node filled in order, *constants (numpy
+  scalars when 0-d: arithmetic on them is several times cheaper than on 0-d arrays)];
+- backward: the steps of the nodes between the differentiated output and the names whose
+  gradient is wanted, in reverse order; which contribution to a name comes first is known
+  when the plan is made, so the first one is stored and only later ones are added;
+- jvp: tangents pushed in topological order, skipping nodes whose arguments have none.
+
+Nothing recurses over the graph. In float32 plans the constants are cast to float32, and
+every float node's rules are wrapped so that a rule that returns float64 (it promoted
+somewhere) is cast back: values, gradients and tangents stay float32 end to end.
+
+A VJP rule may take a keyword `needs` (a tuple of bools, one per argument): the plan passes
+it when some argument needs no cotangent (an input whose gradient nobody asked for), and the
+rule may return None for those, skipping their work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from cg.gcpause import paused_gc
+from cg.graph.ir import Const, Graph, Node
+from cg.ops import Array, Op, OpFailure
+from cg.ops.base import multiplies_by_df
+
+DTYPES = ("float64", "float32")
+Getter = Callable[[Sequence[Any]], tuple[Any, ...]]
+DF: dict[str, Any] = {}  # marks a backward step that calls an op's df(x, y) in place of its VJP
+Rules = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]  # forward, vjp, jvp
+# progress(what, done, total), e.g. ("backward", 4000, 100000): the CLI's bar on a terminal
+# (cg/progress.py). Given one, a pass runs in about REPORTS spans and reports after each; without
+# one (a pipe, the Python API) it is one plain loop, as fast as before.
+Report = Callable[[str, int, int], None]
+REPORTS = 100
+
+
+def spans(n: int) -> list[tuple[int, int]]:
+    """[lo, hi) ranges that cover range(n) in at most about REPORTS pieces (one per step when small)."""
+    size = max(1, n // REPORTS)
+    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+
+
+class StepFailure(Exception):
+    """An op's forward rule failed (OpFailure) at `node`."""
+
+    def __init__(self, node: Node, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+@dataclass(frozen=True)
+class Backward:
+    """The backward steps from one output to the names whose gradients are wanted."""
+
+    # (vjp, out slot, arg slot or getter, kwargs, targets or None); (df, out, arg slot, DF, None)
+    steps: tuple[tuple[Any, ...], ...]
+    slots: tuple[int, ...]  # the slots that get a gradient, the output's first
+    names: tuple[str, ...]  # their names
+
+
+def _getter(slots: tuple[int, ...]) -> Getter:
+    """A C-level function that returns the values at `slots` as a tuple."""
+    if len(slots) == 1:
+        k = slots[0]
+        return lambda vals: (vals[k],)
+    return itemgetter(*slots)
+
+
+def _takes_needs(op: Op) -> bool:
+    """Whether op.vjp is a Python function with a parameter named `needs` (other callables
+    are never passed it)."""
+    code = getattr(op.vjp, "__code__", None)
+    return code is not None and "needs" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+
+
+def _cast(dt: np.dtype[Any]) -> Callable[[Any], Any]:
+    def cast(v: Any) -> Any:
+        if v is None or getattr(v, "dtype", dt) == dt or v.dtype.kind != "f":
+            return v
+        return v.astype(dt)
+
+    return cast
+
+
+def _wrap_float(op: Op, dt: np.dtype[Any]) -> Rules:
+    """forward, vjp and jvp of a float node whose results are cast to dt when a rule promoted them."""
+    cast = _cast(dt)
+
+    def forward(*xs: Any, **kw: Any) -> Any:
+        return cast(op.forward(*xs, **kw))
+
+    def vjp(g: Any, y: Any, xs: Sequence[Any], **kw: Any) -> list[Any]:
+        return [cast(c) for c in op.vjp(g, y, xs, **kw)]
+
+    def jvp(ts: Sequence[Any], y: Any, xs: Sequence[Any], **kw: Any) -> Any:
+        return cast(op.jvp(ts, y, xs, **kw))
+
+    return forward, vjp, jvp
+
+
+class Plan:
+    """Slots: the inputs, then one per node (in topological order), then the constants and the
+    names used but defined outside the graph (as in a graph cut by cg.eval.jacobian.downstream)."""
+
+    def __init__(self, graph: Graph, dtype: str = "float64") -> None:
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        self.graph = graph
+        self.dtype = dt = np.dtype(dtype)
+        nodes, avals = graph.nodes, graph.avals
+        self.names: tuple[str, ...] = (*(i.name for i in graph.inputs), *(n.id for n in nodes))
+        self.base = ni = len(graph.inputs)  # the slot of the first node
+        self.index: dict[str, int] = {name: k for k, name in enumerate(self.names)}
+        self.label: list[str | None] = list(self.names)  # slot -> name (None: a constant)
+        self.extras: list[Array | None] = []  # constants, and None for each outside name
+        outside: list[str] = []
+        index, extras, end = self.index, self.extras, len(self.names)
+        args: list[tuple[int, ...]] = []
+        for node in nodes:
+            slots = []
+            for a in node.args:
+                if type(a) is str:
+                    slot = index.get(a)
+                    if slot is None:
+                        slot = index[a] = end + len(extras)
+                        extras.append(None)
+                        outside.append(a)
+                        self.label.append(a)
+                else:
+                    slot = end + len(extras)
+                    extras.append(self._const(a))  # type: ignore[arg-type]
+                    self.label.append(None)
+                slots.append(slot)
+            args.append(tuple(slots))
+        self.args = args
+        self.free: tuple[str, ...] = (*self.names[:ni], *outside)
+        self.outside_slots = tuple(index[a] for a in outside)
+        self.is_float = [name is not None and name in avals and avals[name].dtype == "float" for name in self.label]
+        # (forward, vjp, jvp) per node, one tuple per op shared by its nodes.
+        plain: dict[int, Rules] = {}
+        cast: dict[int, Rules] = {}
+        self.rules: list[Rules] = []
+        for k, n in enumerate(nodes):
+            op = n.op
+            if dt != np.float64 and self.is_float[ni + k]:
+                rules = cast.get(id(op)) or cast.setdefault(id(op), _wrap_float(op, dt))
+            else:
+                rules = plain.get(id(op)) or plain.setdefault(id(op), (op.forward, op.vjp, op.jvp))
+            self.rules.append(rules)
+        # (out slot, forward, the one argument's slot, None, None), or (out, forward, -1, getter, attrs or None)
+        self.steps: list[tuple[Any, ...]] = [
+            (ni + k, fwd, a[0], None, None) if len(a) == 1 and not n.attrs
+            else (ni + k, fwd, -1, _getter(a), n.attrs or None)
+            for k, (n, (fwd, _, _), a) in enumerate(zip(nodes, self.rules, args))
+        ]
+        self._blank: list[None] = [None] * len(nodes)
+        self._backward: dict[tuple[str, frozenset[str] | None], Backward] = {}
+        self._reach: dict[tuple[str, bool], frozenset[str]] = {}
+
+    def _const(self, c: Const) -> Array:
+        value = c.value.astype(self.dtype) if c.value.dtype.kind == "f" else c.value
+        return value[()] if value.ndim == 0 else value  # a numpy scalar: arithmetic on it is 8x cheaper
+
+    # ---- forward -------------------------------------------------------------------------
+
+    def forward(self, free: Sequence[Array], progress: Report | None = None) -> list[Array]:
+        """Every slot's value, given the values of the free names (self.free) in order."""
+        ni = self.base
+        vals = [*free[:ni], *self._blank, *self.extras]
+        for slot, v in zip(self.outside_slots, free[ni:]):
+            vals[slot] = v
+        steps = self.steps
+        if progress is None:
+            self.run_steps(vals, steps)
+        else:
+            for lo, hi in spans(len(steps)):
+                self.run_steps(vals, steps[lo:hi])
+                progress("forward", hi, len(steps))
+        return vals
+
+    def steps_below(self, start: str) -> list[tuple[Any, ...]]:
+        """The forward steps of the nodes that depend on `start` (not its own), in order: what
+        must be run again when its value changes (a finite difference)."""
+        below, names, ni = self.reachable(start, downstream=True), self.names, self.base
+        return [step for k, step in enumerate(self.steps) if names[ni + k] in below and names[ni + k] != start]
+
+    def run_steps(self, vals: list[Array], steps: Sequence[tuple[Any, ...]]) -> None:
+        """Fill the value slots of these forward steps, in order (StepFailure if an op fails)."""
+        ni = out = self.base
+        try:
+            for out, fn, a, get, attrs in steps:
+                if get is None:  # one argument, no attributes: the scalar chain's case
+                    vals[out] = fn(vals[a])
+                elif attrs is None:
+                    vals[out] = fn(*get(vals))
+                else:
+                    vals[out] = fn(*get(vals), **attrs)
+        except OpFailure as e:
+            raise StepFailure(self.graph.nodes[out - ni], str(e)) from None
+
+    # ---- backward ------------------------------------------------------------------------
+
+    def backward_plan(self, of: str, wanted: frozenset[str] | None = None) -> Backward:
+        """The steps that carry d(of)/d(...) back to the float names `of` depends on (only to
+        those on a path from a name in `wanted`, if given); cached per (of, wanted)."""
+        key = (of, wanted)
+        plan = self._backward.get(key)
+        if plan is None:
+            with paused_gc():
+                plan = self._backward[key] = self._make_backward(of, wanted)
+        return plan
+
+    def _make_backward(self, of: str, wanted: frozenset[str] | None) -> Backward:
+        nodes, ni, args, is_float = self.graph.nodes, self.base, self.args, self.is_float
+        top = self.index[of]
+        keep = bytearray(len(self.label))  # float slots that `of` depends on through float edges
+        keep[top] = is_float[top]
+        for k in range(len(nodes) - 1, -1, -1):
+            if keep[ni + k]:
+                for s in args[k]:
+                    if is_float[s]:
+                        keep[s] = 1
+        if wanted is not None:  # only slots on a path from a wanted name
+            below = bytearray(len(self.label))
+            for name in wanted:
+                below[self.index[name]] = 1
+            for k, slots in enumerate(args):
+                if not below[ni + k] and any(below[s] for s in slots):
+                    below[ni + k] = 1
+            keep = bytearray(a & b for a, b in zip(keep, below))
+        started = {top: None}  # slots with a contribution so far, in the order they got one
+        steps: list[tuple[Any, ...]] = []
+        for k in range(len(nodes) - 1, -1, -1):
+            if not keep[ni + k]:
+                continue
+            slots, targets = args[k], []
+            for j, s in enumerate(slots):
+                if keep[s]:
+                    targets.append((j, s, s not in started))  # (position, slot, first contribution)
+                    started[s] = None
+            if not targets:  # its arguments are integers, constants or not wanted
+                continue
+            node = nodes[k]
+            vjp, kw = self.rules[k][1], dict(node.attrs)
+            if len(targets) < len(slots) and _takes_needs(node.op):
+                kw["needs"] = tuple(any(j == t[0] for t in targets) for j in range(len(slots)))
+            if len(slots) == 1 and not kw and targets[0][2]:  # the chain's case: one argument, first
+                df = multiplies_by_df(node.op)
+                if df is not None and vjp is node.op.vjp:  # not cast: multiply by df(x, y) directly
+                    steps.append((df, ni + k, slots[0], DF, None))
+                else:
+                    steps.append((vjp, ni + k, slots[0], None, None))
+            else:
+                steps.append((vjp, ni + k, _getter(slots), kw, tuple(targets)))
+        label = self.label
+        return Backward(tuple(steps), tuple(started), tuple(label[s] for s in started))  # type: ignore[misc]
+
+    def backward(self, plan: Backward, vals: Sequence[Array], seed: Array,
+                 progress: Report | None = None) -> list[Array | None]:
+        """Gradients per slot (None where there is none), seeded with `seed` at plan.slots[0]."""
+        grads: list[Array | None] = [None] * len(vals)
+        grads[plan.slots[0]] = seed
+        steps = plan.steps
+        if progress is None:
+            _backward(steps, vals, grads)
+        else:
+            for lo, hi in spans(len(steps)):
+                _backward(steps[lo:hi], vals, grads)
+                progress("backward", hi, len(steps))
+        return grads
+
+    # ---- forward mode --------------------------------------------------------------------
+
+    def jvp(self, vals: Sequence[Array], seeds: Mapping[int, Array],
+            progress: Report | None = None) -> list[Array | None]:
+        """Tangents per slot, given the tangents of some slots (free names or nodes)."""
+        tans: list[Array | None] = [None] * len(vals)
+        for slot, t in seeds.items():
+            tans[slot] = t
+        parts = (self.steps, self.rules, self.args, self.graph.nodes)
+        if progress is None:
+            _jvp(zip(*parts), vals, tans)
+        else:
+            n = len(self.steps)
+            for lo, hi in spans(n):
+                _jvp(zip(*(p[lo:hi] for p in parts)), vals, tans)
+                progress("forward mode", hi, n)
+        return tans
+
+    def reachable(self, start: str, downstream: bool) -> frozenset[str]:
+        """Names connected to `start` by a path (its descendants, or its ancestors), `start`
+        included: one sweep over the nodes, cached."""
+        key = (start, downstream)
+        found = self._reach.get(key)
+        if found is None:
+            seen = {start}
+            for node in self.graph.nodes if downstream else reversed(self.graph.nodes):
+                names = [a for a in node.args if type(a) is str]
+                if downstream and any(a in seen for a in names):
+                    seen.add(node.id)
+                elif not downstream and node.id in seen:
+                    seen.update(names)
+            found = self._reach[key] = frozenset(seen)
+        return found
+
+    def between(self, src: str, dst: str) -> frozenset[str]:
+        """The names on some path from src to dst, both included (empty if there is none)."""
+        return self.reachable(src, downstream=True) & self.reachable(dst, downstream=False)
+
+    def values(self, named: Mapping[str, Array]) -> list[Array]:
+        """The slot list of a name -> value mapping that has every free name and node."""
+        vals = [named[n] for n in self.names]
+        vals += self.extras
+        for a, slot in zip(self.free[self.base :], self.outside_slots):
+            vals[slot] = named[a]
+        return vals
+
+
+def _backward(steps: Sequence[tuple[Any, ...]], vals: Sequence[Array], grads: list[Array | None]) -> None:
+    """Plan.backward's loop over some of its steps, in order."""
+    for vjp, out, a, kw, targets in steps:
+        g = grads[out]
+        if targets is None:
+            if kw is None:
+                grads[a] = vjp(g, vals[out], (vals[a],))[0]
+            else:  # DF: a one-input elementwise op's own derivative, what its VJP multiplies by
+                grads[a] = g * vjp(vals[a], vals[out])
+            continue
+        cts = vjp(g, vals[out], a(vals), **kw) if kw else vjp(g, vals[out], a(vals))
+        for j, t, first in targets:
+            grads[t] = cts[j] if first else grads[t] + cts[j]
+
+
+def _jvp(steps: Iterable[tuple[Any, ...]], vals: Sequence[Array], tans: list[Array | None]) -> None:
+    """Plan.jvp's loop: (step, rules, argument slots, node) for some of the nodes, in order."""
+    for (out, *_), (_, _, jvp), args, node in steps:
+        ts = [tans[a] for a in args]
+        if all(t is None for t in ts):
+            continue
+        tans[out] = jvp(ts, vals[out], [vals[a] for a in args], **node.attrs)
+
+
+def reachable(graph: Graph, start: str, *, downstream: bool) -> frozenset[str]:
+    """Names connected to `start` by a path (its descendants if downstream, else its ancestors),
+    `start` included: the one walk every stage uses (cached on the graph's plan)."""
+    return plan_for(graph).reachable(start, downstream)
+
+
+def between(graph: Graph, src: str, dst: str) -> frozenset[str]:
+    """The names on some path from src to dst, both included (empty if there is none)."""
+    return plan_for(graph).between(src, dst)
+
+
+def plan_for(graph: Graph, dtype: str = "float64") -> Plan:
+    """The graph's plan for `dtype`, made on first use and kept on the graph (as
+    functools.cached_property does: the Graph is frozen, its __dict__ is not)."""
+    plans: dict[str, Plan] = graph.__dict__.setdefault("_plans", {})
+    plan = plans.get(dtype)
+    if plan is None:
+        with paused_gc():  # many small tuples, no cycles: see cg/gcpause.py
+            plan = plans[dtype] = Plan(graph, dtype)
+    return plan

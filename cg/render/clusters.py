@@ -1,0 +1,62 @@
+"""Composites in pictures: `cg draw --composites node` draws a call as one box (the default),
+`--composites cluster` draws its inner nodes inside a labelled box, nested for calls inside
+functions. This module works out which box sits in which cluster; cg.render.draw writes them out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cg.graph.ir import Graph
+
+MODES = ("node", "cluster")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    key: str  # the composite's id: h1, or h1/n for a call inside h1's function
+    label: str  # "h1: linear"
+    parent: str | None  # the enclosing cluster
+    members: tuple[str, ...]  # keys of the boxes directly inside (not inside a nested cluster)
+
+
+def clusters(graph: Graph, box_keys: Iterable[str]) -> tuple[Cluster, ...]:
+    """A cluster per composite of the graph, holding its inner nodes and their constants."""
+    owner: dict[str, str] = {}
+    for c in graph.composites:  # a call is recorded before the calls inside it: the innermost wins
+        for inner in c.inner:
+            owner[inner] = c.id
+    members: dict[str, list[str]] = {c.id: [] for c in graph.composites}
+    for key in box_keys:
+        name, _, part = key.partition(".")  # ids have no dots; a constant's box is "<node>.in<k>"
+        if (not part or part.startswith("in")) and name in owner:
+            members[owner[name]].append(key)
+    return tuple(
+        Cluster(c.id, f"{c.id}: {c.text or c.op.name}", c.parent, tuple(members[c.id])) for c in graph.composites
+    )
+
+
+def nesting(found: tuple[Cluster, ...]) -> list[tuple[bool, Cluster]]:
+    """(True, cluster) where a cluster opens and (False, cluster) where it closes, parents around
+    their children: the order DOT and Mermaid need. An explicit stack, no recursion."""
+    children: dict[str | None, list[Cluster]] = {}
+    for c in found:
+        children.setdefault(c.parent, []).append(c)
+    out: list[tuple[bool, Cluster]] = []
+    stack = [(True, c) for c in reversed(children.get(None, []))]
+    while stack:
+        opening, c = stack.pop()
+        out.append((opening, c))
+        if opening:
+            stack.append((False, c))
+            stack.extend((True, child) for child in reversed(children.get(c.key, [])))
+    return out
+
+
+def everything_inside(found: tuple[Cluster, ...]) -> dict[str, list[str]]:
+    """Per cluster, its boxes and those of the clusters nested in it (a frame must hold them all)."""
+    inside = {c.key: list(c.members) for c in found}
+    for c in reversed(found):  # a call is recorded before the calls inside it: children come first here
+        if c.parent in inside:
+            inside[c.parent] += inside[c.key]
+    return inside
