@@ -268,7 +268,7 @@ def expected(graph: Any) -> Any:
 
 
 def comments(text: str) -> list[str]:
-    from cg.fmt.write import read_tree
+    from cg.fmt.tree import read_tree
 
     return sorted(read_tree(text).comments)
 

@@ -22,19 +22,9 @@ from conftest import GRAPHS, ROOT
 import cg
 from cg.errors import CgError, UsageError
 from cg.eval.interp import Result
-from cg.render.draw import (
-    GREEN,
-    GREY,
-    RED,
-    layered_svg,
-    picture,
-    run_dot,
-    to_dot,
-    to_html,
-    to_mermaid,
-    to_png,
-    to_svg,
-)
+from cg.render.dot import run_dot, to_dot, to_mermaid, to_png, to_svg
+from cg.render.draw import layered_svg, to_html
+from cg.render.picture import GREEN, GREY, RED, picture
 
 DOT = shutil.which("dot")
 needs_dot = pytest.mark.skipif(DOT is None, reason="Graphviz `dot` is not installed (Debian package graphviz)")

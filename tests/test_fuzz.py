@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from cg.cli import main
 from cg.errors import CgError
-from cg.fmt.write import FormatError, format_text
+from cg.fmt.tree import FormatError
+from cg.fmt.write import format_text
 from cg.ops import REGISTRY
 
 EXAMPLES = int(os.environ.get("CG_FUZZ_EXAMPLES", "150"))

@@ -21,7 +21,8 @@ from cg.graph.builder import build
 from cg.parse.yamldoc import load_text
 from cg.printable import BIDI, printable, printable_lines, printable_text, shell_word
 from cg.render import diagnostics
-from cg.render.draw import layered_svg, picture, to_dot, to_html, to_mermaid
+from cg.render.dot import to_dot, to_mermaid
+from cg.render.draw import layered_svg, to_html
 from cg.render.export import (
     md_cell,
     md_code,
@@ -33,6 +34,7 @@ from cg.render.export import (
     to_latex,
     to_markdown,
 )
+from cg.render.picture import picture
 from cg.render.reports import plain_edges, rich_edges
 from cg.render.table import plain_table, rich_table, rows, to_json
 

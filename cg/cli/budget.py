@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cg.errors import GraphError
-from cg.graph.ir import Aval, Const, Graph, infer
+from cg.graph.ir import Aval, Const, Graph
+from cg.graph.shapes import infer
 from cg.limits import Limits
 from cg.limits import current as current_limits
 

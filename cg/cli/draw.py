@@ -84,7 +84,8 @@ def _draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | Non
     import sys
 
     from cg.graph.builder import build
-    from cg.render.draw import render, require_dot
+    from cg.render.dot import require_dot
+    from cg.render.draw import render
 
     fmt = _format(fmt, output)
     to_stdout = output is None or output == "-"

@@ -62,7 +62,7 @@ def _report(file: str, inputs: tuple[str, ...], of: str | None, output: str | No
 def _mermaid(result: Any, precision: int) -> str | None:
     """The Mermaid source of the picture, or None when cg.render.draw is not there."""
     try:
-        from cg.render.draw import to_mermaid
+        from cg.render.dot import to_mermaid
     except ImportError:
         return None
     text: str = to_mermaid(result, values=True, precision=precision)

@@ -15,7 +15,9 @@ import numpy as np
 from cg.errors import CgError, NumericError, UsageError, did_you_mean
 from cg.eval.plan import Plan, Report, StepFailure, plan_for, reachable
 from cg.gcpause import paused_gc
-from cg.graph.ir import Aval, Graph, Node, infer, to_array
+from cg.graph.ir import Aval, Graph, Node
+from cg.graph.parts import to_array
+from cg.graph.shapes import infer
 from cg.ops import Array
 
 

@@ -17,15 +17,9 @@ from cg.graph.expect import parse_expect
 from cg.graph.expr_nodes import ExprNodes
 from cg.graph.functions import check_ops, load_scope
 from cg.graph.inline import Inliner
-from cg.graph.ir import (
-    _ID,
-    Graph,
-    Node,
-    _Builder,
-    _check_cycles,
-    _check_references,
-    infer,
-)
+from cg.graph.ir import _ID, Graph, Node
+from cg.graph.parts import Builder, check_cycles, check_references
+from cg.graph.shapes import infer
 from cg.parse.document import Document
 from cg.schema.messages import quote
 
@@ -41,7 +35,7 @@ def build(doc: Document, *, library: bool = False) -> Graph:
 
 def _build(doc: Document, library: bool = False) -> Graph:
     scope = load_scope(doc)  # schema, imports and functions
-    b = _Builder(doc, scope.ops())
+    b = Builder(doc, scope.ops())
     b.diags.extend(scope.diags)
     schema_ok = not scope.schema_diags
     data = doc.data if isinstance(doc.data, dict) else {}
@@ -62,8 +56,8 @@ def _build(doc: Document, library: bool = False) -> Graph:
             b.error("CG111", msg, ("nodes", nid), nid, key=True)
         elif nid not in broken and (node := b.node(nid, spec)) is not None:
             nodes[nid] = node
-    _check_references(b, nodes, outputs, names)
-    order = _check_cycles(b, nodes)
+    check_references(b, nodes, outputs, names)
+    order = check_cycles(b, nodes)
 
     avals = {i.name: i.aval for i in inputs}
     inliner = Inliner(scope)

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 
 from cg.errors import did_you_mean
-from cg.graph.ir import Aval, Expect, Expected, Input, Node, _Builder, _literal_problem, _short_lists, infer, to_array
+from cg.graph.ir import Aval, Expect, Expected, Input, Node
+from cg.graph.parts import Builder, literal_problem, to_array
+from cg.graph.shapes import infer, short_lists
 from cg.schema.messages import quote
 
 EXPECT_TOL = 1e-4  # the default: numbers copied from `cg run`, which prints 4 decimals
@@ -18,7 +20,7 @@ EXPECT_TOL = 1e-4  # the default: numbers copied from `cg run`, which prints 4 d
 
 
 def parse_expect(
-    b: _Builder, raw: dict[str, Any], inputs: list[Input], nodes: tuple[Node, ...], avals: dict[str, Aval],
+    b: Builder, raw: dict[str, Any], inputs: list[Input], nodes: tuple[Node, ...], avals: dict[str, Aval],
     outputs: list[Any], declared: Collection[Any] = (),
 ) -> Expect:
     """The validated `expect` block; every problem is reported at its key or value. `declared` are
@@ -37,7 +39,7 @@ def parse_expect(
         elif (arr := _expect_literal(b, value, inp.aval.dtype, "inputs", name)) is not None:
             if inp.shape_given and arr.shape != inp.aval.shape:
                 msg = f"expect.inputs: {quote(name)} has shape {list(inp.aval.shape)}, got {list(arr.shape)}"
-                b.error("CG120", _short_lists(msg), ("expect", "inputs", name), None)
+                b.error("CG120", short_lists(msg), ("expect", "inputs", name), None)
             point[name] = arr
     at = _expect_avals(b, point, inputs, nodes, avals)
     of = raw.get("of", outputs[0] if outputs else "")
@@ -61,7 +63,7 @@ def parse_expect(
 
 
 def _expect_avals(
-    b: _Builder, point: dict[str, np.ndarray], inputs: list[Input], nodes: tuple[Node, ...], avals: dict[str, Aval]
+    b: Builder, point: dict[str, np.ndarray], inputs: list[Input], nodes: tuple[Node, ...], avals: dict[str, Aval]
 ) -> dict[str, Aval]:
     """Shapes at the expect point: values in expect.inputs may change them, as inputs given at run time do."""
     changed = {n: Aval(v.shape, avals[n].dtype) for n, v in point.items() if v.shape != avals[n].shape}
@@ -88,7 +90,7 @@ class _Unbuilt:
 
 
 def _expected(
-    b: _Builder, raw: dict[str, Any], section: str, avals: Mapping[str, Aval], at: Mapping[str, Aval],
+    b: Builder, raw: dict[str, Any], section: str, avals: Mapping[str, Aval], at: Mapping[str, Aval],
     unbuilt: _Unbuilt,
 ) -> tuple[Expected, ...]:
     """Entries of expect.values or expect.grads: names that exist, with numbers of their shape at
@@ -112,16 +114,16 @@ def _expected(
             continue
         if arr.shape != at[name].shape:
             msg = f"expect.{section}: {quote(name)} has shape {list(at[name].shape)}, got {list(arr.shape)}"
-            b.error("CG120", _short_lists(msg), path, None)
+            b.error("CG120", short_lists(msg), path, None)
             continue
         out.append(Expected(name, arr, b.doc.pos(path)))
     return tuple(out)
 
 
-def _expect_literal(b: _Builder, value: Any, dtype: str, section: str, name: str) -> np.ndarray | None:
+def _expect_literal(b: Builder, value: Any, dtype: str, section: str, name: str) -> np.ndarray | None:
     try:
         return to_array(value, dtype)
     except ValueError as e:
-        where, problem = _literal_problem(value, dtype, "value") or ((), f"value {e}")
+        where, problem = literal_problem(value, dtype, "value") or ((), f"value {e}")
         b.error("CG104", f"expect.{section}: {quote(name)}: {problem}", ("expect", section, name, *where), None)
         return None

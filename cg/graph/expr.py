@@ -19,6 +19,10 @@ Node ids are names(i) for the i-th node, by default a, b, ..., z, aa, ab, ... sk
 names of the expression (and `reserved`). The output is the id of the last node, which is the
 value of the whole expression; an expression with no operation (a bare name or number) is an
 error, CG602, since a graph has no identity op to hold it.
+
+This module is longer than the others (about 470 lines) on purpose: it is one parser, the
+allow-list, the walk that emits nodes and the column-exact errors all read the same `ast` nodes,
+and split apart each piece would need the others' private state.
 """
 
 from __future__ import annotations

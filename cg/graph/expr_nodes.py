@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from cg.errors import Diagnostic, Pos
-from cg.graph.ir import Const, Node, _Builder, _is_int, call_op
+from cg.graph.ir import Const, Node, call_op
+from cg.graph.parts import Builder, is_int
 from cg.graph.scope import Function, Scope
 from cg.ops import REGISTRY
 from cg.parse.document import Document
@@ -72,7 +73,7 @@ def _char_at(file: str, pos: Pos) -> str:
 
 
 class ExprNodes:
-    """Turns `{expr: ...}` specs into call nodes, for _Builder.node (one per document part)."""
+    """Turns `{expr: ...}` specs into call nodes, for Builder.node (one per document part)."""
 
     def __init__(self, scope: Scope, names: Collection[Any]) -> None:
         self.scope, self.names = scope, names  # the names an expression may use
@@ -84,7 +85,7 @@ class ExprNodes:
             self._known = frozenset(n for n in self.names if isinstance(n, str))
         return self._known
 
-    def __call__(self, b: _Builder, nid: str, spec: dict[str, Any]) -> Node | None:
+    def __call__(self, b: Builder, nid: str, spec: dict[str, Any]) -> Node | None:
         from cg.graph.expr import ExprError, parse_expr
 
         text = spec["expr"]
@@ -104,7 +105,7 @@ class ExprNodes:
         for n in graph.nodes:
             op = REGISTRY[n.op]
             args = tuple(a if isinstance(a, str) else Const(np.asarray(
-                a, dtype=np.int64 if k in op.int_args and _is_int(a) else np.float64)) for k, a in enumerate(n.args))
+                a, dtype=np.int64 if k in op.int_args and is_int(a) else np.float64)) for k, a in enumerate(n.args))
             attrs = {name: n.attrs.get(name, attr.default) for name, attr in op.attrs.items()}
             body.append(Node(n.id, op, args, attrs, "", ColumnPos(b.doc, path, n.col)))
         params = tuple(graph.inputs)

@@ -34,7 +34,9 @@ from typing import Any
 from cg.graph.expr_nodes import ExprNodes
 from cg.graph.imports import read_imports
 from cg.graph.inline import bodies_over_limit, graph_crossing, over_limit_message
-from cg.graph.ir import Node, _Builder, _check_cycles, call_op, topological_order, walk_cycle
+from cg.graph.ir import Node, call_op
+from cg.graph.order import topological_order, walk_cycle
+from cg.graph.parts import Builder, check_cycles
 from cg.graph.scope import Function, Scope, Within, inputs_text, is_library
 from cg.limits import current as current_limits
 from cg.ops import REGISTRY
@@ -209,7 +211,7 @@ def _make_ops(scope: Scope, order: list[str]) -> None:
 # ---- a function's body -------------------------------------------------------------------------------
 
 
-def check_ops(scope: Scope, b: _Builder, raw_nodes: Mapping[str, Any], broken: set[Any], file: str,
+def check_ops(scope: Scope, b: Builder, raw_nodes: Mapping[str, Any], broken: set[Any], file: str,
               *, body: bool = False) -> set[str]:
     """Unknown ops or functions (CG101), and calls with the wrong number of inputs (CG102) or with
     attributes (CG103). Returns the nodes not to build: those, and calls of broken functions.
@@ -265,7 +267,7 @@ def _body(scope: Scope, fn: Function) -> None:
     if fn.op is None:
         return
     doc = Within(fn.doc, ("functions", fn.name), fn.spec)
-    b = _Builder(doc, scope.ops(fn.doc.file))
+    b = Builder(doc, scope.ops(fn.doc.file))
     raw: dict[str, Any] = fn.spec["nodes"]
 
     b.exprs = ExprNodes(scope, [*fn.params, *raw])
@@ -295,7 +297,7 @@ def _body(scope: Scope, fn: Function) -> None:
         hint = scope.hint(fn.output, lambda: [n for n in raw if isinstance(n, str)])
         b.error("CG113", f"output {quote(fn.output)} is not a node of function {quote(fn.name)}{hint}", ("output",),
                 None)
-    order = _check_cycles(b, nodes)
+    order = check_cycles(b, nodes)
     fn.body = tuple(nodes[n] for n in order)
     scope.diags += b.diags
     fn.ok = fn.ok and not b.diags and len(order) == len(raw)

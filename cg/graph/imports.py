@@ -20,7 +20,7 @@ from typing import Any
 
 from cg.codes import name_of
 from cg.errors import Diagnostic, LoadError
-from cg.graph.ir import topological_order, walk_cycle
+from cg.graph.order import topological_order, walk_cycle
 from cg.graph.scope import Scope, at, is_library
 from cg.limits import allowed_paths
 from cg.parse.read import load_file

@@ -17,7 +17,8 @@ from typing import Any
 
 from cg.errors import Diagnostic, Pos
 from cg.graph.expr_nodes import count_operations, operations_bound
-from cg.graph.ir import Arg, CallOp, Composite, Node, _Builder
+from cg.graph.ir import Arg, CallOp, Composite, Node
+from cg.graph.parts import Builder
 from cg.graph.scope import Function, Scope, at
 from cg.limits import Limits
 from cg.limits import current as current_limits
@@ -74,7 +75,7 @@ class Inliner:
     records: list[_Record] = field(default_factory=list)
     origins: dict[str, Origin] = field(default_factory=dict)
 
-    def expand(self, b: _Builder, ordered: tuple[Node, ...]) -> tuple[Node, ...]:
+    def expand(self, b: Builder, ordered: tuple[Node, ...]) -> tuple[Node, ...]:
         """The nodes with every call inlined. Over the node limit, a CG004 at the call that
         crosses it, and the calls are left out (the graph is invalid then anyway)."""
         if not self.scope.by_op or not any(isinstance(n.op, CallOp) for n in ordered):

@@ -261,15 +261,17 @@ def picture_svg(result: Result, precision: int = 4) -> str | None:
     if len(result.graph.avals) > PICTURE_LIMIT:
         return None
     try:
-        from cg.render import draw
+        from cg.render.dot import have_dot, to_svg
+        from cg.render.draw import layered_svg
+        from cg.render.picture import picture
 
-        svg = draw.to_svg(result, precision=precision) if draw.have_dot() else None
+        svg = to_svg(result, precision=precision) if have_dot() else None
     except ImportError:
         return None
     except Exception:  # dot failed or timed out: the simple layout below still works
         svg = None
     try:
-        svg = svg or draw.layered_svg(draw.picture(result, precision=precision))
+        svg = svg or layered_svg(picture(result, precision=precision))
     except Exception:
         return None
     return svg[svg.find("<svg"):]  # inline SVG takes no XML declaration or doctype

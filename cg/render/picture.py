@@ -1,0 +1,193 @@
+"""A graph as a neutral picture: boxes and arrows with their texts, before any format.
+
+As in the lecture notes' figures, every edge carries the value of its source in green above
+the gradient that flows back along it in red (cg.eval.edges gives the flows, so the streams leaving
+a name add up to its gradient). cg/render/dot.py writes a Picture as DOT, Mermaid, SVG and PNG,
+cg/render/draw.py as one HTML page, and picks the format.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from cg.errors import UsageError
+from cg.eval.edges import compute_edges, stream_sums
+from cg.eval.interp import Result
+from cg.eval.plan import reachable
+from cg.graph.composite import call_flows, shown_nodes
+from cg.graph.ir import Const, Graph, Node
+from cg.printable import printable, printable_text
+from cg.render.clusters import MODES, Cluster, clusters
+from cg.render.table import arg_text, fmt_value
+
+GREEN, RED, GREY, INK = "#1a7f37", "#cf222e", "#8c959f", "#24292f"
+FONT = "Helvetica,Arial,sans-serif"
+DIRECTIONS = ("LR", "TB")
+FORMATS = ("dot", "mermaid", "svg", "png", "html")
+DOT_TIMEOUT = 60.0  # seconds; dot's layout can take very long on graphs with thousands of nodes
+NO_DOT = ("Graphviz's `dot` program is not installed; it draws svg and png (install the Debian "
+          "package `graphviz`, or `brew install graphviz`). The formats dot (.dot), mermaid (.mmd) "
+          "and html (.html) work without it.")
+
+
+@dataclass(frozen=True)
+class Box:
+    key: str  # a name, or "<node>.in<k>" for a constant, "<name>.out" for an end: never a name
+    kind: str  # "input", "node", "const" or "end" (an arrow's invisible target)
+    text: str  # the id, or the constant's value
+    op: str  # "square", "sum axis=0", "input"; "" for constants and ends
+    doc: str
+    on_path: bool  # on a path to the differentiated output
+    is_of: bool = False  # the differentiated output
+
+
+@dataclass(frozen=True)
+class Arrow:
+    src: str
+    dst: str
+    kind: str  # "arg" (name to node), "const" (constant to node) or "end" (out of a result)
+    value: str | None  # the value it carries, formatted; None without a run
+    grad: str | None  # the gradient flowing back along it; None where nothing flows
+    on_path: bool
+
+
+@dataclass(frozen=True)
+class Picture:
+    name: str
+    doc: str
+    of: str | None  # the differentiated output
+    legend: tuple[tuple[str, str], ...]  # (colour, what it means); empty without values
+    boxes: tuple[Box, ...]
+    arrows: tuple[Arrow, ...]
+    clusters: tuple[Cluster, ...] = ()  # composites drawn as a box around their inner nodes
+
+
+# ---- the picture, independent of the format --------------------------------------------------
+
+
+def _text(v: np.ndarray | None, precision: int) -> str | None:
+    """A scalar as cg prints it; a tensor with its shape in front of its values or summary."""
+    if v is None:
+        return None
+    shown = fmt_value(v, precision)
+    return shown if v.ndim == 0 else f"{list(v.shape)} {shown}"
+
+
+def op_text(node: Node) -> str:
+    """The op with the attributes that differ from their defaults: `sum axis=0`."""
+    given = [f"{k}={json.dumps(v)}" for k, v in node.attrs.items() if v != node.op.attrs[k].default]
+    return " ".join([node.op.name, *given])
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """The numbers a picture shows of a run; none for a graph drawn without values."""
+
+    result: Result | None
+    precision: int
+    flows: dict[tuple[str, int], np.ndarray | None]  # (node, argument) -> gradient flowing back
+    seed: np.ndarray | None  # the gradient that starts the backward pass at the differentiated output
+
+    def value(self, name: str) -> str | None:
+        return None if self.result is None else _text(self.result.values[name], self.precision)
+
+    def flow(self, node: str, arg: int) -> str | None:
+        return _text(self.flows.get((node, arg)), self.precision)
+
+
+def _shown(subject: Result | Graph, values: bool, of: str | None, precision: int, calls: bool = False) -> _Shown:
+    """calls: composites are drawn as one box, so the flows along their arguments are needed."""
+    if not values or not isinstance(subject, Result):
+        return _Shown(None, precision, {}, None)
+    if subject.tangents is not None or of is None:  # forward mode: values only
+        return _Shown(subject, precision, {}, None)
+    edges = compute_edges(subject)
+    total = subject.grads.get(of)
+    # The output's gradient is the seed plus what its users send back (when it is used).
+    seed = None if total is None else np.asarray(total - stream_sums(edges).get(of, 0.0))
+    flows = {(e.dst, e.arg): e.flow for e in edges}
+    if calls:  # a call's argument carries back what flows along the inner edges it feeds
+        flows |= call_flows(subject.graph, flows)
+    return _Shown(subject, precision, flows, seed)
+
+
+def _node_parts(node: Node, live: bool, of: str | None, shown: _Shown) -> tuple[list[Box], list[Arrow]]:
+    """A node's box, and an arrow per argument: from a name, or from a small constant box."""
+    boxes = [Box(node.id, "node", node.id, op_text(node), node.doc, live, node.id == of)]
+    arrows = []
+    for k, arg in enumerate(node.args):
+        if isinstance(arg, Const):
+            boxes.append(Box(f"{node.id}.in{k}", "const", arg_text(arg), "", "", live))
+            arrows.append(Arrow(f"{node.id}.in{k}", node.id, "const", None, None, live))
+        else:
+            arrows.append(Arrow(arg, node.id, "arg", shown.value(arg), shown.flow(node.id, k) if live else None, live))
+    return boxes, arrows
+
+
+def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4, composites: str = "node") -> Picture:
+    """Boxes for inputs, nodes and constants, and one arrow per argument (mul(x, x) has two),
+    plus an arrow out of every output and every unused name to show the value it ends with.
+    A composite is one box (composites="node") or a cluster around its inner nodes ("cluster")."""
+    if composites not in MODES:
+        raise UsageError.one("CG300", f"composites must be node or cluster, not {composites!r}")
+    graph = subject.graph if isinstance(subject, Result) else subject
+    reverse = isinstance(subject, Result) and subject.tangents is None
+    of = subject.of if isinstance(subject, Result) and reverse else (graph.outputs[0] if graph.outputs else None)
+    on_path = reachable(graph, of, downstream=False) if of is not None else frozenset(graph.avals)
+    shown = _shown(subject, values, of, precision, calls=composites == "node")
+    input_op = {"float": "input", "int": "input (int)"}
+    boxes = [Box(i.name, "input", i.name, input_op[i.aval.dtype], i.doc, i.name in on_path) for i in graph.inputs]
+    arrows: list[Arrow] = []
+    for node in shown_nodes(graph) if composites == "node" else graph.nodes:
+        node_boxes, node_arrows = _node_parts(node, node.id in on_path, of, shown)
+        boxes += node_boxes
+        arrows += node_arrows
+    used = {a.src for a in arrows}
+    for name in [b.key for b in boxes if b.kind in ("input", "node")]:
+        if name in graph.outputs or name not in used:
+            live = name in on_path
+            boxes.append(Box(f"{name}.out", "end", "", "", "", live))
+            grad = _text(shown.seed, precision) if name == of else None
+            arrows.append(Arrow(name, f"{name}.out", "end", shown.value(name), grad, live))
+    legend: tuple[tuple[str, str], ...] = ()
+    if shown.result is not None:
+        legend = ((GREEN, "green: the value an edge carries (forward pass)"),)
+        if shown.flows or shown.seed is not None:
+            legend += ((RED, f"red: the gradient d {of} / d value flowing back along it (backward pass)"),)
+    found = clusters(graph, [b.key for b in boxes]) if composites == "cluster" else ()
+    return Picture(graph.name, graph.doc, of, legend, tuple(boxes), tuple(arrows), found)
+
+
+# ---- text in pictures ---------------------------------------------------------------------
+
+
+def clean(text: str) -> str:
+    """No control characters (XML and DOT refuse them, terminals obey them): tabs become spaces,
+    newlines stay, the others are printable's escapes (`\\x1b`)."""
+    return printable_text(text.replace("\t", " "))
+
+
+def svg_text(text: str) -> str:
+    """One line of text in SVG or HTML."""
+    return html.escape(printable(text.replace("\n", " ")))
+
+
+def dot_label(text: str) -> str:
+    """Text inside a DOT HTML-like label. Graphviz reads backslash escapes (\\N is the node's
+    name) even there, after the XML entities, so a backslash is doubled to stay one."""
+    return html.escape(clean(text), quote=True).replace("\\", "\\\\").replace("\n", '<BR ALIGN="LEFT"/>')
+
+
+def dot_quote(text: str) -> str:
+    """A DOT double-quoted string, for ids (names, which need no escapes) and attribute values."""
+    body = clean(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{body}"'
+
+
+def check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise UsageError.one("CG300", f"direction must be LR or TB, not {direction!r}")
