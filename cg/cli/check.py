@@ -12,7 +12,7 @@ from cg.cli.common import graph_files, guard, is_tty, load_document, shown, writ
 from cg.cli.options import output_option
 
 if TYPE_CHECKING:
-    from cg.check.report import FileReport, Options, Row
+    from cg.check.report import FileReport
 
 EPILOG = """\b
 A number passes when |actual - reference| <= atol + rtol * |reference| (plus the rounding
@@ -88,7 +88,9 @@ def _check(paths: tuple[str, ...], inputs: tuple[str, ...], rtol: float, atol: f
                     texts.append(text)
     bar.close()
     if fmt == "json":
-        _print_json(reports, opts, output)
+        from cg.render.checks import reports_json
+
+        write_output(reports_json(reports, opts), output)
     elif output is not None:
         write_output("".join(texts), output)  # once, whole: never a partial file
     bad = sum(not r.ok for r in reports)
@@ -153,86 +155,17 @@ def _snapshot(path: str) -> Any:
     return read_snapshot(text, f"--against {path}")
 
 
-# ---- output -------------------------------------------------------------------------------------
-
-COLUMNS = ("name", "shape", "max abs err", "max rel err", "checked", "ok", "note")
-
-
-def _cells(row: Row) -> tuple[str, ...]:
-    shape = "-" if row.shape is None else str(list(row.shape))
-    rel = "-" if row.rel_err is None else f"{row.rel_err:.1e}"
-    checked = str(row.checked) if row.checked == row.size else f"{row.checked}/{row.size}"
-    return (row.name, shape, f"{row.abs_err:.1e}", rel, checked, "ok" if row.ok else "FAIL", row.note)
+# ---- output: cg/render/checks.py ------------------------------------------------------------------
 
 
 def _text(report: FileReport, fmt: str, to_stdout: bool) -> str:
     """One file's report in the human (printed here, with rich), plain or github format."""
-    if fmt == "github":
-        from cg.render.diagnostics import lines
+    from cg.render.checks import plain_report, print_rich_report
+    from cg.render.diagnostics import lines
 
+    if fmt == "github":
         return lines(report.problems, "github")
     if fmt == "human" and to_stdout:
-        _print_rich(report)
+        print_rich_report(report)
         return ""
-    return _plain(report)  # human into a file (-o) is the plain text: no colour codes in files
-
-
-def _plain(report: FileReport) -> str:
-    """Aligned text, no colour: for pipes, files and CI logs."""
-    from cg.printable import printable
-    from cg.render.diagnostics import plain
-    from cg.render.table import aligned
-
-    lines = [f"{printable(report.file)}: {'ok' if report.ok else 'FAILED'}"]
-    if report.rows:
-        table = aligned([COLUMNS, *(_cells(r) for r in report.rows)])
-        lines += ["  " + line for line in table.splitlines()]
-    lines += [f"  note: {printable(n)}" for n in report.notes]
-    lines += [plain(d) for d in report.problems]
-    return "\n".join(lines) + "\n"
-
-
-def _print_rich(report: FileReport) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    from cg.printable import printable
-    from cg.render.diagnostics import human
-
-    console = Console()
-    status = ("ok", "green") if report.ok else ("FAILED", "bold red")
-    if report.rows:
-        table = Table(title=Text.assemble(printable(report.file), ": ", status), title_justify="left")
-        for col in COLUMNS:
-            left = col in ("name", "shape", "note")
-            table.add_column(col, justify="left" if left else "right", no_wrap=col != "note")
-        for row in report.rows:
-            table.add_row(*(Text(c, style="" if row.ok else "red") for c in _cells(row)))
-        console.print(table)
-    else:
-        console.print(Text.assemble(printable(report.file), ": ", status))
-    for note in report.notes:
-        console.print(Text("  note: " + printable(note), style="dim"))
-    for d in report.problems:
-        console.print(human(d), soft_wrap=True)
-
-
-def _print_json(reports: list[FileReport], opts: Options, output: str | None) -> None:
-    import json
-    import math
-    from dataclasses import asdict
-
-
-    def finite(x: Any) -> Any:  # strict JSON has no NaN: a failed comparison's error is null
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {k: finite(v) for k, v in x.items()}
-        return [finite(v) for v in x] if isinstance(x, list) else x
-
-    from cg.render.diagnostics import to_dict
-
-    doc = {"ok": all(r.ok for r in reports), "options": asdict(opts), "files": [r.to_dict() for r in reports],
-           "diagnostics": [to_dict(d) for r in reports for d in r.problems]}  # as `cg validate --format json`
-    write_output(json.dumps(finite(doc), indent=2) + "\n", output)
+    return plain_report(report)  # human into a file (-o) is the plain text: no colour codes in files
