@@ -32,7 +32,7 @@ BOOT = """
 import dataclasses, sys
 from cg.ops import REGISTRY
 exp = REGISTRY["exp"]
-REGISTRY["exp_wrong"] = dataclasses.replace(exp, name="exp_wrong", vjp=lambda g, y, xs: [1.5 * g * y])
+REGISTRY["exp_wrong"] = dataclasses.replace(exp, name="exp_wrong", vjp=lambda g, y, xs: [1.5 * g * y], df=None)
 from cg.cli import main
 main(sys.argv[1:], prog_name="cg")
 """
@@ -65,7 +65,7 @@ def wrong_exp() -> Iterator[str]:
     from cg.schema import schemas as schema
 
     REGISTRY["exp_wrong"] = dataclasses.replace(REGISTRY["exp"], name="exp_wrong",
-                                                vjp=lambda g, y, xs: [1.5 * g * y])
+                                                vjp=lambda g, y, xs: [1.5 * g * y], df=None)
     schema._validator.cache_clear()  # the schema's op enum is built from the registry
     try:
         yield "exp_wrong"
