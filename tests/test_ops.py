@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cg.numcheck import check_op, sample
-from cg.ops import REGISTRY, Case, Op
+from cg.ops import REGISTRY, Case, Op, installed
 
 TOL = 1e-6
 
@@ -142,3 +142,15 @@ def test_float32_arguments_give_float32_results_and_cotangents(name: str) -> Non
     for c in op.vjp(g, y, xs, **case.attrs):
         assert c is None or c.dtype == np.float32, name
 
+
+def test_the_registry_is_read_only_and_installed_ops_last_one_block() -> None:
+    exp = REGISTRY["exp"]
+    with pytest.raises(TypeError):
+        REGISTRY["exp2"] = exp  # type: ignore[index]
+    extra, replaced = dataclasses.replace(exp, name="exp2"), dataclasses.replace(exp, doc="another exp")
+    with installed(extra, replaced):
+        assert REGISTRY["exp2"] is extra and REGISTRY["exp"] is replaced
+    assert "exp2" not in REGISTRY and REGISTRY["exp"] is exp
+    with pytest.raises(KeyError), installed(extra):
+        raise KeyError("a failing test")
+    assert "exp2" not in REGISTRY
