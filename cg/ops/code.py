@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cg.ops.kernels import summed_axes
-from cg.ops.source import SOURCE, fold_template, template, templates
+from cg.ops.source import SOURCE, fold_template, plain_template, template, templates
 
 Shape = tuple[int, ...]
 Kernel = Callable[..., Any]
@@ -36,8 +36,11 @@ class Site:
     def call(self, kernel: Kernel, *args: Any, **keywords: Any) -> str:
         """The source of kernel(*args, **keywords): a str argument is source (a name, a literal),
         any other value a constant written in (an axis, a shape, a flag)."""
-        consts = tuple(SOURCE if isinstance(a, str) else a for a in args)
-        return _fill(template(kernel, consts, tuple(keywords.items()), self.m == "math"), args)
+        if keywords or not all(isinstance(a, str) for a in args):
+            consts = tuple(SOURCE if isinstance(a, str) else a for a in args)
+            return _fill(template(kernel, consts, tuple(keywords.items()), self.m == "math"), args)
+        # The common case, once per node of a long chain: names only.
+        return _fill(plain_template(kernel, len(args), self.m == "math"), args)
 
     def calls(self, kernel: Kernel, *args: Any) -> list[str]:
         """The sources of the items of the tuple that an @inline kernel returns."""
@@ -51,7 +54,8 @@ class Site:
 
 def _fill(text: str, args: Sequence[Any]) -> str:
     # Placeholders stand where a name would: an argument that is not one (or is negated) gets brackets.
-    return text.format(*(a if not isinstance(a, str) or (atomic(a) and a[:1] != "-") else f"({a})" for a in args))
+    return text.format(*(a if not isinstance(a, str) or a.isidentifier() or (atomic(a) and a[:1] != "-")
+                         else f"({a})" for a in args))
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,12 @@ def template(fn: Kernel, consts: tuple[Any, ...], keywords: tuple[tuple[str, Any
     return _cached(fn, _typed(consts), tuple((name, type(v), v) for name, v in keywords), floats, None)
 
 
+@cache
+def plain_template(fn: Kernel, n: int, floats: bool = False) -> str:
+    """template() of n arguments that are all source text."""
+    return template(fn, (SOURCE,) * n, (), floats)
+
+
 def templates(fn: Kernel, consts: tuple[Any, ...], floats: bool = False) -> tuple[str, ...]:
     """The templates of the items of the tuple an @inline kernel returns (partial derivatives)."""
     return tuple(_cached(fn, _typed(consts), (), floats, k) for k in range(_width(fn)))
@@ -246,7 +252,13 @@ def helper_sources(code: str, floats: bool = False) -> list[str]:
 
 
 def _called(text: str) -> set[str]:
-    return {m.group(1) for m in re.finditer(r"(?<![\w.])(\w+)\(", text) if m.group(1) in helper_names()}
+    return set(_calls().findall(text))
+
+
+@cache
+def _calls() -> re.Pattern[str]:
+    """A call of a helper by name (not a method: `x.max(`), in generated source."""
+    return re.compile(r"(?<![\w.])(" + "|".join(sorted(helper_names())) + r")\(")
 
 
 @cache
