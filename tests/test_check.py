@@ -1,8 +1,8 @@
 """`cg check`, the gradient checker: through the library (cg/check/gradients.py) and the real command line.
 
 The checker must catch a wrong rule: a test-only op, `exp_wrong`, is `exp` with a VJP off by a
-factor 1.5; it is registered only inside the tests that use it (and, for the command line, in
-the subprocess through a small bootstrap), and the schema's cached validator is cleared around it.
+factor 1.5; it is installed in the registry (cg.ops.installed) only inside the tests that use it
+(and, for the command line, in the subprocess through a small bootstrap).
 """
 
 from __future__ import annotations
@@ -25,18 +25,18 @@ from cg.check.against import read_snapshot
 from cg.check.gradients import check_graph
 from cg.check.report import Options
 from cg.errors import UsageError
-from cg.ops import REGISTRY
+from cg.ops import REGISTRY, installed
 
 LOG = "graphs/log3x2p5xy.yaml"
 
 # The command line, in a subprocess, with exp_wrong registered before cg.cli is imported.
 BOOT = """
 import dataclasses, sys
-from cg.ops import REGISTRY
+from cg.ops import REGISTRY, installed
 exp = REGISTRY["exp"]
-REGISTRY["exp_wrong"] = dataclasses.replace(exp, name="exp_wrong", vjp=lambda g, y, xs: [1.5 * g * y])
-from cg.cli import main
-main(sys.argv[1:], prog_name="cg")
+with installed(dataclasses.replace(exp, name="exp_wrong", vjp=lambda g, y, xs: [1.5 * g * y], df=None)):
+    from cg.cli import main
+    main(sys.argv[1:], prog_name="cg")
 """
 
 WRONG = """\
@@ -64,16 +64,10 @@ def cg_wrong(*args: str) -> CliResult:
 
 @pytest.fixture
 def wrong_exp() -> Iterator[str]:
-    from cg.schema import schemas as schema
-
-    REGISTRY["exp_wrong"] = dataclasses.replace(REGISTRY["exp"], name="exp_wrong",
-                                                vjp=lambda g, y, xs: [1.5 * g * y])
-    schema._validator.cache_clear()  # the schema's op enum is built from the registry
-    try:
+    # df=None: its VJP is no longer g * exp's derivative (the plan would call that in its place).
+    with installed(dataclasses.replace(REGISTRY["exp"], name="exp_wrong", vjp=lambda g, y, xs: [1.5 * g * y],
+                                       df=None)):
         yield "exp_wrong"
-    finally:
-        del REGISTRY["exp_wrong"]
-        schema._validator.cache_clear()
 
 
 def write(tmp_path: Path, text: str, name: str = "g.yaml") -> Path:
@@ -165,10 +159,10 @@ def test_wrong_vjp_through_the_library(wrong_exp: str) -> None:
     assert {r.name for r in report.rows if not r.ok} == {"x", "y", "(forward mode)"}
 
 
-def test_wrong_jvp_is_named_too(wrong_exp: str) -> None:
+def test_wrong_jvp_is_named_too() -> None:
     exp = REGISTRY["exp"]
-    REGISTRY[wrong_exp] = dataclasses.replace(exp, name=wrong_exp, jvp=lambda ts, y, xs: 2.0 * exp.jvp(ts, y, xs))
-    report = check_graph(cglib.loads(WRONG, "wrong.yaml"), opts=Options(per_node=True))
+    with installed(dataclasses.replace(exp, name="exp_wrong", jvp=lambda ts, y, xs: 2.0 * exp.jvp(ts, y, xs))):
+        report = check_graph(cglib.loads(WRONG, "wrong.yaml"), opts=Options(per_node=True))
     assert "op 'exp_wrong': JVP disagrees with finite differences" in report.problems[0].message
     assert [r.name for r in report.rows if not r.ok] == ["(forward mode)"]  # reverse mode is right
 

@@ -5,7 +5,9 @@ passes ruff with the project's rules."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import pytest
 from conftest import GRAPHS, ROOT, cg
 
 import cg as cglib
+import cg.ops.kernels as kernels
 from cg.check.fd import sample
 from cg.compile import CompileError, compile_module, compile_source
 from cg.errors import UsageError
@@ -102,8 +105,21 @@ def test_seed_graph_reads_like_the_staged_computation_and_gives_its_numbers() ->
 def test_staged_graph_accumulates_like_the_notes() -> None:
     source = compile_source(cglib.load(GRAPHS / "staged.yaml"))
     assert "    dx += " in source and "    dy += " in source
-    assert "sigy = 1.0 / (1.0 + math.exp(-y)) if y >= 0.0 else" in source
+    # sigmoid's kernel, written for Python floats: its two stable branches, math in place of numpy
+    assert "    sigy = sigmoid(y)  #" in source and "import numpy" not in source
+    assert "    e = math.exp(-abs(x))\n    return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)\n" in source
     assert "# f: mul(num, invden) -- (8)" in source
+
+
+def test_the_helpers_of_a_module_are_the_kernels_cg_runs() -> None:
+    # No kernel is written twice: a module defines the functions of cg/ops/kernels.py as they are
+    # there (from `def`: the decorator is cg's), and only those its code calls, directly or not.
+    source = compile_source(cglib.load(GRAPHS / "multiclass_logreg.yaml"))
+    defined = re.findall(r"^def (\w+)\(", source, re.M)
+    assert defined == ["shifted_max", "logsumexp", "softmax", "index_grad", "forward", "backward"]
+    for name in defined[:-2]:
+        text = inspect.getsource(kernels.KERNELS[name])
+        assert text[text.index("def ") :] in source, name
 
 
 # ---- agreement with the interpreter ------------------------------------------------------------
@@ -316,7 +332,8 @@ def test_generated_modules_pass_ruff_with_the_project_rules(tmp_path: Path) -> N
         f"  {long}: {{op: mul, in: [l, I, [[3.0, 1.0]], 2.0]}}\n"
         f"  O: {{op: sum, in: [{long}], doc: {doc}}}\noutputs: [O]\n"))
     for op in REGISTRY.values():
-        for k, case in enumerate(op.cases):
+        scalar = (Case(((),) * op.arity[0]),) if op.code is not None and op.code.scalar else ()
+        for k, case in enumerate((*op.cases, *scalar)):  # on Python floats too: helpers translated to math
             xs = sample(op, case.shapes, np.random.default_rng(0))
             sources[f"op_{op.name}_{k}"] = compile_source(op_graph(op, case, xs))
     for name, source in sources.items():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cg.check.fd import check_op, sample
-from cg.ops import REGISTRY, Case, Op
+from cg.ops import REGISTRY, Case, Op, installed
 
 TOL = 1e-6
 
@@ -43,7 +43,7 @@ def test_checker_catches_a_wrong_vjp(name: str) -> None:
     def wrong_vjp(g, y, xs, **attrs):  # type: ignore[no-untyped-def]
         return [None if c is None else 1.5 * c for c in op.vjp(g, y, xs, **attrs)]
 
-    bad = dataclasses.replace(op, vjp=wrong_vjp)
+    bad = dataclasses.replace(op, vjp=wrong_vjp, df=None)  # df=None: the VJP is no longer g * df
     rng = np.random.default_rng(1)
     case = op.cases[1]
     result = check_op(bad, sample(bad, case.shapes, rng), case.attrs, rng)
@@ -96,13 +96,8 @@ def test_mul_of_the_same_input_twice_gives_2x() -> None:
     assert float(grads[0] + grads[1]) == 6.0
 
 
-def _takes_needs(op: Op) -> bool:
-    code = getattr(op.vjp, "__code__", None)
-    return code is not None and "needs" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-
-
 NEEDS_CASES = [pytest.param(op, case, id=f"{op.name}-{'x'.join(str(list(s)) for s in case.shapes)}")
-               for op in REGISTRY.values() if _takes_needs(op) for case in op.cases]
+               for op in REGISTRY.values() if op.needs for case in op.cases]
 
 
 def test_some_op_takes_needs() -> None:
@@ -127,11 +122,22 @@ def test_a_vjp_with_needs_gives_the_same_cotangents_it_is_asked_for(op: Op, case
 
 def test_df_is_what_the_vjp_multiplies_by() -> None:
     rng = np.random.default_rng(4)
-    for op in REGISTRY.values():
-        if op.df is not None:
-            x = sample(op, [(3,)], rng)[0]
-            y, g = op.forward(x), rng.normal(size=3)
-            assert np.array_equal(op.vjp(g, y, [x])[0], g * op.df(x, y)), op.name
+    with_df = [op for op in REGISTRY.values() if op.df is not None]
+    assert len(with_df) >= 11  # every one-input elementwise op declares it
+    for op in with_df:
+        x = sample(op, [(3,)], rng)[0]
+        y, g = op.forward(x), rng.normal(size=3)
+        assert np.array_equal(op.vjp(g, y, [x])[0], g * op.df(x, y)), op.name
+
+
+def test_a_vjp_of_another_make_beside_a_df_is_refused() -> None:
+    # The plan calls df in place of the VJP: a replaced VJP must take its df away with it.
+    exp = REGISTRY["exp"]
+    wrong = lambda g, y, xs: [2.0 * g * y]
+    with pytest.raises(ValueError, match="df=None"):
+        dataclasses.replace(exp, vjp=wrong)
+    assert dataclasses.replace(exp, vjp=wrong, df=None).df is None
+    assert dataclasses.replace(exp, name="exp2").df is exp.df  # a copy under another name keeps it
 
 
 @pytest.mark.parametrize("name", ["relu", "maximum", "minimum", "pow", "max", "index", "log_softmax", "matmul"])
@@ -145,3 +151,16 @@ def test_float32_arguments_give_float32_results_and_cotangents(name: str) -> Non
     g = np.ones(np.shape(y), np.float32)
     for c in op.vjp(g, y, xs, **case.attrs):
         assert c is None or c.dtype == np.float32, name
+
+
+def test_the_registry_is_read_only_and_installed_ops_last_one_block() -> None:
+    exp = REGISTRY["exp"]
+    with pytest.raises(TypeError):
+        REGISTRY["exp2"] = exp  # type: ignore[index]
+    extra, replaced = dataclasses.replace(exp, name="exp2"), dataclasses.replace(exp, doc="another exp")
+    with installed(extra, replaced):
+        assert REGISTRY["exp2"] is extra and REGISTRY["exp"] is replaced
+    assert "exp2" not in REGISTRY and REGISTRY["exp"] is exp
+    with pytest.raises(KeyError), installed(extra):
+        raise KeyError("a failing test")
+    assert "exp2" not in REGISTRY

@@ -209,10 +209,11 @@ def test_gradients_passed_through_are_not_shared() -> None:
 
 
 def test_a_replaced_vjp_is_used_even_where_the_plan_would_call_df() -> None:
-    # The plan multiplies by a one-input op's df only when the op's VJP is the one made from it.
+    # The plan multiplies by a one-input op's df (Op.df) in place of its VJP; an op whose VJP is
+    # of another make has none (a VJP replaced beside a df is refused: tests/test_ops.py).
     graph = cg.loads("cg: 1\ninputs: {x: 0.5}\nnodes: {a: {op: sin, in: [x]}, b: {op: sin, in: [a]}}\noutputs: [b]")
     op = REGISTRY["sin"]
-    wrong = dataclasses.replace(op, vjp=lambda g, y, xs: [2.0 * g * np.cos(xs[0])])
+    wrong = dataclasses.replace(op, vjp=lambda g, y, xs: [2.0 * g * np.cos(xs[0])], df=None)
     nodes = tuple(dataclasses.replace(n, op=wrong) for n in graph.nodes)
     _, right = cg.value_and_grad(graph)()
     _, doubled = cg.value_and_grad(dataclasses.replace(graph, nodes=nodes))()

@@ -3,6 +3,7 @@ and the published schema (schema/graph.schema.json): strict about built-in ops w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from functools import cache
@@ -13,7 +14,7 @@ import pytest
 from conftest import cg
 
 from cg.errors import LoadError
-from cg.ops import REGISTRY
+from cg.ops import REGISTRY, installed
 from cg.parse.yamldoc import load_file, load_text
 from cg.schema.fast import plain_document
 from cg.schema.schemas import _plain_node, _to_check, _validator, graph_schema, validate
@@ -191,3 +192,15 @@ def test_cg_itself_reports_the_unknown_op_once() -> None:
     (d,) = result.json()
     assert (d["code"], d["node"], d["line"], d["column"]) == ("CG101", "y", 4, 11)
     assert d["message"] == "unknown op 'ad' (did you mean 'add'?)"
+
+
+def test_an_op_installed_later_has_its_rules_in_the_validator() -> None:
+    """The validator is made from the registry once; cg.ops.installed (for tests) changes the
+    registry, so it is made again: the installed op's attributes are checked while it is there."""
+    doc = load_text("cg: 1\ninputs: {v: [1.0, 2.0]}\nnodes: {s: {op: total, in: [v], axis: 0.5}}\noutputs: [s]\n",
+                    "t.yaml")
+    assert validate(doc) == []  # no such op here: cg says so later (CG101), not the schema
+    with installed(dataclasses.replace(REGISTRY["sum"], name="total")):
+        (error,) = validate(doc)
+    assert "0.5" in error.message and error.node == "s"
+    assert validate(doc) == []

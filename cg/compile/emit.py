@@ -15,6 +15,7 @@ from cg import __version__
 from cg.compile.layout import ModuleLayout
 from cg.graph.ir import Const, Node
 from cg.ops.code import Site, atomic, sum_to
+from cg.ops.source import helper_sources
 from cg.printable import printable, printable_text
 from cg.render.table import arg_text as render_arg_text
 
@@ -127,7 +128,7 @@ def site(plan: ModuleLayout, node: Node) -> Site:
     shapes = tuple(a.value.shape if isinstance(a, Const) else avals[a].shape for a in node.args)
     dtypes = tuple(a.dtype if isinstance(a, Const) else avals[a].dtype for a in node.args)
     made = Site(plan.args[node.id], shapes, dtypes, avals[node.id].shape, node.attrs, plan.names[node.id],
-                plan.grads.get(node.id, "g"), "math" if plan.scalar else "np", f"np.{plan.dtype}")
+                plan.grads.get(node.id, "g"), "math" if plan.scalar else "np")
     plan.sites[node.id] = made
     return made
 
@@ -135,25 +136,14 @@ def site(plan: ModuleLayout, node: Node) -> Site:
 def emit(plan: ModuleLayout) -> str:
     code = [*_forward(plan), "", "", *_backward(plan)]
     used = "\n".join(ln.split("  # ", 1)[0] for ln in code)  # the code without its comments
-    _keep_used_helpers(plan, used)
-    uses_np = bool(re.search(r"(?<![\w.])np\.", used) or plan.helpers or plan.consts or plan.defaults_text)
-    head = _header(plan, uses_np, re.search(r"(?<![\w.])math\.", used) is not None)
+    helpers = helper_sources(used, floats=plan.scalar)  # the kernels it calls, and those they call
+    used = "\n".join([*helpers, used])
+    uses_np = bool(re.search(r"(?<![\w.])np\.", used) or plan.consts or plan.defaults_text)
+    head = _header(plan, helpers, uses_np, re.search(r"(?<![\w.])math\.", used) is not None)
     return "\n".join([*head, *_records(plan), "", "", *code]) + "\n"
 
 
-def _keep_used_helpers(plan: ModuleLayout, code: str) -> None:
-    """Only the helpers that the code calls (or that those call), in their first order."""
-    text, kept = code, set()
-    while True:
-        more = {n for n in plan.helpers if n not in kept and re.search(rf"(?<![\w.]){n}\(", text)}
-        if not more:
-            break
-        kept |= more
-        text = "\n".join(plan.helpers[n].source for n in more)
-    plan.helpers = {n: h for n, h in plan.helpers.items() if n in kept}
-
-
-def _header(plan: ModuleLayout, uses_np: bool, uses_math: bool) -> list[str]:
+def _header(plan: ModuleLayout, helpers: list[str], uses_np: bool, uses_math: bool) -> list[str]:
     g = plan.graph
     title = f"{g.name}: {g.doc}" if g.doc else g.name
     mode = ("Every value is a float scalar, so the code works on Python floats with the math module (several "
@@ -171,8 +161,8 @@ def _header(plan: ModuleLayout, uses_np: bool, uses_math: bool) -> list[str]:
         out += ["", "# The graph's own names are kept (l, O, I), so:", "# ruff: noqa: E741"]
     imports = ["import math"] * uses_math + ["from typing import NamedTuple"]
     out += ["", *imports] + (["", "import numpy as np"] if uses_np else [])
-    for helper in plan.helpers.values():
-        out += ["", "", *helper.source.rstrip("\n").split("\n")]
+    for helper in helpers:
+        out += ["", "", *helper.rstrip("\n").split("\n")]
     renamed = {n: p for n, p in plan.names.items() if n != p}
     statements = [line(0, f"{name} = {literal}", comment) for name, literal, comment in plan.consts]
     statements += [line(0, text) for text in plan.defaults_text]
@@ -180,7 +170,7 @@ def _header(plan: ModuleLayout, uses_np: bool, uses_math: bool) -> list[str]:
         statements += ["# Graph ids that Python writes otherwise -> their names here (fields of Values and Grads)."]
         statements += wrapped(0, "RENAMED = {", [f"{n!r}: {p!r}" for n, p in renamed.items()], "}")
     if statements:
-        out += ["", ""] if plan.helpers else [""]  # isort: one blank line after the imports
+        out += ["", ""] if helpers else [""]  # isort: one blank line after the imports
     return out + statements
 
 
@@ -242,21 +232,20 @@ def _forward(plan: ModuleLayout) -> Iterator[str]:
     for node in g.nodes:
         assert node.op.code is not None
         value = node.op.code.forward(site(plan, node))
-        if _promotes(plan, node, forward=True):
+        if _promotes(plan, node):
             value = _cast(plan, value)
         yield line(4, f"{plan.names[node.id]} = {value}", node_comment(plan, node))
     order = [i.name for i in g.inputs] + [n.id for n in g.nodes]
     yield from _make_record(plan, "Values", [plan.names[n] for n in order])
 
 
-def _promotes(plan: ModuleLayout, node: Node, forward: bool = False) -> bool:
-    """In a float32 module, a float node's expression may give float64: an integer argument
-    (numpy promotes int64 with float32 to float64), or a VJP rule that makes float64 itself."""
+def _promotes(plan: ModuleLayout, node: Node) -> bool:
+    """In a float32 module, a float node's expression gives float64 when it has an integer
+    argument: numpy promotes int64 with float32 to float64 (the kernels keep float32 otherwise)."""
     if plan.dtype == "float64" or plan.graph.avals[node.id].dtype != "float":
         return False
-    ints = any(k not in node.op.int_args and (a.dtype if isinstance(a, Const) else plan.graph.avals[a].dtype) == "int"
+    return any(k not in node.op.int_args and (a.dtype if isinstance(a, Const) else plan.graph.avals[a].dtype) == "int"
                for k, a in enumerate(node.args))
-    return ints or (not forward and node.op.code is not None and not node.op.code.keeps_dtype)
 
 
 def _cast(plan: ModuleLayout, expr: str) -> str:

@@ -13,8 +13,8 @@ import numpy as np
 from cg.errors import CgError, UsageError
 from cg.eval.interp import require_name
 from cg.graph.ir import Const, Graph, Node
-from cg.ops import REGISTRY
-from cg.ops.code import Helper, Site
+from cg.ops.code import Site
+from cg.ops.source import helper_names
 
 __all__ = ["DTYPES", "CompileError", "ModuleLayout", "layout"]
 DTYPES = ("float64", "float32")
@@ -23,7 +23,7 @@ DTYPES = ("float64", "float32")
 FIXED_NAMES = frozenset(
     {"np", "math", "NamedTuple", "Values", "Grads", "forward", "backward", "seed", "max", "min", "abs",
      "float", "int"}
-    | {h.name for op in REGISTRY.values() if op.code for h in op.code.helpers}
+    | helper_names()  # the kernels generated code calls by name (cg/ops/kernels.py)
 )
 
 
@@ -64,7 +64,6 @@ class ModuleLayout:
     consts: list[tuple[str, str, str]] = field(default_factory=list)  # (name, literal, comment)
     args: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node id -> argument expressions
     needed: set[str] = field(default_factory=set)  # names whose gradient backward computes
-    helpers: dict[str, Helper] = field(default_factory=dict)
     defaults: dict[str, str | None] = field(default_factory=dict)  # input id -> default, as source
     defaults_text: list[str] = field(default_factory=list)  # module-level defaults of tensor inputs
     sites: dict[str, Site] = field(default_factory=dict)  # node id -> how its code rule sees it
@@ -94,8 +93,6 @@ def layout(graph: Graph, of: str | None, wrt: Sequence[str] | None, dtype: str) 
     plan.v = namer("v")
     for node in graph.nodes:
         plan.args[node.id] = tuple(_arg(plan, namer, node, k, a) for k, a in enumerate(node.args))
-        for helper in node.op.code.helpers if node.op.code else ():
-            plan.helpers.setdefault(helper.name, helper)
     for inp in graph.inputs:
         plan.defaults[inp.name] = None if inp.default is None else _default(plan, namer, inp.name, inp.default)
     plan.needed = _needed(graph, of, wrt)

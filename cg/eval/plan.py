@@ -15,9 +15,9 @@ Nothing recurses over the graph. In float32 plans the constants are cast to floa
 every float node's rules are wrapped so that a rule that returns float64 (it promoted
 somewhere) is cast back: values, gradients and tangents stay float32 end to end.
 
-A VJP rule may take a keyword `needs` (a tuple of bools, one per argument): the plan passes
-it when some argument needs no cotangent (an input whose gradient nobody asked for), and the
-rule may return None for those, skipping their work.
+An op whose VJP takes a keyword `needs` (a tuple of bools, one per argument) says so (Op.needs):
+the plan passes it when some argument needs no cotangent (an input whose gradient nobody asked
+for), and the rule may return None for those, skipping their work.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import numpy as np
 from cg.gcpause import paused_gc
 from cg.graph.ir import Const, Graph, Node
 from cg.ops import Array, Op, OpFailure
-from cg.ops.base import multiplies_by_df
 
 DTYPES = ("float64", "float32")
 Getter = Callable[[Sequence[Any]], tuple[Any, ...]]
@@ -75,13 +74,6 @@ def _getter(slots: tuple[int, ...]) -> Getter:
         k = slots[0]
         return lambda vals: (vals[k],)
     return itemgetter(*slots)
-
-
-def _takes_needs(op: Op) -> bool:
-    """Whether op.vjp is a Python function with a parameter named `needs` (other callables
-    are never passed it)."""
-    code = getattr(op.vjp, "__code__", None)
-    return code is not None and "needs" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
 
 
 def _cast(dt: np.dtype[Any]) -> Callable[[Any], Any]:
@@ -253,10 +245,10 @@ class Plan:
                 continue
             node = nodes[k]
             vjp, kw = self.rules[k][1], dict(node.attrs)
-            if len(targets) < len(slots) and _takes_needs(node.op):
+            if len(targets) < len(slots) and node.op.needs:
                 kw["needs"] = tuple(any(j == t[0] for t in targets) for j in range(len(slots)))
             if len(slots) == 1 and not kw and targets[0][2]:  # the chain's case: one argument, first
-                df = multiplies_by_df(node.op)
+                df = node.op.df  # its VJP is g * df(x, y) (Op.df)
                 if df is not None and vjp is node.op.vjp:  # not cast: multiply by df(x, y) directly
                     steps.append((df, ni + k, slots[0], DF, None))
                 else:

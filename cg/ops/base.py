@@ -1,20 +1,23 @@
 """The op record and the constructors that build op families.
 
 An op is defined once: forward rule, vector-Jacobian product (VJP), Jacobian-vector product
-(JVP), shape rule, attributes, a doc line and how to sample test inputs, side by side.
-Elementwise ops derive both VJP and JVP from one partial-derivative rule, so they cannot
-disagree.
+(JVP), shape rule, attributes, a doc line, how to sample test inputs and how `cg compile` writes
+it, side by side. The maths is in cg/ops/kernels.py, called by the numeric rules and written
+out by the code rule, so the two cannot disagree; elementwise ops derive VJP, JVP and code
+from one derivative (df) or one set of partials, so those cannot disagree either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache, reduce
+from typing import Any, TypeVar
 
 import numpy as np
 
-from cg.ops.code import CodeRule, Helper, Template, partials_rule
+from cg.ops.code import CodeRule, Site, times
+from cg.ops.kernels import unbroadcast
 
 Array = Any  # an np.ndarray or a numpy scalar: ufuncs on 0-d arrays return scalars
 Shape = tuple[int, ...]
@@ -66,9 +69,17 @@ class Op:
     int_args: frozenset[int] = frozenset()  # argument positions that must be integers
     keeps_int: bool = False  # integer inputs give an integer output (add, max, reshape...)
     code: CodeRule | None = None  # how `cg compile` writes it (see CodeRule)
-    # One-input elementwise ops: df(x, y), the derivative their VJP and JVP are made from.
-    # The plan multiplies by it directly on its hottest path (a chain of such ops).
+    # One-input elementwise ops: their derivative df(x, y). Their VJP is [g * df(x, y)] and their
+    # JVP t * df(x, y), both made from it (df_rules); the plan multiplies by df directly on its
+    # hottest path (a chain of such ops), which is why a VJP of another make is refused beside it.
     df: Callable[[Array, Array], Array] | None = None
+    # The VJP takes a keyword `needs`, a bool per argument: the plan passes it when some argument
+    # needs no cotangent (the data of a layer), and the rule may skip that work and return None.
+    needs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.df is not None and self.vjp is not df_rules(self.df)[0]:
+            raise ValueError(f"op '{self.name}': its VJP is made from its df; give df=None with a VJP of another make")
 
     def arity_text(self) -> str:
         lo, hi = self.arity
@@ -82,29 +93,7 @@ class Op:
         return self.domain[min(i, len(self.domain) - 1)]
 
 
-def multiplies_by_df(op: Op) -> Callable[[Array, Array], Array] | None:
-    """op.df when op.vjp is the VJP made from it (g * df(x, y)), so that calling df directly
-    gives the same cotangent; None otherwise (no df, or a VJP replaced since)."""
-    df = op.df
-    return df if df is not None and getattr(op.vjp, "df", None) is df else None
-
-
 # ---- helpers shared by the rules ------------------------------------------------------
-
-
-def unbroadcast(g: Array, shape: Shape) -> Array:
-    """Sum a cotangent back to the shape of the input that was broadcast to make it."""
-    try:
-        gshape = g.shape  # arrays and numpy scalars; np.shape is a Python-level wrapper
-    except AttributeError:  # a Python number
-        gshape = ()
-    if gshape == shape:
-        return g
-    lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1
-    )
-    return np.sum(g, axis=axes, keepdims=True).reshape(shape)
 
 
 def shapes_of(xs: Sequence[Array]) -> list[Shape]:
@@ -131,9 +120,7 @@ def add_tangents(a: Tangent, b: Tangent) -> Tangent:
     return a + b
 
 
-# ---- elementwise family ---------------------------------------------------------------
-
-ONE = None  # a partial derivative that is exactly 1: the cotangent or tangent passes unchanged
+# ---- elementwise families ------------------------------------------------------------
 
 BINARY_CASES = (
     Case(((3,), (3,))),
@@ -143,37 +130,35 @@ BINARY_CASES = (
     Case(((2, 3, 1), ())),
 )
 UNARY_CASES = (Case(((),)), Case(((4,),)), Case(((2, 3),)))
+ONE = None  # a partial derivative that is exactly 1 (a sum's): the cotangent passes unchanged
+T = TypeVar("T")
+Partials = Callable[[Sequence[Array], Array], Sequence[Array]]
 
 
-def elementwise(
-    name: str,
-    doc: str,
-    fn: Callable[..., Array],
-    partials: Callable[..., Sequence[Array]],
-    code: Template | Callable[[int], str] | None = None,
-    dcode: Sequence[Template] | Callable[[int], Sequence[Template]] | None = None,
-    *,
-    arity: tuple[int, int | None],
-    cases: tuple[Case, ...] = BINARY_CASES,
-    domain: tuple[str, ...] = ("real",),
-    keeps_int: bool = False,
-    helpers: tuple[Helper, ...] = (),
-    keeps_dtype: bool = True,
-) -> Op:
-    """An op applied element by element with numpy broadcasting.
-
-    `partials(xs, y)` gives the partial derivative of y with respect to each input, evaluated
-    elementwise (ONE, i.e. None, for a partial that is exactly 1: the input passes through);
-    the VJP multiplies the cotangent by it (and sums back over broadcast axes), the JVP
-    multiplies each tangent by it and adds: both come from the same rule. `code` and `dcode`
-    are the same two rules as Python source templates, for `cg compile`.
-
-    A cotangent passed through is the same object as g: the plan never updates a gradient in
-    place (it adds contributions into a new array), so sharing it is safe.
-    """
+@cache
+def df_rules(df: Callable[[Array, Array], Array]) -> tuple[Callable[..., list[Array | None]], Callable[..., Array]]:
+    """The VJP and JVP of a one-input elementwise op with derivative df(x, y); one pair per df,
+    so that an op's VJP can be known to be the one made from its df (Op.__post_init__)."""
 
     def vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
-        gs = [g if d is ONE else g * d for d in partials(xs, y)]  # each of y's shape, as g
+        return [g * df(xs[0], y)]  # input and output have one shape: nothing to sum back
+
+    def jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array]) -> Array:
+        t = ts[0]
+        return np.zeros_like(y) if t is None else np.broadcast_to(t * df(xs[0], y), np.shape(y))
+
+    return vjp, jvp
+
+
+def partials_rules(partials: Partials) -> tuple[Callable[..., list[Array | None]], Callable[..., Array]]:
+    """The VJP and JVP of an elementwise op from `partials(xs, y)`, the partial derivative of y
+    with respect to each input: the VJP multiplies the cotangent by each (and sums back over
+    broadcast axes), the JVP each tangent, and adds. A partial that is ONE passes the cotangent or
+    tangent through unchanged (a sum's): the plan never updates a gradient in place (it adds
+    contributions into a new array), so sharing g is safe."""
+
+    def vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
+        gs = [g if d is ONE else g * d for d in partials(xs, y)]  # y's shape, as g
         shape = getattr(g, "shape", ())
         if shape == ():  # y, so every input, is a scalar: nothing to sum back
             return gs
@@ -186,39 +171,55 @@ def elementwise(
                 out = add_tangents(out, t if d is ONE else t * d)
         return np.zeros_like(y) if out is None else np.broadcast_to(out, np.shape(y))
 
-    def shape(shapes: Sequence[Shape]) -> Shape:
-        return broadcast_shapes(shapes)
-
-    rule = None if code is None or dcode is None else partials_rule(code, dcode, helpers, keeps_dtype)
-    return Op(name, doc, arity, fn, vjp, jvp, shape, cases, domain=domain, keeps_int=keeps_int, code=rule)
+    return vjp, jvp
 
 
-def unary(
-    name: str,
-    doc: str,
-    fn: Callable[[Array], Array],
-    df: Callable[[Array, Array], Array],
-    code: Template | None = None,
-    dcode: Template | None = None,
-    *,
-    domain: str = "real",
-    keeps_int: bool = False,
-    helpers: tuple[Helper, ...] = (),
-) -> Op:
-    """A one-input elementwise op; `df(x, y)` is its derivative, from which both the VJP and
-    the JVP are made. Input and output have one shape, so nothing is summed back (this is
-    the hot path of long scalar chains). `code` and `dcode` are `fn` and `df` as Python
-    source templates ({x}, {y}; {m} is np or math), for `cg compile`."""
+def unary(name: str, doc: str, fn: Callable[[Array], Array], df: Callable[[Array, Array], Array], *,
+          domain: str = "real", keeps_int: bool = False) -> Op:
+    """A one-input elementwise op y = fn(x) with derivative df(x, y), both kernels (or numpy's
+    functions): its VJP, JVP and code are made from them. The hot path of long scalar chains."""
+    vjp, jvp = df_rules(df)
+    code = CodeRule(lambda s: s.call(fn, s.args[0]), lambda s: [times(s.call(df, s.args[0], s.y), s.g)],
+                    broadcast=True, scalar=True)
+    return Op(name, doc, (1, 1), fn, vjp, jvp, lambda shapes: shapes[0], UNARY_CASES, domain=(domain,),
+              keeps_int=keeps_int, code=code, df=df)
 
-    def vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
-        return [g * df(xs[0], y)]
 
-    vjp.df = df  # type: ignore[attr-defined]  # see multiplies_by_df
+def binary(name: str, doc: str, fn: Callable[[Array, Array], Array],
+           partials: Callable[[Array, Array, Array], Sequence[Array]], *, domain: tuple[str, ...] = ("real",),
+           keeps_int: bool = False) -> Op:
+    """A two-input elementwise op y = fn(a, b) with numpy broadcasting; `partials(a, b, y)` is an
+    @inline kernel returning its two partial derivatives, from which VJP, JVP and code are made."""
+    vjp, jvp = partials_rules(lambda xs, y: partials(xs[0], xs[1], y))
+    code = CodeRule(lambda s: s.call(fn, *s.args), lambda s: [times(d, s.g) for d in s.calls(partials, *s.args, s.y)],
+                    broadcast=True, scalar=True)
+    return Op(name, doc, (2, 2), fn, vjp, jvp, broadcast_shapes, BINARY_CASES, domain=domain, keeps_int=keeps_int,
+              code=code)
 
-    def jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array]) -> Array:
-        t = ts[0]
-        return np.zeros_like(y) if t is None else np.broadcast_to(t * df(xs[0], y), np.shape(y))
 
-    rule = None if code is None or dcode is None else partials_rule(code, (dcode,), helpers)
-    return Op(name, doc, (1, 1), fn, vjp, jvp, lambda shapes: shapes[0], UNARY_CASES,
-              domain=(domain,), keeps_int=keeps_int, code=rule, df=df)
+def others(items: Sequence[T]) -> list[list[T]]:
+    """For each position, the other items in order: the factors of a product's partials."""
+    return [[*items[:i], *items[i + 1 :]] for i in range(len(items))]
+
+
+def fold(name: str, doc: str, fn: Callable[[Array, Array], Array], *, product: bool, cases: tuple[Case, ...]) -> Op:
+    """An op of 2 or more inputs that folds the operator fn over them (x1 + x2 + ...). The partial
+    with respect to each input is 1 for a sum, the fold of the other inputs for a product
+    (computed without dividing by the input, so zeros are exact)."""
+
+    def forward(*xs: Array) -> Array:
+        return fn(xs[0], xs[1]) if len(xs) == 2 else reduce(fn, xs)
+
+    def partials(xs: Sequence[Array], y: Array) -> Sequence[Array]:
+        if not product:
+            return [ONE] * len(xs)
+        return (xs[1], xs[0]) if len(xs) == 2 else [reduce(fn, rest) for rest in others(xs)]
+
+    def code_partials(s: Site) -> list[str | None]:
+        if not product:
+            return [s.g] * len(s.args)
+        return [times(s.fold(fn, rest), s.g) for rest in others(s.args)]
+
+    vjp, jvp = partials_rules(partials)
+    code = CodeRule(lambda s: s.fold(fn, s.args), code_partials, broadcast=True, scalar=True)
+    return Op(name, doc, (2, None), forward, vjp, jvp, broadcast_shapes, cases, keeps_int=True, code=code)

@@ -1,7 +1,8 @@
 """Code rules: how `cg compile` writes an op as Python source. Each op's rule sits in its
-record (the `code` field of cg.ops.base.Op), beside its numpy rules; this module holds what the
-rules share: the node as a rule sees it (Site), the rule itself (CodeRule) and the helpers that
-build the source of products and of sums over broadcast axes."""
+record (the `code` field of cg.ops.base.Op), beside its numpy rules, and writes calls of the same
+kernels those rules call (cg/ops/kernels.py; their source: cg/ops/source.py). This module holds
+what the rules share: the node as a rule sees it (Site), the rule itself (CodeRule) and the
+helpers that build the source of products and of sums over broadcast axes."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-Shape = tuple[int, ...]
+from cg.ops.kernels import summed_axes
+from cg.ops.source import SOURCE, fold_template, plain_template, template, templates
 
-Template = str | tuple[str, str]  # one text for numpy and math, or (numpy text, math text)
+Shape = tuple[int, ...]
+Kernel = Callable[..., Any]
 
 
 @dataclass(frozen=True)
 class Site:
     """One node as `cg compile` writes it: its arguments as Python expressions (names or
     literals), their static shapes and dtypes, its own shape and attributes, the names of its
-    value (y) and gradient (g), the module of its functions: "np", or "math" when every value
-    of the graph is a float scalar, and the float type of the module (f: np.float64 or np.float32)."""
+    value (y) and gradient (g), and the module's numbers: "np" (numpy arrays), or "math" when
+    every value of the graph is a float scalar (Python floats)."""
 
     args: tuple[str, ...]
     shapes: tuple[Shape, ...]
@@ -29,21 +32,30 @@ class Site:
     y: str = "y"
     g: str = "g"
     m: str = "np"
-    f: str = "np.float64"
 
-    def fill(self, template: Template) -> str:
-        """A template with {0} {1}... (or {x}, {a}, {b}) for the arguments, {y}, {g}, {m} and {f}."""
-        text = template if isinstance(template, str) else template[self.m == "math"]
-        named = dict(zip("ab", self.args))
-        return text.format(*self.args, x=self.args[0], y=self.y, g=self.g, m=self.m, f=self.f, **named)
+    def call(self, kernel: Kernel, *args: Any, **keywords: Any) -> str:
+        """The source of kernel(*args, **keywords): a str argument is source (a name, a literal),
+        any other value a constant written in (an axis, a shape, a flag)."""
+        if keywords or not all(isinstance(a, str) for a in args):
+            consts = tuple(SOURCE if isinstance(a, str) else a for a in args)
+            return _fill(template(kernel, consts, tuple(keywords.items()), self.m == "math"), args)
+        # The common case, once per node of a long chain: names only.
+        return _fill(plain_template(kernel, len(args), self.m == "math"), args)
+
+    def calls(self, kernel: Kernel, *args: Any) -> list[str]:
+        """The sources of the items of the tuple that an @inline kernel returns."""
+        consts = tuple(SOURCE if isinstance(a, str) else a for a in args)
+        return [_fill(t, args) for t in templates(kernel, consts, self.m == "math")]
+
+    def fold(self, kernel: Kernel, args: Sequence[str]) -> str:
+        """kernel folded over args: `a + b + c` for operator.add."""
+        return _fill(fold_template(kernel, len(args), self.m == "math"), args)
 
 
-@dataclass(frozen=True)
-class Helper:
-    """A function that generated code calls, emitted once in every module that uses it."""
-
-    name: str
-    source: str
+def _fill(text: str, args: Sequence[Any]) -> str:
+    # Placeholders stand where a name would: an argument that is not one (or is negated) gets brackets.
+    return text.format(*(a if not isinstance(a, str) or a.isidentifier() or (atomic(a) and a[:1] != "-")
+                         else f"({a})" for a in args))
 
 
 @dataclass(frozen=True)
@@ -52,17 +64,14 @@ class CodeRule:
     `vjp(site)` per argument the expression of the gradient sent back to it (None: never, as
     for an integer index). `broadcast`: those expressions have the node's shape, and cg compile
     sums them back to each argument's shape. `fresh`: they are new arrays (never g itself nor
-    a view), so a gradient may be accumulated into in place. `scalar`: the templates also work
-    on Python floats with the math module. `keeps_dtype`: on float32 arguments the expressions
-    give float32 (numpy's promotion rules); if not, a float32 module casts their results back."""
+    a view), so a gradient may be accumulated into in place. `scalar`: they also work on Python
+    floats (Site.m == "math"). On float32 arguments they give float32, as the kernels do."""
 
     forward: Callable[[Site], str]
     vjp: Callable[[Site], Sequence[str | None]]
     broadcast: bool = False
     fresh: bool = True
     scalar: bool = False
-    helpers: tuple[Helper, ...] = ()
-    keeps_dtype: bool = True
 
 
 def _closes_at_end(expr: str, start: int) -> bool:
@@ -95,26 +104,6 @@ def times(d: str, g: str) -> str:
     return f"{d if atomic(d) else f'({d})'} * {g}"
 
 
-def partials_rule(
-    forward: Template | Callable[[int], str],
-    partials: Sequence[Template] | Callable[[int], Sequence[Template]],
-    helpers: tuple[Helper, ...] = (),
-    keeps_dtype: bool = True,
-) -> CodeRule:
-    """The code rule of an elementwise op from its forward template and the templates of its
-    partial derivatives (as `partials` gives them to the VJP and the JVP); a template that
-    depends on the number of arguments is a function of it."""
-
-    def fwd(site: Site) -> str:
-        return site.fill(forward(len(site.args)) if callable(forward) else forward)
-
-    def vjp(site: Site) -> list[str | None]:
-        ds = partials(len(site.args)) if callable(partials) else partials
-        return [times(site.fill(d), site.g) for d in ds]
-
-    return CodeRule(fwd, vjp, broadcast=True, scalar=True, helpers=helpers, keeps_dtype=keeps_dtype)
-
-
 def axes_text(axes: Sequence[int]) -> str:
     """An `axis=` argument as source: 1 or (0, 2)."""
     return str(axes[0]) if len(axes) == 1 else str(tuple(axes))
@@ -126,7 +115,7 @@ def sum_to(expr: str, have: Shape, want: Shape) -> str:
     if have == want:
         return expr
     lead = len(have) - len(want)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(want) if n == 1 and have[lead + i] != 1)
+    axes = summed_axes(have, want)  # unbroadcast's, with shapes known before the run
     if axes == tuple(range(len(have))) and want == ():
         return f"np.sum({expr})"
     summed = f"np.sum({expr}, axis={axes_text(axes)})"

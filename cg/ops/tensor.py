@@ -1,15 +1,19 @@
-"""Reductions, matmul, transpose and reshape (the softmax family and index: cg/ops/nn.py)."""
+"""Reductions, matmul, transpose and reshape (the softmax family and index: cg/ops/nn.py). Their
+maths is in cg/ops/kernels.py; the code rules write the same kernels with the shapes and axes
+that a graph fixes before the run."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from cg.ops.base import Array, Attr, Case, Op, Shape, ShapeMismatch, Tangent, unbroadcast
-from cg.ops.code import CodeRule, Helper, Site, axes_text, sum_to
+import cg.ops.kernels as k
+from cg.ops.base import Array, Attr, Case, Op, Shape, ShapeMismatch, Tangent
+from cg.ops.code import CodeRule, Site
 
 # ---- attributes -----------------------------------------------------------------------
 
@@ -54,78 +58,63 @@ def _expand(g: Array, x: Array, axes: tuple[int, ...], keepdims: bool) -> Array:
     return g if keepdims else np.expand_dims(g, axes)
 
 
-def _count(x: Array, axes: tuple[int, ...]) -> int:
-    return math.prod(np.shape(x)[a] for a in axes)
+def _count(shape: Shape, axes: tuple[int, ...]) -> int:
+    """The number of entries a mean averages (at least 1: the mean of nothing has gradient 0)."""
+    return max(math.prod(shape[a] for a in axes), 1)
 
 
-def _max_mask(x: Array, y: Array, axes: tuple[int, ...], keepdims: bool) -> Array:
-    # The gradient goes to the maximal entries; tied maxima share it evenly.
-    mask = x == _expand(y, x, axes, keepdims)
-    dt = x.dtype if x.dtype.kind == "f" else None  # float32 stays float32 (a bool count is an int)
-    return mask / mask.sum(axis=axes, keepdims=True, dtype=dt)
+def _grad(kind: str, g: Array, x: Array, y: Array, axes: tuple[int, ...], keepdims: bool) -> Array:
+    """The VJP of sum, mean or max, by its kernel."""
+    if kind == "sum":
+        return k.sum_grad(g, x.shape, axes, keepdims)
+    if kind == "mean":
+        return k.mean_grad(g, x.shape, axes, keepdims, _count(x.shape, axes))
+    return k.max_grad(g, x, y, axes, keepdims)
 
 
+def _reduction_code(kind: str, fn: Callable[..., Array]) -> CodeRule:
+    """sum, mean and max as source: the same kernels, with static axes (one axis written as an int)."""
 
-
-MAX_GRAD_HELPER = Helper("max_grad", '''def max_grad(g, x, y, axis, keepdims):
-    """The max gate: g goes to the maximal entries of x along axis; tied maxima share it."""
-    if not keepdims:
-        g, y = np.expand_dims(g, axis), np.expand_dims(y, axis)
-    mask = x == y
-    return g * (mask / np.sum(mask, axis=axis, keepdims=True))
-''')
-
-
-def _reduction_code(kind: str) -> CodeRule:
-    """sum, mean and max as source: static axes; the VJP broadcasts g back over them."""
-
-    def parts(site: Site) -> tuple[tuple[int, ...], bool, str]:
-        axes = _axes(site.attrs.get("axis"), len(site.shapes[0]))
-        keep = bool(site.attrs.get("keepdims"))
-        full = axes == tuple(range(len(site.shapes[0]))) and not keep
-        return axes, keep, "" if full else f", axis={axes_text(axes)}" + ", keepdims=True" * keep
+    def parts(site: Site) -> tuple[Shape, tuple[int, ...], bool, Any]:
+        shape = site.shapes[0]
+        axes = _axes(site.attrs.get("axis"), len(shape))
+        return shape, axes, bool(site.attrs.get("keepdims")), axes[0] if len(axes) == 1 else axes
 
     def forward(site: Site) -> str:
-        return f"np.{kind}({site.args[0]}{parts(site)[2]})"
+        shape, axes, keep, axis = parts(site)
+        if axes == tuple(range(len(shape))) and not keep:
+            return site.call(fn, site.args[0])
+        return site.call(fn, site.args[0], axis=axis, **({"keepdims": True} if keep else {}))
 
     def vjp(site: Site) -> list[str | None]:
-        axes, keep, _ = parts(site)
-        shape = site.shapes[0]
-        if kind == "max":
-            return [f"max_grad({site.g}, {site.args[0]}, {site.y}, {axes_text(axes)}, {keep})"]
-        leading = axes == tuple(range(len(axes)))  # g broadcasts as it is
-        g = site.g if keep or leading else f"np.expand_dims({site.g}, {axes_text(axes)})"
+        shape, axes, keep, axis = parts(site)
+        if kind == "sum":
+            return [site.call(k.sum_grad, site.g, shape, axis, keep)]
         if kind == "mean":
-            g = f"{g} * (1 / {max(math.prod(shape[a] for a in axes), 1)})"
-        return [f"np.broadcast_to({g}, {shape})"]
+            return [site.call(k.mean_grad, site.g, shape, axis, keep, _count(shape, axes))]
+        return [site.call(k.max_grad, site.g, site.args[0], site.y, axis, keep)]
 
-    return CodeRule(forward, vjp, fresh=kind == "max", helpers=(MAX_GRAD_HELPER,) * (kind == "max"),
-                    keeps_dtype=kind != "max")  # max_grad's mask / count is float64
+    return CodeRule(forward, vjp, fresh=kind == "max")
 
 
-def reduction(name: str, doc: str, fn: Any, kind: str) -> Op:
+def reduction(name: str, doc: str, fn: Callable[..., Array], kind: str) -> Op:
     def forward(x: Array, axis: Any = None, keepdims: bool = False) -> Array:
         return fn(x, axis=_axes(axis, np.ndim(x)), keepdims=keepdims)
 
-    def weights(x: Array, y: Array, axes: tuple[int, ...], keepdims: bool) -> Array:
-        if kind == "sum":
-            return 1.0
-        if kind == "mean":
-            return 1.0 / max(_count(x, axes), 1)
-        return _max_mask(x, y, axes, keepdims)
-
     def vjp(g: Array, y: Array, xs: Sequence[Array], axis: Any = None, keepdims: bool = False) -> list[Array]:
         x = xs[0]
-        axes = _axes(axis, np.ndim(x))
-        w = weights(x, y, axes, keepdims)
-        return [np.broadcast_to(_expand(g, x, axes, keepdims) * w, np.shape(x))]
+        return [_grad(kind, g, x, y, _axes(axis, x.ndim), keepdims)]
 
     def jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array], axis: Any = None, keepdims: bool = False) -> Array:
         x, t = xs[0], ts[0]
         if t is None:
             return np.zeros_like(y)
         axes = _axes(axis, np.ndim(x))
-        return np.sum(t * weights(x, y, axes, keepdims), axis=axes, keepdims=keepdims)
+        if kind == "mean":
+            t = t * (1.0 / _count(np.shape(x), axes))
+        elif kind == "max":
+            t = t * k.max_share(x, _expand(y, x, axes, keepdims), axes)
+        return np.sum(t, axis=axes, keepdims=keepdims)
 
     def shape(shapes: Sequence[Shape], axis: Any = None, keepdims: bool = False) -> Shape:
         if kind == "max" and any(shapes[0][a] == 0 for a in _axes(axis, len(shapes[0]))):
@@ -139,7 +128,7 @@ def reduction(name: str, doc: str, fn: Any, kind: str) -> Op:
         Case(((2, 3),), {"axis": -1}),
     )
     return Op(name, doc, (1, 1), forward, vjp, jvp, shape, cases, attrs=REDUCE_ATTRS,
-              keeps_int=kind != "mean", code=_reduction_code(kind))
+              keeps_int=kind != "mean", code=_reduction_code(kind, fn))
 
 
 # ---- matmul ---------------------------------------------------------------------------
@@ -162,38 +151,23 @@ def _matmul_shape(shapes: Sequence[Shape]) -> Shape:
     return batch + a2[-2:-1] * (len(a) >= 2) + b2[-1:] * (len(b) >= 2)
 
 
+# The gradients of a @ b for each argument, by (a.ndim, b.ndim): plain forms for vectors and
+# matrices, the general one (batches, 1-D by N-D) otherwise. One table for the VJP and the code.
+MATMUL_GRADS = {
+    (2, 2): (k.matmul_da_mm, k.matmul_db_mm),
+    (2, 1): (k.matmul_da_mv, k.matmul_db_mv),
+    (1, 2): (k.matmul_da_vm, k.matmul_db_vm),
+    (1, 1): (k.matmul_da_vv, k.matmul_db_vv),
+}
+MATMUL_GENERAL = (k.matmul_da, k.matmul_db)
+
+
 def _matmul_vjp(g: Array, y: Array, xs: Sequence[Array],
                 needs: tuple[bool, bool] = (True, True)) -> list[Array | None]:
-    """g b^T and a^T g, in numpy's matmul rules. `needs` (passed by the plan when an argument
-    needs no cotangent, such as the data of a layer) skips the product nobody wants: None."""
+    """The gradients nobody needs (the data of a layer: the plan passes `needs`) are skipped: None."""
     a, b = xs
-    na, nb = a.ndim, b.ndim
-    if na == 2 and nb == 2:  # the layer's case
-        return [g @ b.T if needs[0] else None, a.T @ g if needs[1] else None]
-    if na == 2 and nb == 1:  # matrix times vector: g is a vector
-        return [np.multiply.outer(g, b) if needs[0] else None, g @ a if needs[1] else None]
-    if na == 1 and nb == 2:
-        return [b @ g if needs[0] else None, np.multiply.outer(a, g) if needs[1] else None]
-    out = _matmul_vjp_general(g, a, b)
-    return [c if need else None for c, need in zip(out, needs)]
-
-
-def _matmul_vjp_general(g: Array, a: Array, b: Array) -> list[Array]:
-    # Treat 1-D operands as matrices, as numpy does, and drop the added axes afterwards.
-    a2 = a[None, :] if np.ndim(a) == 1 else a
-    b2 = b[:, None] if np.ndim(b) == 1 else b
-    g2 = np.asarray(g)
-    if np.ndim(a) == 1:
-        g2 = np.expand_dims(g2, -2 if np.ndim(b) >= 2 else 0)
-    if np.ndim(b) == 1:
-        g2 = np.expand_dims(g2, -1)
-    ga = g2 @ np.swapaxes(b2, -1, -2)
-    gb = np.swapaxes(a2, -1, -2) @ g2
-    if np.ndim(a) == 1:
-        ga = ga[..., 0, :]
-    if np.ndim(b) == 1:
-        gb = gb[..., :, 0]
-    return [unbroadcast(ga, np.shape(a)), unbroadcast(gb, np.shape(b))]
+    da, db = MATMUL_GRADS.get((a.ndim, b.ndim), MATMUL_GENERAL)
+    return [da(g, a, b) if needs[0] else None, db(g, a, b) if needs[1] else None]
 
 
 def _matmul_jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array]) -> Array:
@@ -205,49 +179,17 @@ def _matmul_jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array]) -> Array:
     return out
 
 
-def _swap(x: str, ndim: int) -> str:
-    return f"{x}.T" if ndim == 2 else f"np.swapaxes({x}, -1, -2)"
-
-
 def _matmul_code_vjp(site: Site) -> list[str | None]:
-    """_matmul_vjp with static shapes: the plain forms for 1-D and 2-D operands, else the
-    general one (1-D operands as matrices, broadcast batch axes summed back)."""
-    (a, b), (sa, sb), g = site.args, site.shapes, site.g
-    na, nb = len(sa), len(sb)
-    if (na, nb) == (2, 2):
-        return [f"{g} @ {b}.T", f"{a}.T @ {g}"]
-    if (na, nb) == (1, 2):
-        return [f"{b} @ {g}", f"np.outer({a}, {g})"]
-    if (na, nb) == (2, 1):
-        return [f"np.outer({g}, {b})", f"{a}.T @ {g}"]
-    if (na, nb) == (1, 1):
-        return [f"{b} * {g}", f"{a} * {g}"]
-    a2 = f"{a}[None, :]" if na == 1 else a
-    b2 = f"{b}[:, None]" if nb == 1 else b
-    g2 = f"np.expand_dims({g}, {-2 if nb >= 2 else 0})" if na == 1 else g
-    g2 = f"np.expand_dims({g2}, -1)" if nb == 1 else g2
-    ga = f"({g2} @ {_swap(b2, max(nb, 2))})[..., 0, :]" if na == 1 else f"{g2} @ {_swap(b2, max(nb, 2))}"
-    gb = f"({_swap(a2, max(na, 2))} @ {g2})[..., :, 0]" if nb == 1 else f"{_swap(a2, max(na, 2))} @ {g2}"
-    return [sum_to(ga, _matmul_grad_shape(sa, sb, 0), sa), sum_to(gb, _matmul_grad_shape(sa, sb, 1), sb)]
-
-
-def _matmul_grad_shape(sa: Shape, sb: Shape, k: int) -> Shape:
-    """The shape of the k-th gradient of the general form above, before it is summed back."""
-    a2 = (1, *sa) if len(sa) == 1 else sa
-    b2 = (*sb, 1) if len(sb) == 1 else sb
-    batch = tuple(np.broadcast_shapes(a2[:-2], b2[:-2]))
-    if k == 0:
-        return batch + a2[-2:] if len(sa) >= 2 else batch + a2[-1:]
-    return batch + b2[-2:] if len(sb) >= 2 else batch + b2[-2:-1]
-
-
+    (a, b), (sa, sb) = site.args, site.shapes
+    grads = MATMUL_GRADS.get((len(sa), len(sb)), MATMUL_GENERAL)
+    return [site.call(grad, site.g, a, b) for grad in grads]
 
 
 MATMUL = Op(
     "matmul",
     "matrix product with numpy's rules (1-D operands and batch dimensions included)",
     (2, 2),
-    np.matmul,
+    operator.matmul,
     _matmul_vjp,
     _matmul_jvp,
     _matmul_shape,
@@ -259,7 +201,8 @@ MATMUL = Op(
         Case(((5, 2, 3), (3, 4))),
         Case(((2, 1, 2, 3), (4, 3, 2))),
     ),
-    code=CodeRule(lambda site: f"{site.args[0]} @ {site.args[1]}", _matmul_code_vjp),
+    code=CodeRule(lambda site: site.call(operator.matmul, *site.args), _matmul_code_vjp),
+    needs=True,
 )
 
 # ---- transpose and reshape ------------------------------------------------------------
@@ -273,12 +216,9 @@ def _perm(axes: Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     return tuple(a % ndim for a in axes)
 
 
-def _transpose_code(site: Site, grad: bool = False) -> str:
-    perm = _perm(site.attrs.get("axes"), len(site.shapes[0]))
-    if grad:
-        perm = tuple(int(k) for k in np.argsort(perm))
-    x = site.g if grad else site.args[0]
-    return f"{x}.T" if perm == (1, 0) else f"np.transpose({x}, {perm})"
+def _inverse(perm: Sequence[int]) -> tuple[int, ...]:
+    """The permutation that undoes perm: the transpose of a transpose's gradient."""
+    return tuple(int(a) for a in np.argsort(perm))
 
 
 TRANSPOSE = Op(
@@ -286,7 +226,7 @@ TRANSPOSE = Op(
     "permute axes (default: reverse them)",
     (1, 1),
     lambda x, axes=None: np.transpose(x, _perm(axes, np.ndim(x))),
-    lambda g, y, xs, axes=None: [np.transpose(g, np.argsort(_perm(axes, np.ndim(xs[0]))))],
+    lambda g, y, xs, axes=None: [np.transpose(g, _inverse(_perm(axes, np.ndim(xs[0]))))],
     lambda ts, y, xs, axes=None: (
         np.zeros_like(y) if ts[0] is None else np.transpose(ts[0], _perm(axes, np.ndim(xs[0])))
     ),
@@ -299,7 +239,11 @@ TRANSPOSE = Op(
         )
     },
     keeps_int=True,
-    code=CodeRule(_transpose_code, lambda site: [_transpose_code(site, grad=True)], fresh=False),
+    code=CodeRule(
+        lambda s: s.call(np.transpose, s.args[0], _perm(s.attrs.get("axes"), len(s.shapes[0]))),
+        lambda s: [s.call(np.transpose, s.g, _inverse(_perm(s.attrs.get("axes"), len(s.shapes[0]))))],
+        fresh=False,
+    ),
 )
 
 
@@ -330,8 +274,8 @@ RESHAPE = Op(
     attrs={"shape": Attr({"type": "array", "items": {"type": "integer"}}, "the new shape", required=True)},
     keeps_int=True,
     code=CodeRule(
-        lambda site: f"np.reshape({site.args[0]}, {site.shape})",
-        lambda site: [f"np.reshape({site.g}, {site.shapes[0]})"],
+        lambda site: site.call(np.reshape, site.args[0], site.shape),
+        lambda site: [site.call(np.reshape, site.g, site.shapes[0])],
         fresh=False,
     ),
 )

@@ -4,11 +4,11 @@ schema validation of a document (messages: cg/schema/messages.py)."""
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from cg.errors import Diagnostic
-from cg.ops import REGISTRY, Op
+from cg.ops import REGISTRY, Op, revision
 from cg.parse.document import Document
 from cg.schema.fast import plain_document, plain_node
 from cg.schema.messages import ID_PATTERN, locate, translate
@@ -234,8 +234,12 @@ def graph_schema(*, strict_ops: bool = True) -> dict[str, Any]:
     return schema
 
 
-@cache
 def _validator() -> Any:
+    return _validator_of(revision())  # made again when cg.ops.installed changes the ops (tests)
+
+
+@lru_cache(maxsize=1)
+def _validator_of(ops_revision: int) -> Any:
     # Imported here: jsonschema costs ~70 ms to import, and most commands never need it.
     from jsonschema import Draft202012Validator
 
