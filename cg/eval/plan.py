@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -35,7 +36,6 @@ from cg.ops import Array, Op, OpFailure
 
 DTYPES = ("float64", "float32")
 Getter = Callable[[Sequence[Any]], tuple[Any, ...]]
-DF: dict[str, Any] = {}  # marks a backward step that calls an op's df(x, y) in place of its VJP
 Rules = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]  # forward, vjp, jvp
 # progress(what, done, total), e.g. ("backward", 4000, 100000): the CLI's bar on a terminal
 # (cg/progress.py). Given one, a pass runs in about REPORTS spans and reports after each; without
@@ -58,12 +58,27 @@ class StepFailure(Exception):
         self.node = node
 
 
+# A backward step is (kind, rule, out, arg, targets), one of three kinds:
+#   SCALE  a one-input elementwise op:      grads[arg] = grads[out] * rule(x, y)   (rule: its df)
+#   CHAIN  one argument, first contribution: grads[arg] = rule(g, y, (x,))[0]      (rule: its VJP)
+#   FAN    the general case:                 rule(g, y, arg(vals)) gives a cotangent per argument,
+#          and each (position, slot, first) in targets sets or adds its own   (arg: a getter)
+# Plain tuples, not NamedTuples, on purpose: CPython unpacks only exact tuples on its fast path,
+# and NamedTuple steps made both passes about 20% slower on a chain of scalars.
+SCALE, CHAIN, FAN = "scale", "chain", "fan"
+BackwardStep = tuple[str, Callable[..., Any], int, Any, Any]
+
+
+def _fan_rule(vjp: Callable[..., Any], kw: Mapping[str, Any]) -> Callable[..., Any]:
+    """The VJP with the node's attributes (and `needs`) bound, so a FAN step calls it with three arguments."""
+    return partial(vjp, **kw) if kw else vjp
+
+
 @dataclass(frozen=True)
 class Backward:
     """The backward steps from one output to the names whose gradients are wanted."""
 
-    # (vjp, out slot, arg slot or getter, kwargs, targets or None); (df, out, arg slot, DF, None)
-    steps: tuple[tuple[Any, ...], ...]
+    steps: tuple[BackwardStep, ...]
     slots: tuple[int, ...]  # the slots that get a gradient, the output's first
     names: tuple[str, ...]  # their names
 
@@ -232,7 +247,7 @@ class Plan:
                     below[ni + k] = 1
             keep = bytearray(a & b for a, b in zip(keep, below))
         started = {top: None}  # slots with a contribution so far, in the order they got one
-        steps: list[tuple[Any, ...]] = []
+        steps: list[BackwardStep] = []
         for k in range(len(nodes) - 1, -1, -1):
             if not keep[ni + k]:
                 continue
@@ -250,11 +265,11 @@ class Plan:
             if len(slots) == 1 and not kw and targets[0][2]:  # the chain's case: one argument, first
                 df = node.op.df  # its VJP is g * df(x, y) (Op.df)
                 if df is not None and vjp is node.op.vjp:  # not cast: multiply by df(x, y) directly
-                    steps.append((df, ni + k, slots[0], DF, None))
+                    steps.append((SCALE, df, ni + k, slots[0], None))
                 else:
-                    steps.append((vjp, ni + k, slots[0], None, None))
+                    steps.append((CHAIN, vjp, ni + k, slots[0], None))
             else:
-                steps.append((vjp, ni + k, _getter(slots), kw, tuple(targets)))
+                steps.append((FAN, _fan_rule(vjp, kw), ni + k, _getter(slots), tuple(targets)))
         label = self.label
         return Backward(tuple(steps), tuple(started), tuple(label[s] for s in started))  # type: ignore[misc]
 
@@ -319,19 +334,18 @@ class Plan:
         return vals
 
 
-def _backward(steps: Sequence[tuple[Any, ...]], vals: Sequence[Array], grads: list[Array | None]) -> None:
-    """Plan.backward's loop over some of its steps, in order."""
-    for vjp, out, a, kw, targets in steps:
-        g = grads[out]
-        if targets is None:
-            if kw is None:
-                grads[a] = vjp(g, vals[out], (vals[a],))[0]
-            else:  # DF: a one-input elementwise op's own derivative, what its VJP multiplies by
-                grads[a] = g * vjp(vals[a], vals[out])
-            continue
-        cts = vjp(g, vals[out], a(vals), **kw) if kw else vjp(g, vals[out], a(vals))
-        for j, t, first in targets:
-            grads[t] = cts[j] if first else grads[t] + cts[j]
+def _backward(steps: Sequence[BackwardStep], vals: Sequence[Array], grads: list[Any]) -> None:
+    """Plan.backward's loop over some of its steps, in order: each node's gradient times its local
+    derivative, into its arguments' gradients (micrograd's `_backward`, without a closure per node)."""
+    for kind, rule, out, a, targets in steps:
+        if kind is SCALE:
+            grads[a] = grads[out] * rule(vals[a], vals[out])
+        elif kind is CHAIN:
+            grads[a] = rule(grads[out], vals[out], (vals[a],))[0]
+        else:
+            cts = rule(grads[out], vals[out], a(vals))
+            for j, t, first in targets:
+                grads[t] = cts[j] if first else grads[t] + cts[j]
 
 
 def _jvp(steps: Iterable[tuple[Any, ...]], vals: Sequence[Array], tans: list[Array | None]) -> None:
