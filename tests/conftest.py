@@ -14,10 +14,11 @@ GRAPHS = ROOT / "graphs"
 
 
 class CliResult:
-    def __init__(self, code: int, out: str, err: str) -> None:
+    def __init__(self, code: int, out: str, err: str, out_bytes: bytes | None = None) -> None:
         self.code = code
         self.out = out
         self.err = err
+        self.out_bytes = out.encode() if out_bytes is None else out_bytes  # stdout as written (a PNG)
 
     def json(self) -> Any:
         return json.loads(self.out)
@@ -37,43 +38,62 @@ class CliResult:
         return rows
 
 
-def cg(*args: str, stdin: str | None = None) -> CliResult:
-    """Run `cg` with these arguments, output captured (not a terminal), from the repository root.
+def cg(*args: str, stdin: str | None = None, env: dict[str, str | None] | None = None,
+       cwd: Path = ROOT) -> CliResult:
+    """Run `cg` with these arguments, output captured (not a terminal), from `cwd` (the repository
+    root); `env` sets variables for the run (None removes one).
 
     In-process through click's CliRunner: the same entry point, exit codes and streams, without
     paying Python's start-up per call. Tests where a real process is the point (start-up, signals,
-    tty, closed or full stdout, memory) call `cg_process`; CG_TEST_PROCESS=1 runs every call in a
-    real process, to check that the two agree."""
+    tty, closed or full stdout, memory) call `cg_process` (or tests/forkserver.py); CG_TEST_PROCESS=1
+    runs every call in a real process, to check that the two agree."""
     if os.environ.get("CG_TEST_PROCESS"):
-        return cg_process(*args, stdin=stdin)
+        return cg_process(*args, stdin=stdin, env=env, cwd=cwd)
     from click.testing import CliRunner
 
     from cg.cli import main
 
-    cwd = os.getcwd()
-    os.chdir(ROOT)
+    before = os.getcwd()
+    os.chdir(cwd)
     try:
-        got = CliRunner().invoke(main, list(args), input=stdin, env={"COLUMNS": "120"}, prog_name="cg")
+        got = CliRunner().invoke(main, list(args), input=stdin, env={"COLUMNS": "120", **(env or {})}, prog_name="cg")
     finally:
-        os.chdir(cwd)
+        os.chdir(before)
     if got.exception is not None and not isinstance(got.exception, SystemExit):
         raise got.exception  # a bug of ours: the test shows its traceback
-    result = CliResult(got.exit_code, got.stdout, got.stderr)
+    result = CliResult(got.exit_code, got.stdout, got.stderr, got.stdout_bytes)
     assert "internal error" not in result.err, result.err
     return result
 
 
-def cg_process(*args: str, stdin: str | None = None) -> CliResult:
+def cg_process(*args: str, stdin: str | None = None, env: dict[str, str | None] | None = None,
+               cwd: Path = ROOT) -> CliResult:
     """Run the real `cg` entry point in a subprocess, as a user would (output piped)."""
-    env = {**os.environ, "COLUMNS": "120"}  # rich's width when piped: fixed, so tables do not depend on the terminal
-    proc = subprocess.run(
-        [sys.executable, "-m", "cg", *args], capture_output=True, text=True, input=stdin, cwd=ROOT, timeout=120, env=env
-    )
-    result = CliResult(proc.returncode, proc.stdout, proc.stderr)
+    # rich's width when piped: fixed, so tables do not depend on the terminal
+    full = {**os.environ, "COLUMNS": "120", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "cg", *args], capture_output=True, cwd=cwd, timeout=120,
+                          input=None if stdin is None else stdin.encode(),
+                          env={k: v for k, v in full.items() if v is not None})
+    result = CliResult(proc.returncode, _text(proc.stdout), _text(proc.stderr), proc.stdout)
     assert "Traceback" not in result.out + result.err, result.err
     return result
+
+
+def _text(data: bytes) -> str:
+    """As subprocess's text mode reads it (universal newlines); binary stdout (a PNG) replaced."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        text = data.decode(errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 @pytest.fixture
 def run_cg() -> Any:
     return cg
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import forkserver
+
+    forkserver.close()  # the fork server of tests/forkserver.py, if a test started it

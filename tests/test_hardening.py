@@ -1,14 +1,12 @@
 """Inputs built to break a loader, through the real command line: each one gets a clear error
-(or a documented acceptance) within a time limit (the subprocess timeout) and a memory limit
-(2 GB of address space, set with RLIMIT_AS before cg starts), and never a traceback."""
+(or a documented acceptance) within a time limit (the process is killed past it) and a memory
+limit (2 GB of address space, set with RLIMIT_AS before cg runs), and never a traceback. Each run
+is a process of its own, forked from the server of tests/forkserver.py (cg already imported)."""
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
-import time
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,25 +17,23 @@ from cg.cli.values import MAX_ELEMENTS
 from cg.parse.yamldoc import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 
 resource = pytest.importorskip("resource")  # RLIMIT_AS: POSIX only
+import forkserver  # noqa: E402 - POSIX only, as resource
 
 MEMORY = 2 * 1024**3
 TAIL = "nodes:\n  n: {op: neg, in: [x]}\noutputs: [n]\n"
 
 
-def limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
-
-
 def cg(*args: str, stdin: bytes | None = None, timeout: float = 60) -> CliResult:
-    """`python -m cg ...` under the memory limit; TimeoutExpired (a failure) past `timeout`."""
-    env = {k: v for k, v in os.environ.items() if k != "CG_DEBUG"}
-    env["OPENBLAS_NUM_THREADS"] = "1"  # each BLAS thread reserves address space of its own
-    start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "cg", *args], input=stdin, capture_output=True, cwd=ROOT,
-                          timeout=timeout, preexec_fn=limit_memory, env=env)
-    assert time.monotonic() - start < timeout
-    result = CliResult(proc.returncode, proc.stdout.decode("utf-8", "replace"),
-                       proc.stderr.decode("utf-8", "replace"))
+    """`cg ...` in a process of its own under the memory limit; a failure past `timeout`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = Path(tmp)
+        (files / "stdin").write_bytes(stdin or b"")
+        done = forkserver.client().run(list(args), cwd=ROOT, stdin=files / "stdin", stdout=files / "stdout",
+                                       stderr=files / "stderr", env=forkserver.clean_env(), timeout=timeout,
+                                       address_space=MEMORY)
+        assert not done.hung, f"cg {' '.join(args)[:200]}: killed after {timeout} s"
+        result = CliResult(done.code, (files / "stdout").read_bytes().decode("utf-8", "replace"),
+                           (files / "stderr").read_bytes().decode("utf-8", "replace"))
     assert "Traceback" not in result.out + result.err, result.err[-2000:]
     assert "internal error" not in result.err, result.err[-2000:]
     return result
