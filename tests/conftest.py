@@ -4,6 +4,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +94,93 @@ def _text(data: bytes) -> str:
 @pytest.fixture
 def run_cg() -> Any:
     return cg
+
+
+# ---- long runs in real processes, started early ----------------------------------------------------
+#
+# A few tests each run one `cg` process for 5 to 15 s: cg's own work on inputs at the limits, in a
+# real process because its memory (RLIMIT_AS) and time are the point (tests/test_hardening.py).
+# Marked `@pytest.mark.early(job=job)`, such a test gets the job's result as its `early` argument and
+# checks it as before; the jobs are started one after the other in a background thread as soon as
+# the session starts, so that their processes run on a second core while the other tests run, and
+# those tests are moved to the end of the session, by when their results are ready. A job is
+# `job(folder) -> result`: it writes its inputs into its own new folder and runs the process
+# (blocking in the process, not in Python, so the tests go on meanwhile).
+
+Job = Callable[[Path], Any]
+
+
+class _Early:
+    def __init__(self) -> None:
+        self.futures: dict[str, Future[Any]] = {}
+        self.thread: threading.Thread | None = None
+        self.stopping = False
+
+    def start(self, jobs: list[tuple[str, Job, Path]]) -> None:
+        self.futures = {nodeid: Future() for nodeid, _, _ in jobs}
+        self.stopping = False
+
+        def work() -> None:
+            for nodeid, job, folder in jobs:
+                future = self.futures[nodeid]
+                if self.stopping or not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(job(folder))
+                except BaseException as e:  # the test re-raises it
+                    future.set_exception(e)
+
+        self.thread = threading.Thread(target=work, name="early cg runs", daemon=True)
+        self.thread.start()
+
+    def result(self, nodeid: str, job: Job, folder: Path) -> Any:
+        future = self.futures.get(nodeid)
+        return job(folder) if future is None else future.result()
+
+    def stop(self) -> None:
+        """At the end: jobs not started are dropped, a process under way is killed."""
+        import forkserver
+
+        self.stopping = True
+        for future in self.futures.values():
+            future.cancel()
+        if self.thread is not None and self.thread.is_alive():  # the session was cut short
+            forkserver.kill_running()
+            self.thread.join()
+
+
+_EARLY = _Early()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "early(job=job): run job(folder) in a background thread from the start of the "
+                                       "session; the test gets its result as `early` (tests/conftest.py)")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    items[:] = [i for i in items if not i.get_closest_marker("early")] + \
+               [i for i in items if i.get_closest_marker("early")]  # their results are ready by then
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _early_jobs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    jobs = []
+    for item in request.session.items:
+        marker = item.get_closest_marker("early")
+        if marker is not None:
+            jobs.append((item.nodeid, marker.kwargs["job"], tmp_path_factory.mktemp("early")))
+    if jobs:
+        _EARLY.start(jobs)
+    yield
+    _EARLY.stop()
+
+
+@pytest.fixture
+def early(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The result of this test's `@pytest.mark.early(job=...)` job (run now if it was not started)."""
+    marker = request.node.get_closest_marker("early")
+    assert marker is not None, "the `early` argument needs @pytest.mark.early(job=...)"
+    return _EARLY.result(request.node.nodeid, marker.kwargs["job"], tmp_path)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -42,6 +42,7 @@ import resource
 import select
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,6 +69,17 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env.update({"COLUMNS": "120", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
     env.update(extra or {})
     return env
+
+
+RUNNING: set[int] = set()  # the real processes of real_run under way, not reaped yet
+_LOCK = threading.Lock()
+
+
+def kill_running() -> None:
+    """SIGKILL the processes of real_run under way (the session stops; their waits then end)."""
+    with _LOCK:
+        for pid in RUNNING:
+            os.kill(pid, 9)  # our own child, by its id, not reaped yet
 
 
 @dataclass
@@ -176,6 +188,16 @@ def _child(request: dict[str, Any], protocol: tuple[int, ...]) -> None:
         os._exit(code)
 
 
+def _reap(pid: int, block: bool) -> tuple[int, int, Any]:
+    """wait4, and the pid leaves RUNNING as it is reaped (under the lock: kill_running never
+    signals a pid that was reaped, and may since name another process)."""
+    with _LOCK:
+        done, status, usage = os.wait4(pid, 0 if block else os.WNOHANG)
+        if done:
+            RUNNING.discard(pid)
+        return done, status, usage
+
+
 def _wait(pid: int, timeout: float) -> tuple[int, Any, bool]:
     """wait4 the child; SIGKILL it past `timeout`. (status, rusage, hung)."""
     end = time.monotonic() + timeout
@@ -186,13 +208,13 @@ def _wait(pid: int, timeout: float) -> tuple[int, Any, bool]:
         pidfd = None
     try:
         while True:
-            done, status, usage = os.wait4(pid, os.WNOHANG)
+            done, status, usage = _reap(pid, block=False)
             if done:
                 return status, usage, hung
             left = end - time.monotonic()
             if left <= 0:
-                os.kill(pid, 9)  # our own child, by its id
-                _, status, usage = os.wait4(pid, 0)
+                os.kill(pid, 9)  # our own child, by its id, not reaped yet
+                _, status, usage = _reap(pid, block=True)
                 return status, usage, True
             if pidfd is not None:
                 select.select([pidfd], [], [], left)
@@ -302,8 +324,6 @@ class Client:
 
 
 _client: Client | None = None
-
-
 def client() -> Client:
     """The session's fork server (started on first use; conftest.py closes it at the end)."""
     global _client
@@ -344,6 +364,8 @@ def real_run(argv: list[str], *, cwd: Path, stdin: Path, stdout: Path, stderr: P
                                     preexec_fn=limits)
     finally:
         os.close(fin)
+    with _LOCK:
+        RUNNING.add(proc.pid)
     status, usage, hung = _wait(proc.pid, timeout)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return Run(proc.returncode, usage.ru_maxrss, time.monotonic() - start, hung, forked=False)
