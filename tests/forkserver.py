@@ -145,10 +145,10 @@ def _child(request: dict[str, Any], protocol: tuple[int, ...]) -> None:
                 os.dup2(fd, target)
         for fd in set(fds) - {0, 1, 2}:
             os.close(fd)
-        like = sys.__stdin__, sys.__stdout__, sys.__stderr__
-        sys.stdin = sys.__stdin__ = _text_stream(0, like[0], write=False)
-        sys.stdout = sys.__stdout__ = _text_stream(1, like[1], write=True)
-        sys.stderr = sys.__stderr__ = _text_stream(2, like[2], write=True)
+        for fd, name in enumerate(("stdin", "stdout", "stderr")):
+            stream = _text_stream(fd, getattr(sys, f"__{name}__"), write=fd > 0)
+            setattr(sys, name, stream)
+            setattr(sys, f"__{name}__", stream)
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = [request["argv0"], *request["argv"]]
