@@ -176,11 +176,12 @@ def _early_jobs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 
 @pytest.fixture
-def early(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """The result of this test's `@pytest.mark.early(job=...)` job (run now if it was not started)."""
+def early(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The result of this test's `@pytest.mark.early(job=...)` job (run now if it was not started).
+    (Not tmp_path: pytest's teardown of it fails when Ctrl-C stops a test in its set-up, here.)"""
     marker = request.node.get_closest_marker("early")
     assert marker is not None, "the `early` argument needs @pytest.mark.early(job=...)"
-    return _EARLY.result(request.node.nodeid, marker.kwargs["job"], tmp_path)
+    return _EARLY.result(request.node.nodeid, marker.kwargs["job"], tmp_path_factory.mktemp("early"))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
