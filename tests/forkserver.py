@@ -328,9 +328,11 @@ def client() -> Client:
     """The session's fork server (started on first use; conftest.py closes it at the end)."""
     global _client
     if _client is None:
+        import atexit
         import tempfile
 
         _client = Client(clean_env(), Path(tempfile.mkdtemp(prefix="cg-forkserver-")) / "log")
+        atexit.register(close)  # also when the session ends without pytest_sessionfinish
     return _client
 
 
