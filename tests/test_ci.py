@@ -10,8 +10,6 @@ import re
 import shlex
 import shutil
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -129,11 +127,9 @@ def test_human_format_lists_ok_files_and_errors() -> None:
 
 def test_human_diagnostics_are_never_wrapped() -> None:
     """A narrow terminal (or CI's 80 columns and a long path) must not break a file:line:col line."""
-    env = {**os.environ, "COLUMNS": "30"}
-    proc = subprocess.run([sys.executable, "-m", "cg", "validate", str(BAD / "cycle2.yaml"), "-f", "human"],
-                          capture_output=True, text=True, cwd=ROOT, env=env)
-    assert proc.returncode == 1
-    assert proc.stdout == f"error {BAD / 'cycle2.yaml'}:5:3: node 'a': cycle: a -> b -> a [CG112]\n"
+    r = cg("validate", str(BAD / "cycle2.yaml"), "-f", "human", env={"COLUMNS": "30"})
+    assert r.code == 1
+    assert r.out == f"error {BAD / 'cycle2.yaml'}:5:3: node 'a': cycle: a -> b -> a [CG112]\n"
 
 
 def test_format_is_checked_and_usage_errors_stay_exit_2() -> None:
@@ -234,10 +230,9 @@ def test_each_hook_command_passes_on_the_example_graphs(hook: dict[str, Any], tm
     assert len(files) == len(EXAMPLES)
     argv = shlex.split(hook["entry"])
     assert argv[0] == "cg"
-    proc = subprocess.run([sys.executable, "-m", "cg", *argv[1:], *files], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr
+    r = cg(*argv[1:], *files, cwd=tmp_path)
+    assert r.code == 0, r.out + r.err
+    assert "Traceback" not in r.err
 
 
 # ---- cg fmt -------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import GRAPHS, ROOT
+from conftest import cg as cg_cli
 
 import cg
 from cg.errors import CgError, UsageError
@@ -310,10 +311,10 @@ def test_html_in_a_real_browser(tmp_path: Path) -> None:
 
 
 def _cg(*args: str, path: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[bytes]:
-    """The real entry point, output piped; `path` replaces PATH (to hide or fake dot)."""
-    env = dict(os.environ) if path is None else {**os.environ, "PATH": path}
-    proc = subprocess.run([sys.executable, "-m", "cg", "draw", *args], capture_output=True, cwd=cwd, env=env,
-                          timeout=120)
+    """`cg draw ARGS` (in-process: tests/conftest.py), output captured; `path` replaces PATH (to
+    hide or fake dot)."""
+    r = cg_cli("draw", *args, env=None if path is None else {"PATH": path}, cwd=cwd)
+    proc = subprocess.CompletedProcess(["cg", "draw", *args], r.code, r.out_bytes, r.err.encode())
     assert b"Traceback" not in proc.stdout + proc.stderr, proc.stderr
     return proc
 

@@ -285,12 +285,24 @@ ESCAPE_OR_BOX = re.compile("[\x1b\u2500-\u259f]")  # escape codes; box drawing a
     ("report", "graphs/log3x2p5xy.yaml"),
 ], ids=["run", "edges", "run-error", "validate", "report"])
 def test_no_escape_codes_or_box_characters_when_piped(args: tuple[str, ...], no_color: bool) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE")}
+    """Output captured, not a terminal (in-process: tests/conftest.py; one real pipe below)."""
+    env: dict[str, str | None] = {"NO_COLOR": None, "FORCE_COLOR": None, "CLICOLOR_FORCE": None}
     env |= {"NO_COLOR": "1"} if no_color else {"TERM": "xterm-256color", "COLORTERM": "truecolor"}
-    proc = subprocess.run([sys.executable, "-m", "cg", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=env, timeout=120)
-    assert proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
-    assert not ESCAPE_OR_BOX.search(proc.stdout + proc.stderr), (proc.stdout + proc.stderr)[:500]
+    r = cg(*args, env=env)
+    assert r.out + r.err and "Traceback" not in r.out + r.err
+    assert not ESCAPE_OR_BOX.search(r.out + r.err), (r.out + r.err)[:500]
+
+
+def test_no_escape_codes_or_box_characters_in_a_real_pipe() -> None:
+    """The same through a real process's pipes, on a terminal type that asks for colour."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE")}
+    env |= {"TERM": "xterm-256color", "COLORTERM": "truecolor"}
+    for args in (("validate", "graphs/", "tests/bad/cycle2.yaml", "tests/bad/multi_errors.yaml"),
+                 ("run", "graphs/log3x2p5xy.yaml", "--edges")):
+        proc = subprocess.run([sys.executable, "-m", "cg", *args], capture_output=True, text=True, cwd=ROOT,
+                              env=env, timeout=120)
+        assert proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
+        assert not ESCAPE_OR_BOX.search(proc.stdout + proc.stderr), (proc.stdout + proc.stderr)[:500]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")

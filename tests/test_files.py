@@ -122,15 +122,16 @@ def test_a_file_size_limit_leaves_no_partial_file(tmp_path: Path) -> None:
     graph = tmp_path / "many.yaml"  # 200 nodes: a CSV of about 10 KB
     graph.write_text("cg: 1\ninputs: {x: 1.0}\nnodes:\n" + "".join(
         f"  n{k}: {{op: sin, in: [{'x' if k == 0 else f'n{k - 1}'}]}}\n" for k in range(200)) + "outputs: [n199]\n")
-    code = (
-        "import resource\n"
-        "resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))\n"
-        "from cg.cli import main\n"
-        f"main(['run', {str(graph)!r}, '-f', 'csv', '-o', {str(target)!r}])\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2, out.stderr
-    assert "cannot write" in out.stderr and "Traceback" not in out.stderr
+    import forkserver  # POSIX: fork and rlimits
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    done = forkserver.client().run(["run", str(graph), "-f", "csv", "-o", str(target)], cwd=ROOT,
+                                   stdin=Path(os.devnull), stdout=logs / "stdout", stderr=logs / "stderr",
+                                   env=forkserver.clean_env(), timeout=60, fsize=1024)
+    err = (logs / "stderr").read_text()
+    assert done.code == 2 and not done.hung, err
+    assert "cannot write" in err and "Traceback" not in err
     assert target.read_text() == "old" and leftovers(tmp_path) == []
 
 
@@ -228,11 +229,15 @@ def test_inputs_from_a_fifo_and_against_a_fifo_do_not_hang(tmp_path: Path) -> No
     assert r.code == 2 and "FIFO" in r.err
 
 
-def test_against_dev_zero_and_stdin_dev_zero_are_bounded() -> None:
-    env = {**os.environ, "CG_MAX_BYTES": "1000000"}
+def test_against_dev_zero_and_stdin_dev_zero_are_bounded(tmp_path: Path) -> None:
+    """Each in a process of its own (tests/forkserver.py), killed past 60 s."""
+    import forkserver  # POSIX: fork and rlimits
+
+    env = forkserver.clean_env({"CG_MAX_BYTES": "1000000"})
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
     for args, stdin in ((["check", LOG, "--against", "/dev/zero"], None), (["validate", "-"], "/dev/zero")):
-        with open(stdin or os.devnull, "rb") as f:
-            out = subprocess.run([sys.executable, "-m", "cg", *args], cwd=ROOT, stdin=f, capture_output=True,
-                                 text=True, timeout=60, env=env)
-        assert out.returncode in (1, 2) and "Traceback" not in out.stderr, out.stderr
-        assert "device" in out.stdout + out.stderr or "larger than the limit" in out.stdout, out.stderr
+        done = forkserver.client().run(args, cwd=ROOT, stdin=Path(stdin or os.devnull), stdout=out, stderr=err,
+                                       env=env, timeout=60)
+        said, warned = out.read_text(), err.read_text()
+        assert done.code in (1, 2) and not done.hung and "Traceback" not in warned, warned
+        assert "device" in said + warned or "larger than the limit" in said, warned

@@ -1,14 +1,12 @@
 """Inputs built to break a loader, through the real command line: each one gets a clear error
-(or a documented acceptance) within a time limit (the subprocess timeout) and a memory limit
-(2 GB of address space, set with RLIMIT_AS before cg starts), and never a traceback."""
+(or a documented acceptance) within a time limit (the process is killed past it) and a memory
+limit (2 GB of address space, set with RLIMIT_AS before cg runs), and never a traceback. Each run
+is a process of its own, forked from the server of tests/forkserver.py (cg already imported)."""
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
-import time
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,32 +17,35 @@ from cg.cli.values import MAX_ELEMENTS
 from cg.parse.yamldoc import MAX_BYTES, MAX_DEPTH, MAX_VALUES
 
 resource = pytest.importorskip("resource")  # RLIMIT_AS: POSIX only
+import forkserver  # noqa: E402 - POSIX only, as resource
 
 MEMORY = 2 * 1024**3
 TAIL = "nodes:\n  n: {op: neg, in: [x]}\noutputs: [n]\n"
 
 
-def limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
-
-
-def cg(*args: str, stdin: bytes | None = None, timeout: float = 60) -> CliResult:
-    """`python -m cg ...` under the memory limit; TimeoutExpired (a failure) past `timeout`."""
-    env = {k: v for k, v in os.environ.items() if k != "CG_DEBUG"}
-    env["OPENBLAS_NUM_THREADS"] = "1"  # each BLAS thread reserves address space of its own
-    start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "cg", *args], input=stdin, capture_output=True, cwd=ROOT,
-                          timeout=timeout, preexec_fn=limit_memory, env=env)
-    assert time.monotonic() - start < timeout
-    result = CliResult(proc.returncode, proc.stdout.decode("utf-8", "replace"),
-                       proc.stderr.decode("utf-8", "replace"))
+def cg(*args: str, stdin: bytes | None = None, timeout: float = 60, real: bool = False) -> CliResult:
+    """`cg ...` in a process of its own under the memory limit; a failure past `timeout`. Forked
+    from the server of tests/forkserver.py, or with `real` a process started afresh (the early jobs
+    below, which run in a thread of their own)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = Path(tmp)
+        (files / "stdin").write_bytes(stdin or b"")
+        how = forkserver.real_run if real else forkserver.client().run
+        done = how(list(args), cwd=ROOT, stdin=files / "stdin", stdout=files / "stdout", stderr=files / "stderr",
+                   env=forkserver.clean_env(), timeout=timeout, address_space=MEMORY)
+        assert not done.hung, f"cg {' '.join(args)[:200]}: killed after {timeout} s"
+        result = CliResult(done.code, (files / "stdout").read_bytes().decode("utf-8", "replace"),
+                           (files / "stderr").read_bytes().decode("utf-8", "replace"))
     assert "Traceback" not in result.out + result.err, result.err[-2000:]
     assert "internal error" not in result.err, result.err[-2000:]
     return result
 
 
 def refused(path: Path, code: str, words: str, timeout: float = 60) -> CliResult:
-    r = cg("validate", str(path), timeout=timeout)
+    return is_refusal(cg("validate", str(path), timeout=timeout), code, words)
+
+
+def is_refusal(r: CliResult, code: str, words: str) -> CliResult:
     assert r.code == 1, r.out + r.err
     assert f"[{code}]" in r.out and words in r.out, r.out[:2000]
     assert max(len(line) for line in r.out.splitlines()) < 400  # messages never grow with the input
@@ -113,10 +114,18 @@ def test_a_10_mb_number_is_refused_before_int_parsing(tmp_path: Path) -> None:
     refused(write(tmp_path, f"cg: 1\ninputs:\n  x: {'9' * TEN_MB}\n{TAIL}"), "CG007", "number too long")
 
 
-def test_a_10_mb_list_of_numbers_is_over_the_value_limit(tmp_path: Path) -> None:
+# The four runs of 5 to 15 s each (cg's own work at the limits) are started early, in real processes
+# on a second core, while the other tests run (tests/conftest.py: `early`); the tests check them.
+
+
+def _ten_mb_list(folder: Path) -> CliResult:
     numbers = ",".join(["1"] * (TEN_MB // 2))
-    refused(write(tmp_path, f"cg: 1\ninputs:\n  x: [{numbers}]\n{TAIL}"), "CG004",
-            f"more than {MAX_VALUES:,} values", 60)
+    return cg("validate", str(write(folder, f"cg: 1\ninputs:\n  x: [{numbers}]\n{TAIL}")), timeout=60, real=True)
+
+
+@pytest.mark.early(job=_ten_mb_list)
+def test_a_10_mb_list_of_numbers_is_over_the_value_limit(early: CliResult) -> None:
+    is_refusal(early, "CG004", f"more than {MAX_VALUES:,} values")
 
 
 # ---- numbers ------------------------------------------------------------------------------------
@@ -233,19 +242,28 @@ def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
     refused(path, "CG004", f"file is larger than the limit of {MAX_BYTES:,} bytes", 20)
 
 
-def test_a_constant_of_three_million_entries_is_over_the_value_limit(tmp_path: Path) -> None:
+def _three_million_entries(folder: Path) -> CliResult:
     rows = ", ".join(["[" + ", ".join(["0"] * 1000) + "]"] * 3000)
     text = f"cg: 1\ninputs: {{x: 1.0}}\nnodes:\n  n: {{op: mul, in: [x, [{rows}]]}}\noutputs: [n]\n"
-    refused(write(tmp_path, text), "CG004", f"more than {MAX_VALUES:,} values", 60)
+    return cg("validate", str(write(folder, text)), timeout=60, real=True)
 
 
-def test_a_graph_near_the_value_limit_still_runs(tmp_path: Path) -> None:
-    """About 250,000 nodes (7 values each): within the limit, in bounded memory and time."""
+@pytest.mark.early(job=_three_million_entries)
+def test_a_constant_of_three_million_entries_is_over_the_value_limit(early: CliResult) -> None:
+    is_refusal(early, "CG004", f"more than {MAX_VALUES:,} values")
+
+
+def _near_the_value_limit(folder: Path) -> CliResult:
     n = (MAX_VALUES - 100) // 8
     body = "".join(f"  x{i}: {{op: sin, in: [x{i - 1}]}}\n" for i in range(1, n + 1))
-    path = write(tmp_path, f"cg: 1\ninputs: {{x0: 1.0}}\nnodes:\n{body}outputs: [x{n}]\n")
-    r = cg("run", str(path), "-f", "json", "-o", str(tmp_path / "out.json"), timeout=180)
-    assert r.code == 0, r.err
+    path = write(folder, f"cg: 1\ninputs: {{x0: 1.0}}\nnodes:\n{body}outputs: [x{n}]\n")
+    return cg("run", str(path), "-f", "json", "-o", str(folder / "out.json"), timeout=180, real=True)
+
+
+@pytest.mark.early(job=_near_the_value_limit)
+def test_a_graph_near_the_value_limit_still_runs(early: CliResult) -> None:
+    """About 250,000 nodes (7 values each): within the limit, in bounded memory and time."""
+    assert early.code == 0, early.err
 
 
 def test_an_npy_value_of_10_to_the_8_numbers_is_refused_from_its_header(tmp_path: Path) -> None:
@@ -263,11 +281,16 @@ def test_an_npy_value_of_10_to_the_8_numbers_is_refused_from_its_header(tmp_path
     assert "[CG300]" in r.err
 
 
-def test_a_json_value_over_the_element_limit_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "big.json"
+def _json_over_the_element_limit(folder: Path) -> CliResult:
+    path = folder / "big.json"
     path.write_text("[" + "1," * MAX_ELEMENTS + "1]")
-    r = cg("run", str(write(tmp_path, f"cg: 1\ninputs: {{x: 1.0}}\n{TAIL}")), "--inputs", f"x=@{path}", timeout=60)
-    assert r.code == 2 and f"more than {MAX_ELEMENTS:,} numbers" in r.err
+    graph = write(folder, f"cg: 1\ninputs: {{x: 1.0}}\n{TAIL}")
+    return cg("run", str(graph), "--inputs", f"x=@{path}", timeout=60, real=True)
+
+
+@pytest.mark.early(job=_json_over_the_element_limit)
+def test_a_json_value_over_the_element_limit_is_refused(early: CliResult) -> None:
+    assert early.code == 2 and f"more than {MAX_ELEMENTS:,} numbers" in early.err
 
 
 def test_a_huge_declared_shape_fails_cleanly_when_drawn(tmp_path: Path) -> None:

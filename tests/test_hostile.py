@@ -1,4 +1,4 @@
-"""A corpus of hostile inputs, each run through the real `cg` in a subprocess (issue 10, "Done when"
+"""A corpus of hostile inputs, each run through `cg` in a process of its own (issue 10, "Done when"
 item 3): outputs onto devices, symlinks, directories and FIFOs; reads of FIFOs, /dev/zero, loops and
 sparse giants; `.npy` headers and snapshots that lie; escape sequences in ids, docs, names and file
 names; numbers that overflow; every limit just under and just over; imports that reach outside.
@@ -12,6 +12,12 @@ character (C0 but tab and line ends, DEL, C1, bidi controls): they must show esc
 
 Devices are private nodes made under tmp_path (as root; those cases skip otherwise): a regression
 can then only replace a copy, never the machine's /dev/null.
+
+Each process is forked from a server that has already imported cg (tests/forkserver.py): its own
+descriptors, environment, folder, rlimits, exit code and peak memory, killed past the time limit,
+without paying Python's start-up 200 times. A sample of cases also runs in a real `cg` process
+started afresh, and must give the same exit code and output (test_forked_and_real_agree);
+CG_TEST_PROCESS=1 runs every case that way.
 """
 
 from __future__ import annotations
@@ -26,9 +32,6 @@ import shutil
 import socket
 import stat
 import struct
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +41,11 @@ import pytest
 import yaml
 
 resource = pytest.importorskip("resource")  # ru_maxrss and the rlimits: POSIX only
+import forkserver  # noqa: E402 - POSIX only, as resource
 
 TIMEOUT = 20.0  # seconds per run: longer is a hang
 MEMORY_KIB = 1024 * 1024  # 1 GiB, as ru_maxrss counts it on Linux
 GUARD = 4 * 1024**3  # RLIMIT_AS: a runaway fails here instead of taking the machine with it
-
-_SCRIPT = Path(sys.executable).with_name("cg")
-CG = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cg"]
 
 # ---- the texts ----------------------------------------------------------------------------------
 
@@ -272,44 +273,22 @@ class Case:
         return self.name
 
 
-def _limits(fsize: int | None) -> Callable[[], None]:
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (GUARD, GUARD))
-        if fsize is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-
-    return apply
-
-
 def _env(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CG_")}  # the defaults, whatever the shell says
-    env.update({"COLUMNS": "120", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
-    env.update(extra)
-    return env
+    return forkserver.clean_env(extra)  # without CG_*: the defaults, whatever the shell says
 
 
 def run_cg(argv: list[str], cwd: Path, stdin: Path, env: Mapping[str, str] | None = None, fsize: int | None = None,
-           timeout: float = TIMEOUT) -> Outcome:
-    """`cg argv` in a subprocess; its peak memory from os.wait4; killed (a failure) past `timeout`."""
+           timeout: float = TIMEOUT, real: bool = False) -> Outcome:
+    """`cg argv` in a process of its own (forked from tests/forkserver.py's server, or with
+    `real` started afresh); its peak memory from wait4; killed (a failure) past `timeout`."""
     logs = cwd.parent / "logs"
     logs.mkdir(exist_ok=True)
     out_path, err_path = logs / "stdout", logs / "stderr"
-    start = time.monotonic()
-    with open(stdin, "rb") as fin, open(out_path, "wb") as fout, open(err_path, "wb") as ferr:
-        proc = subprocess.Popen([*CG, *argv], stdin=fin, stdout=fout, stderr=ferr, cwd=cwd, env=_env(env or {}),
-                                preexec_fn=_limits(fsize))
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() - start > timeout:
-            proc.kill()  # our own child, by its id
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            pytest.fail(f"cg {' '.join(argv)!r} hung: killed after {timeout} s")
-        time.sleep(0.005)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.monotonic() - start
+    how = forkserver.real_run if real else forkserver.client().run
+    done = how(argv, cwd=cwd, stdin=stdin, stdout=out_path, stderr=err_path, env=_env(env or {}), timeout=timeout,
+               address_space=GUARD, fsize=fsize)
+    if done.hung:
+        pytest.fail(f"cg {' '.join(argv)!r} hung: killed after {timeout} s")
     raw_out, raw_err = out_path.read_bytes(), err_path.read_bytes()
     for what, raw in (("stdout", raw_out), ("stderr", raw_err)):
         try:
@@ -317,7 +296,7 @@ def run_cg(argv: list[str], cwd: Path, stdin: Path, env: Mapping[str, str] | Non
         except UnicodeDecodeError as e:
             pytest.fail(f"{what} is not UTF-8 (a raw byte {raw[e.start:e.end]!r} at {e.start}): "
                         f"{raw[max(0, e.start - 80):e.start + 40]!r}")
-    return Outcome(proc.returncode, raw_out.decode(), raw_err.decode(), usage.ru_maxrss, seconds, cwd)
+    return Outcome(done.code, raw_out.decode(), raw_err.decode(), done.maxrss_kib, done.seconds, cwd)
 
 
 def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
@@ -331,6 +310,8 @@ def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
             rel = str(path.relative_to(root))
             if stat.S_ISLNK(st.st_mode):
                 seen[rel] = ("link", os.readlink(path))
+            elif stat.S_ISREG(st.st_mode) and st.st_size and not st.st_blocks:
+                seen[rel] = ("holes", mode, st.st_size)  # sparse, no data: any write would take a block
             elif stat.S_ISREG(st.st_mode):
                 digest = hashlib.sha256()
                 with open(path, "rb") as f:
@@ -352,14 +333,14 @@ def _total(case: Case, total: int) -> tuple[list[str], dict[str, str]]:
     return argv, {k: v.replace("{total}", str(total)) for k, v in case.env.items()}
 
 
-def exact_total(case: Case, cwd: Path, stdin: Path) -> int:
+def exact_total(case: Case, cwd: Path, stdin: Path, real: bool = False) -> int:
     """The command's exact total budget: cg names it when refusing (for `cg check`, a count that
     stops at the limit: "N or more"), so raise the limit to what it said until it runs. (In a
     folder of its own: the run that succeeds writes its -o file.)"""
     limit = 1
     for _ in range(8):
         argv, env = _total(case, limit)
-        r = run_cg(argv, cwd, stdin, env)
+        r = run_cg(argv, cwd, stdin, env, real=real)
         found = re.search(r"would hold or compute ([\d,]+)", r.both)
         if found is None:
             assert r.code == 0, r.both
@@ -380,7 +361,9 @@ def populate(case: Case, cwd: Path) -> None:
         (text(spec) if isinstance(spec, (str, bytes)) else spec)(path)
 
 
-def play(case: Case, tmp_path: Path) -> Outcome:
+def play(case: Case, tmp_path: Path, real: bool = False) -> Outcome:
+    """Run the case and check everything the module's docstring lists (`real`: in a real process)."""
+    tmp_path.mkdir(exist_ok=True)
     cwd = tmp_path / "case"
     populate(case, cwd)
     empty = tmp_path / "empty"
@@ -390,10 +373,10 @@ def play(case: Case, tmp_path: Path) -> Outcome:
     if case.budget is not None:
         populate(case, tmp_path / "probe")
         probe_stdin = empty if case.stdin is None else tmp_path / "probe" / case.stdin
-        argv, env = _total(case, exact_total(case, tmp_path / "probe", probe_stdin) + case.budget)
+        argv, env = _total(case, exact_total(case, tmp_path / "probe", probe_stdin, real) + case.budget)
     before = snapshot(cwd)
 
-    r = run_cg(argv, cwd, stdin, env, case.fsize)
+    r = run_cg(argv, cwd, stdin, env, case.fsize, real=real)
 
     shown = f"exit {r.code}\n--- stdout\n{_show(r.out)}\n--- stderr\n{_show(r.err)}"
     codes = case.code if isinstance(case.code, tuple) else (case.code,)
@@ -884,3 +867,18 @@ def test_the_corpus_is_big_and_every_failure_names_its_cause() -> None:
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_hostile(case: Case, tmp_path: Path) -> None:
     play(case, tmp_path)
+
+
+# One case of each kind, also in a real process started afresh: the fork server must change nothing.
+AGREE = ["run -f json -o a full device", "run -o a FIFO nobody reads", "run -f csv over a file-size limit: the old "
+         "file kept", "validate - from a zero device", "run -f latex", "validate a file whose name is not UTF-8",
+         "--max-total just over: check", "imports: [../outside/lib.yaml]"]
+
+
+@pytest.mark.parametrize("name", AGREE)
+def test_forked_and_real_agree(name: str, tmp_path: Path) -> None:
+    (case,) = [c for c in CASES if c.name == name]
+    real = play(case, tmp_path / "real", real=True)
+    forked = play(case, tmp_path / "forked")
+    assert (forked.code, forked.out, forked.err) == (real.code, real.out.replace(str(real.folder), str(forked.folder)),
+                                                     real.err.replace(str(real.folder), str(forked.folder)))

@@ -9,8 +9,6 @@ that could hang it)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -179,14 +177,20 @@ def test_an_unknown_shipped_library_lists_the_ones_there_are(tmp_path: Path) -> 
 
 
 def test_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
-    """A real process: if the FIFO were opened for reading it would wait for a writer forever."""
+    """A process of its own (tests/forkserver.py), killed past 30 s: if the FIFO were opened for
+    reading it would wait for a writer forever."""
+    import forkserver
+
     os.mkfifo(tmp_path / "lib.yaml")
     path = graph(tmp_path, "lib.yaml")
-    proc = subprocess.run([sys.executable, "-m", "cg", "validate", str(path)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=30)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert proc.stdout == (f"{path}:2:11: cannot import 'lib.yaml': {tmp_path / 'lib.yaml'}: it is a FIFO (named "
-                           "pipe), not a regular file (CG001) [CG131]\n")
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    done = forkserver.client().run(["validate", str(path)], cwd=ROOT, stdin=Path(os.devnull), stdout=out, stderr=err,
+                                   env=forkserver.clean_env(), timeout=30)
+    assert not done.hung, "cg waited for a writer"
+    assert done.code == 1, out.read_text() + err.read_text()
+    assert out.read_text() == (f"{path}:2:11: cannot import 'lib.yaml': {tmp_path / 'lib.yaml'}: it is a FIFO (named "
+                               "pipe), not a regular file (CG001) [CG131]\n")
+    assert "Traceback" not in err.read_text()
 
 
 def test_a_directory_and_a_file_over_the_size_limit_are_refused(tmp_path: Path) -> None:

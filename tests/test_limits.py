@@ -3,13 +3,11 @@ one run by an option of `cg` or an environment variable."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import GRAPHS, ROOT, cg
+from conftest import GRAPHS, cg
 
 from cg.limits import Limits, LimitValueError, from_env, parse_limit
 
@@ -39,8 +37,9 @@ def write(tmp_path: Path, text: str, name: str = "g.yaml") -> Path:
 
 
 def with_env(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cg", *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **env}, timeout=60)
+    """`cg ARGS` with these variables set (in-process: tests/conftest.py)."""
+    r = cg(*args, env=dict(env))
+    return subprocess.CompletedProcess(["cg", *args], r.code, r.out, r.err)
 
 
 def test_an_input_too_big_is_refused_at_its_shape(tmp_path: Path) -> None:
