@@ -11,7 +11,7 @@ there is one, else `python -m cg`; the row's note says which. Rows (targets of i
 - `cg run graphs/log3x2p5xy.yaml --inputs x=2,y=3` against
   `python -c "import numpy, yaml, jsonschema, click, rich"`: 1.3x.
 
-No test asserts a time; tests/test_startup.py checks which modules each command imports.
+No test asserts a time; tests/cli/test_startup.py checks which modules each command imports.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ CODES: tuple[Code, ...] = (
     Code("CG700", "no-code-rule", "`cg compile`: an op that cg cannot write as Python (it has no code rule)"),
 )
 _BY_CODE = {c.code: c for c in CODES}
-UNLISTED = "unlisted"  # never expected: tests/test_ci.py checks every code in cg/ is in CODES
+UNLISTED = "unlisted"  # never expected: tests/cli/test_ci.py checks every code in cg/ is in CODES
 
 
 def name_of(code: str) -> str:

@@ -99,7 +99,7 @@ def run_cg() -> Any:
 # ---- long runs in real processes, started early ----------------------------------------------------
 #
 # A few tests each run one `cg` process for 5 to 15 s: cg's own work on inputs at the limits, in a
-# real process because its memory (RLIMIT_AS) and time are the point (tests/test_hardening.py).
+# real process because its memory (RLIMIT_AS) and time are the point (tests/cli/test_hardening.py).
 # Marked `@pytest.mark.early(job=job)`, such a test gets the job's result as its `early` argument and
 # checks it as before; the jobs are started one after the other in a background thread as soon as
 # the session starts, so that their processes run on a second core while the other tests run, and

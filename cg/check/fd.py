@@ -1,6 +1,6 @@
 """Central finite differences: the one checker of derivatives. `cg check` uses it for the
 gradients of whole graphs and (--per-node) for each node's rules at the values of the run; the op
-tests (tests/test_ops.py) use it for every op's rules at sampled points. So the tests and the
+tests (tests/ops/test_ops.py) use it for every op's rules at sampled points. So the tests and the
 command agree on what "correct" means.
 
 A number passes when |actual - reference| <= atol + rtol * |reference| + noise (numpy's

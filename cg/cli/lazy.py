@@ -2,7 +2,7 @@
 its own help), so `cg --version` and `cg --help` cost little more than importing click.
 
 Adding a command module: add one line to COMMANDS (name -> module, attribute, the first paragraph
-of its help); tests/test_startup.py checks that each line matches the command it names.
+of its help); tests/cli/test_startup.py checks that each line matches the command it names.
 """
 
 from __future__ import annotations

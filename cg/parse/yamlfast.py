@@ -9,7 +9,7 @@ then reads the file again and is the one that reports (so every message, and eve
 what is accepted, stays in one place); it also runs when a diagnostic later needs a position
 (cg/parse/document.py).
 
-The rules are cg/parse/yamldoc.py's (YAML 1.2 scalars, no aliases, limits); tests/test_yamlfast.py
+The rules are cg/parse/yamldoc.py's (YAML 1.2 scalars, no aliases, limits); tests/parse/test_yamlfast.py
 checks that both paths give the same data on every file of the test corpora.
 """
 

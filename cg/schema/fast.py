@@ -5,7 +5,7 @@ jsonschema costs about 90 us per node (28 per-op `if` rules each) and 70 ms to i
 checks cost about 1 us per node. They accept a subset of what the schema accepts and answer
 "certainly valid" or "not sure": anything unusual (a function call, an integer written 2.0,
 an unknown key, any error at all) goes to jsonschema, which stays the authority and writes
-every message. tests/test_schema.py checks the subset on every graph of the corpora and on
+every message. tests/schema/test_schema.py checks the subset on every graph of the corpora and on
 mutations of them.
 """
 

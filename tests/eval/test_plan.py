@@ -19,7 +19,7 @@ from cg.eval.plan import plan_for
 from cg.graph.ir import Graph
 from cg.ops import REGISTRY
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.name for p in (ROOT / "graphs").glob("*.yaml"))
 MLP = """
 cg: 1
@@ -210,7 +210,7 @@ def test_gradients_passed_through_are_not_shared() -> None:
 
 def test_a_replaced_vjp_is_used_even_where_the_plan_would_call_df() -> None:
     # The plan multiplies by a one-input op's df (Op.df) in place of its VJP; an op whose VJP is
-    # of another make has none (a VJP replaced beside a df is refused: tests/test_ops.py).
+    # of another make has none (a VJP replaced beside a df is refused: tests/ops/test_ops.py).
     graph = cg.loads("cg: 1\ninputs: {x: 0.5}\nnodes: {a: {op: sin, in: [x]}, b: {op: sin, in: [a]}}\noutputs: [b]")
     op = REGISTRY["sin"]
     wrong = dataclasses.replace(op, vjp=lambda g, y, xs: [2.0 * g * np.cos(xs[0])], df=None)

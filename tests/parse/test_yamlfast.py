@@ -82,7 +82,7 @@ _VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_siz
 
 
 @settings(max_examples=int(os.environ.get("CG_FUZZ_EXAMPLES", "300")), deadline=None,
-          derandomize="CG_FUZZ_EXAMPLES" not in os.environ)  # as tests/test_fuzz.py: the same examples in CI
+          derandomize="CG_FUZZ_EXAMPLES" not in os.environ)  # as tests/cli/test_fuzz.py: the same examples in CI
 @given(data=st.dictionaries(st.text(max_size=4), _VALUES, max_size=5), flow=st.sampled_from([None, True, False]),
        edit=st.integers(0, 6), where=st.integers(0, 10_000))
 def test_random_documents(data: dict[Any, Any], flow: bool | None, edit: int, where: int) -> None:

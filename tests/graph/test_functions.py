@@ -461,7 +461,7 @@ def test_yaml_error_in_an_import_says_where_it_was_imported(tmp_path: Path) -> N
     main = tmp_path / "main.yaml"
     (d,) = errors("cg: 1\nimports: [lib.yaml]\nnodes: {y: {op: neg, in: [1.0]}}\noutputs: [y]\n", str(main))
     # At the import, naming the file, the place and the kind of problem; the parser's message (which
-    # quotes the file's text) is not repeated (tests/test_imports.py).
+    # quotes the file's text) is not repeated (tests/graph/test_imports.py).
     assert d.code == "CG131" and d.file == str(main) and (d.pos.line, d.pos.col) == (2, 11)  # type: ignore[union-attr]
     assert d.message == f"cannot import 'lib.yaml': {tmp_path / 'lib.yaml'}:3:1: invalid-yaml (CG003)", d.message
 

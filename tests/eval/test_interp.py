@@ -128,7 +128,7 @@ def test_index_out_of_range_is_a_numeric_error() -> None:
 
 
 def test_long_chain_has_no_recursion() -> None:
-    n = 20_000  # 20 times the recursion limit (a run of 250,000 nodes: tests/test_hardening.py)
+    n = 20_000  # 20 times the recursion limit (a run of 250,000 nodes: tests/cli/test_hardening.py)
     lines = ["cg: 1", "inputs: {x: 0.5}", "nodes:", "  n0: {op: sin, in: [x]}"]
     lines += [f"  n{i}: {{op: sin, in: [n{i - 1}]}}" for i in range(1, n)]
     lines.append(f"outputs: [n{n - 1}]")

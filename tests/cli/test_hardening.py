@@ -296,7 +296,7 @@ def test_a_json_value_over_the_element_limit_is_refused(early: CliResult) -> Non
 def test_a_huge_declared_shape_fails_cleanly_when_drawn(tmp_path: Path) -> None:
     """A shape of 10^10 entries is over the element limit (CG004, tests/test_limits.py); with the
     limit raised it validates (no value is held), and drawing random values for it runs out of
-    memory and says so, with exit code 1. The total budget refuses it first (tests/test_budget.py)."""
+    memory and says so, with exit code 1. The total budget refuses it first (tests/cli/test_budget.py)."""
     path = write(tmp_path, "cg: 1\ninputs:\n  W: {shape: [100000, 100000]}\nnodes:\n  s: {op: sum, in: [W]}\n"
                  "outputs: [s]\n")
     assert cg("validate", str(path)).code == 1

@@ -250,7 +250,7 @@ def _outcome(load: Any, text: str) -> Any:
 
 
 @settings(max_examples=int(os.environ.get("CG_FUZZ_EXAMPLES", "300")), deadline=None,
-          derandomize="CG_FUZZ_EXAMPLES" not in os.environ)  # as tests/test_fuzz.py: the same examples in CI
+          derandomize="CG_FUZZ_EXAMPLES" not in os.environ)  # as tests/cli/test_fuzz.py: the same examples in CI
 @given(data=st.dictionaries(_KEYS, _VALUES, max_size=5), indent=st.sampled_from([None, 1]),
        duplicate=st.booleans(), ascii_only=st.booleans())
 def test_fast_path_and_full_reader_agree(data: dict[str, Any], indent: int | None, duplicate: bool,

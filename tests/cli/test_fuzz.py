@@ -9,7 +9,7 @@ into "internal error", so a bug shows up here as the exception itself.
 
 The number of examples per test is CG_FUZZ_EXAMPLES (default 150, the same ones on every run);
 for a long local run with fresh examples:
-`CG_FUZZ_EXAMPLES=5000 .venv/bin/python -m pytest tests/test_fuzz.py`.
+`CG_FUZZ_EXAMPLES=5000 .venv/bin/python -m pytest tests/cli/test_fuzz.py`.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ BAD: dict[str, Expected | list[Expected]] = {
     "index_float.yaml": ("CG121", 7, 26, "p", "op 'index' needs an integer as input 2"),
     "index_float_literal.yaml": ("CG121", 6, 26, "p", "op 'index' needs an integer as input 2"),
     "index_shape.yaml": ("CG120", 7, 3, "p", "index of [4, 5] by [3]: the index must be a scalar or have shape [4]"),
-    # -- functions and imports (more in tests/test_functions.py) --
+    # -- functions and imports (more in tests/graph/test_functions.py) --
     "fn_recursion.yaml": ("CG130", 8, 15, "b", "recursion: f -> g -> f; a function cannot call itself"),
     "fn_unknown.yaml": ("CG101", 11, 11, "y", "unknown op or function 'doubel' (did you mean 'double'?)"),
     "fn_arity.yaml": ("CG102", 12, 23, "h", "function 'affine' takes 3 inputs (W, x, b), got 2 (defined at "),

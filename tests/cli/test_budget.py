@@ -72,7 +72,7 @@ def limits() -> Iterator[Callable[..., None]]:
 
 # ---- the counts, against independent counts ---------------------------------------------------------
 
-INDEXED = Path(__file__).parent / "good" / "index_literal.yaml"  # an int input, a constant, floats
+INDEXED = ROOT / "tests" / "good" / "index_literal.yaml"  # an int input, a constant, floats
 
 
 def test_a_run_counts_what_the_run_holds() -> None:
@@ -309,7 +309,7 @@ def test_a_small_file_of_huge_tensors_is_refused_before_it_is_allocated(tmp_path
 
 def test_every_shipped_and_test_graph_fits_the_default() -> None:
     """Every command, with its most expensive options, on every example and test graph."""
-    paths = [*GRAPHS.glob("*.yaml"), *(Path(__file__).parent / "good").glob("*.y*ml")]
+    paths = [*GRAPHS.glob("*.yaml"), *(ROOT / "tests" / "good").glob("*.y*ml")]
     assert len(paths) > 10
     for path in paths:
         graph = graph_of(path)

@@ -330,7 +330,7 @@ def test_very_deep_nesting_does_not_crash_the_interpreter() -> None:
         "    except LoadError as err:\n"
         "        print(err.diagnostics[0].code)\n"
     )
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
     assert (out.returncode, out.stdout.split()) == (0, ["CG004", "CG004"]), out.stderr
 

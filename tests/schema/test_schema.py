@@ -21,7 +21,7 @@ from cg.parse.yamldoc import load_file, load_text
 from cg.schema.fast import plain_document
 from cg.schema.schemas import _plain_node, _to_check, _validator, graph_schema, validate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FILES = sorted([*ROOT.glob("graphs/*.yaml"), *ROOT.glob("tests/bad/*.yaml"), *ROOT.glob("tests/good/*.y*ml")])
 
 
@@ -130,7 +130,8 @@ def _wrongly_accepted() -> tuple[int, list[str]]:
 def _in_a_process(folder: Path) -> tuple[int, list[str]]:
     """_wrongly_accepted() in a process of its own: 15 s of jsonschema, started early, on a second
     core, while the other tests run (tests/conftest.py: `early`)."""
-    code = (f"import json, sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nimport test_schema\n"
+    here, tests = str(Path(__file__).parent), str(Path(__file__).parents[1])  # test_schema, and conftest
+    code = (f"import json, sys\nsys.path[:0] = [{here!r}, {tests!r}]\nimport test_schema\n"
             "print(json.dumps(test_schema._wrongly_accepted()))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
