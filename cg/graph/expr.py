@@ -20,7 +20,7 @@ names of the expression (and `reserved`). The output is the id of the last node,
 value of the whole expression; an expression with no operation (a bare name or number) is an
 error, CG602, since a graph has no identity op to hold it.
 
-This module is longer than the others (about 470 lines) on purpose: it is one parser, the
+This module is longer than the others (about 500 lines) on purpose: it is one parser, the
 allow-list, the walk that emits nodes and the column-exact errors all read the same `ast` nodes,
 and split apart each piece would need the others' private state.
 """
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cg.errors import Diagnostic, GraphError, Pos, did_you_mean
+from cg.graph.expr_hints import euler_power, implicit_product, juxtaposed_call
 from cg.ops import REGISTRY
 
 MAX_CHARS = 10_000  # an expression longer than this belongs in a graph file
@@ -138,6 +139,8 @@ def _lower(body: str, known: Collection[str] | None) -> tuple[_Lowering, _Tmp]:
         col = e.offset if isinstance(e.offset, int) and 0 < e.offset <= len(body) + 1 else 1
         if "too many nested parentheses" in (e.msg or ""):  # Python's parser stops at 200 brackets: the depth limit
             raise ExprError(f"nested more than {MAX_DEPTH} levels deep", col, "CG004") from None
+        if (implicit := implicit_product(body)) is not None:  # 2x: what a student means by it
+            raise ExprError(implicit[1], implicit[0], "CG600") from None
         raise ExprError(f"syntax error: {e.msg or 'invalid syntax'}", col, "CG600") from None
     except (RecursionError, MemoryError):
         raise ExprError("too deeply nested for Python's parser", 1, "CG004") from None
@@ -291,6 +294,10 @@ class _Lowering:
 
     def binop(self, node: ast.BinOp) -> list[ast.expr]:
         kind = type(node.op)
+        if kind in (ast.Pow, ast.BitXor) and isinstance(node.left, ast.Name) and node.left.id == "e" and (
+                self.known is None or "e" not in self.known):
+            exponent = ast.get_source_segment(self.text, node.right) or "x"
+            raise ExprError(euler_power(exponent), _col(node.left), "CG601")
         if kind in FORBIDDEN_OPS:
             sym = FORBIDDEN_OPS[kind]
             hint = " (powers are written x**2)" if sym == "^" else ""
@@ -315,14 +322,20 @@ class _Lowering:
         if not isinstance(func, ast.Name):
             if isinstance(func, ast.Attribute):
                 raise self.forbidden(func)
-            raise ExprError(f"only ops can be called, by their name; {ALLOWED}",
-                            self.text.find("(", _end(func)) + 1, "CG601")
+            paren = self.text.find("(", _end(func))
+            if _number(func) is not None or isinstance(func, (ast.BinOp, ast.UnaryOp, ast.Call)):
+                raise ExprError(juxtaposed_call(self.text, _col(node) - 1, paren, _end(node)), paren + 1, "CG601")
+            raise ExprError(f"only ops can be called, by their name; {ALLOWED}", paren + 1, "CG601")
         op = REGISTRY.get(func.id)
         if op is None:
             alias = ALIASES.get(func.id)
             hint = f" (did you mean '{alias}'?)" if alias in REGISTRY else did_you_mean(func.id, sorted(REGISTRY))
-            raise ExprError(f"unknown function '{func.id}'{hint}: the functions are the ops (`cg ops` lists them)",
-                            _col(func), "CG101")
+            product = ""
+            if not hint and len(node.args) == 1 and not node.keywords and _plain(node.args[0]):  # x(y+1)
+                text = juxtaposed_call(self.text, _col(node) - 1, self.text.find("(", _end(func)), _end(node))
+                product = f"; to multiply, {text.rsplit(': ', 1)[1]}"
+            raise ExprError(f"unknown function '{func.id}'{hint}: the functions are the ops (`cg ops` lists them)"
+                            f"{product}", _col(func), "CG101")
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.forbidden(arg)
@@ -425,6 +438,13 @@ class _Lowering:
 
 
 # ---- literals -------------------------------------------------------------------------------------
+
+
+def _plain(node: ast.AST) -> bool:
+    """An operand made only of names, numbers and arithmetic (what a product could hold)."""
+    return all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop,
+                              ast.expr_context)) and not (isinstance(n, ast.Constant) and isinstance(n.value, str))
+               for n in ast.walk(node))
 
 
 def _number(node: ast.AST) -> int | float | None:

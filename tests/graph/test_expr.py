@@ -243,7 +243,7 @@ def test_numbers_of_every_op_family_match_the_registry() -> None:
     ("{1: 2}", "CG601", 1, "a dict"),
     ("log(*x)", "CG601", 5, "unpacking (*)"),
     ("sum(x, **k)", "CG601", 8, "unpacking (**)"),
-    ("(log)(x)(y)", "CG601", 9, "only ops can be called"),
+    ("(log)(x)(y)", "CG601", 9, "write (log)(x)*(y)"),
     ("x # comment", "CG601", 3, "comments"),
     ("log(x).y + lgo(x)", "CG601", 8, "attribute access (.y)"),  # the leftmost problem is the one reported
     ("lgo(x) // 2", "CG101", 1, "unknown function 'lgo'"),
@@ -281,6 +281,34 @@ def test_refused_with_code_and_column(text: str, code: str, col: int, says: str)
     assert (e.code, e.col) == (code, col), e.message
     assert says in e.message
     assert str(e) == f"expr:1:{col}: {e.message}"  # a GraphError: the CLI prints it like any diagnostic
+
+
+@pytest.mark.parametrize(("text", "code", "col", "says"), [
+    ("2x + 1", "CG600", 1, "'2x' is not a product: write 2*x"),
+    ("x*2y", "CG600", 3, "write 2*y"),
+    ("log(3x**2 + 5*x*y)", "CG600", 5, "write 3*x"),
+    ("2.5x", "CG600", 1, "write 2.5*x"),
+    ("1e3x", "CG600", 1, "write 1e3*x"),
+    ("2(x + 1)", "CG601", 2, "write 2*(x + 1)"),
+    ("(x+1)(x-1)", "CG601", 6, "write (x+1)*(x-1)"),
+    ("x(y + 1)", "CG101", 1, "to multiply, write x*(y + 1)"),
+    ("e**x", "CG601", 1, "did you mean exp(x)?"),
+    ("e^x", "CG601", 1, "did you mean exp(x)?"),
+    ("y + e**(2*x)", "CG601", 5, "did you mean exp(2*x)?"),
+])
+def test_what_students_write_gets_what_they_meant(text: str, code: str, col: int, says: str) -> None:
+    """Implicit products and Euler's e: Python reads them otherwise; the message says what to write."""
+    e = error(text)
+    assert (e.code, e.col) == (code, col), e.message
+    assert says in e.message, e.message
+
+
+def test_hints_stay_out_of_the_way() -> None:
+    assert parse_expr("x*0x1f").inputs == ("x",)  # a hex number is a number, not 0 times x1f
+    assert "to multiply" not in error("lgo(x)").message  # a near op name is the better hint
+    assert parse_expr("e**x", known={"e", "x"}).inputs == ("e", "x")  # a graph's own node named e
+    assert parse_expr("e*x").inputs == ("e", "x")  # e is only suspicious as a base
+    assert "exp(x)" not in error("x^2").message and "x**2" in error("x^2").message
 
 
 def test_forbidden_syntax_says_what_is_allowed() -> None:
