@@ -41,6 +41,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ops": ("cg.cli.ops", "ops", "List the ops with their inputs, attributes and a doc line."),
     "paths": ("cg.cli.paths", "paths", "Every path from --from to --to in FILE, with the product of the local"
               " derivatives on its edges, and their sum next to reverse mode's derivative (they are equal)."),
+    "step": ("cg.cli.step", "step", "Step through the passes of FILE one node at a time: forward values, then"
+             " gradients in reverse order, each the sum of what the node's consumers sent, times each local"
+             " derivative."),
     "report": ("cg.cli.report", "report", "Run FILE and write a Markdown report: name, doc, inputs, picture,"
                " values and gradients, and the command line that reproduces it (to stdout, or to -o FILE)."),
 }

@@ -57,7 +57,7 @@ def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fm
         graph = expanded(graph)
     given = parse_inputs(list(inputs))
     seed_value = None if seed is None else parse_value(seed, what="--seed")
-    tangents = _tangents(wrt, tangent_texts) if mode == "forward" or wrt or tangent_texts else None
+    tangents = tangents_of(wrt, tangent_texts) if mode == "forward" or wrt or tangent_texts else None
     for name in wrt:
         shape = graph.avals[name].shape if name in graph.avals else ()
         if len(shape) and shape != (1,) * len(shape):
@@ -82,7 +82,7 @@ def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fm
     _print_run(result, fmt, output, precision, edges)
 
 
-def _tangents(wrt: tuple[str, ...], texts: tuple[str, ...]) -> dict[str, Any]:
+def tangents_of(wrt: tuple[str, ...], texts: tuple[str, ...]) -> dict[str, Any]:
     """The direction of each input: --tangent values, those given for one name in several options
     added up (the JVP is linear in the tangent), and 1 for each --wrt."""
     from cg.cli.values import parse_inputs
