@@ -1,0 +1,292 @@
+"""Local derivatives as formulas: each op's derivative written once, as a small expression over
+its inputs, output y, cotangent g and attributes, from which come three things that therefore
+cannot disagree: the value (a tiny evaluator over an allow-list, never eval), Unicode text
+("1/x", "aᵇ·ln a") and LaTeX. The op tests evaluate every formula at the op's test points and compare
+it with the op's VJP (tests/ops/test_formulas.py), so a formula cannot drift from the rule.
+
+Two kinds:
+- "local": the elementwise partial derivative ∂y/∂xᵢ (an elementwise op's VJP is g times it,
+  summed back over broadcast axes);
+- "vjp": the cotangent of the input itself, in terms of g (matmul, reductions, softmax...).
+
+The source syntax: numbers, names, + - * / ** @, unary -, one comparison (printed as an Iverson
+bracket, [x > 0]) and calls of the functions in FUNCS. Parsing is lazy: nothing here runs unless
+a formula is asked for (`cg ops`, `cg run --edges`, the tests).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property, reduce
+from typing import Any
+
+import numpy as np
+
+import cg.ops.kernels as k
+
+Env = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Fn:
+    """A function a formula may call: its value (given the arguments' values and the environment,
+    for the attributes and shapes it needs), and its Unicode and LaTeX templates ({0}: argument)."""
+
+    value: Callable[..., Any]
+    text: str
+    latex: str
+
+
+def _expand(v: Any, env: Env) -> Any:
+    """A reduction's cotangent with its reduced axes put back, broadcast to x's shape."""
+    x = env["x"]
+    axis, keep = env.get("axis"), env.get("keepdims", False)
+    axes = tuple(range(np.ndim(x))) if axis is None else tuple(
+        a % np.ndim(x) for a in ([axis] if isinstance(axis, int) else axis))
+    return np.broadcast_to(v if keep else np.expand_dims(v, axes), np.shape(x))
+
+
+def _count(env: Env) -> int:
+    """How many entries of x each output entry of a reduction sees: what a mean divides by."""
+    return max(math.prod(np.shape(env["x"])) // max(math.prod(np.shape(env["y"])), 1), 1)
+
+
+def _argmax(env: Env) -> Any:
+    """1 at the maxima of x along the reduced axes (shared when tied), 0 elsewhere."""
+    mask = env["x"] == _expand(env["y"], env)
+    return mask / _expand(_sum_over(mask, env), env)
+
+
+def _sum_over(v: Any, env: Env) -> Any:
+    axis, keep = env.get("axis"), env.get("keepdims", False)
+    axes = None if axis is None else tuple([axis] if isinstance(axis, int) else axis)
+    return np.sum(v, axis=axes, keepdims=keep)
+
+
+def _inner(u: Any, v: Any, env: Env) -> Any:
+    return np.sum(u * v, axis=env["axis"], keepdims=True)
+
+
+def _onehot(i: Any, env: Env) -> Any:
+    return (np.arange(np.shape(env["v"])[-1]) == np.asarray(i)[..., None]).astype(np.float64)
+
+
+def _unpermute(v: Any, env: Env) -> Any:
+    axes = env.get("axes")
+    perm = tuple(reversed(range(np.ndim(v)))) if axes is None else tuple(a % np.ndim(v) for a in axes)
+    return np.transpose(v, np.argsort(perm))
+
+
+FUNCS: dict[str, Fn] = {
+    "exp": Fn(lambda v, env: np.exp(v), "exp({0})", r"e^{{{0}}}"),
+    "log": Fn(lambda v, env: np.log(v), "ln {0}", r"\ln {0}"),
+    "sqrt": Fn(lambda v, env: np.sqrt(v), "√{0}", r"\sqrt{{{0}}}"),
+    "sin": Fn(lambda v, env: np.sin(v), "sin {0}", r"\sin {0}"),
+    "cos": Fn(lambda v, env: np.cos(v), "cos {0}", r"\cos {0}"),
+    "sign": Fn(lambda v, env: np.sign(v), "sign({0})", r"\operatorname{{sign}}({0})"),
+    "T": Fn(lambda v, env: np.swapaxes(v, -1, -2), "{0}ᵀ", r"{0}^\top"),
+    "expand": Fn(_expand, "broadcast({0})", r"\operatorname{{broadcast}}({0})"),  # to x's shape
+    "argmax": Fn(lambda v, env: _argmax(env), "onehot(argmax {0})", r"\mathbb{{1}}[{0} = \max {0}]"),
+    "total": Fn(lambda v, env: np.sum(v, axis=env["axis"], keepdims=True), "Σ{0}", r"\textstyle\sum {0}"),
+    "inner": Fn(_inner, "⟨{0}, {1}⟩", r"\langle {0}, {1} \rangle"),
+    "softmax": Fn(lambda v, env: k.softmax(v, env["axis"]), "softmax({0})", r"\operatorname{{softmax}}({0})"),
+    "onehot": Fn(_onehot, "onehot({0})", r"e_{{{0}}}"),
+    "col": Fn(lambda v, env: np.asarray(v)[..., None], "{0}", "{0}"),  # g against a last axis: printed as g
+    "unpermute": Fn(_unpermute, "{0} with x's axis order", r"\operatorname{{permute}}^{{-1}}({0})"),
+    "unshape": Fn(lambda v, env: np.reshape(v, np.shape(env["x"])), "{0} reshaped to x's shape",
+                  r"\operatorname{{reshape}}_{{x}}({0})"),
+}
+# Names bound by the environment beyond the inputs, y, g and the attributes.
+SPECIAL = {"others": ("∏ⱼ≠ᵢ xⱼ", r"\prod_{j \ne i} x_j"), "n": ("n", "n")}
+BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.Pow: operator.pow, ast.MatMult: operator.matmul,
+}
+CMPOPS: dict[type, tuple[Callable[[Any, Any], Any], str, str]] = {
+    ast.Gt: (operator.gt, ">", ">"), ast.Lt: (operator.lt, "<", "<"), ast.Eq: (operator.eq, "=", "="),
+}
+SUPERSCRIPT = str.maketrans("0123456789-abnxy", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵃᵇⁿˣʸ")
+MINUS = "\N{MINUS SIGN}"  # Unicode text writes minus signs, not hyphens
+PARENS = r"\left({}\right)"
+PRECEDENCE = {ast.Add: 1, ast.Sub: 1, ast.MatMult: 2, ast.Mult: 2, ast.Div: 2, ast.Pow: 4}
+
+
+class FormulaError(ValueError):
+    """A formula source outside the allowed syntax (a bug in an op record, found by the tests)."""
+
+
+@dataclass(frozen=True)
+class Formula:
+    source: str  # the one source, e.g. "y * (1 - y)"
+    kind: str = "local"  # "local": ∂y/∂xᵢ, elementwise; "vjp": the input's cotangent in terms of g
+
+    @cached_property
+    def tree(self) -> ast.expr:
+        tree = ast.parse(self.source, mode="eval").body
+        for node in ast.walk(tree):  # the allow-list, checked once
+            if not isinstance(node, (ast.BinOp, ast.UnaryOp, ast.USub, ast.Compare, ast.Call, ast.Name, ast.Constant,
+                                     ast.Load, ast.expr_context, *BINOPS, *CMPOPS)):
+                raise FormulaError(f"formula {self.source!r}: {type(node).__name__} is not allowed")
+            if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.func.id not in FUNCS
+                                               or node.keywords):
+                raise FormulaError(f"formula {self.source!r}: only calls of {', '.join(FUNCS)}")
+            if isinstance(node, ast.Compare) and len(node.ops) != 1:
+                raise FormulaError(f"formula {self.source!r}: one comparison at a time")
+        return tree
+
+    @cached_property
+    def text(self) -> str:
+        return _text(self.tree)
+
+    @cached_property
+    def latex(self) -> str:
+        return _latex(self.tree)
+
+    def value(self, env: Env) -> Any:
+        return _eval(self.tree, env)
+
+
+@dataclass(frozen=True)
+class Formulas:
+    """An op's formulas: one per input position (the last repeats: variadic ops have one rule for
+    "input i"), None for an input with no derivative (an integer index); the names the formulas
+    give the inputs; matrices: the inputs and g are made matrices as numpy's matmul does."""
+
+    rules: tuple[Formula | None, ...]
+    names: tuple[str, ...] = ("x",)
+    matrices: bool = False
+
+    def rule(self, i: int) -> Formula | None:
+        return self.rules[min(i, len(self.rules) - 1)]
+
+    def env(self, i: int, xs: Sequence[Any], y: Any, g: Any = None, attrs: dict[str, Any] | None = None) -> Env:
+        """The names formula i sees: the inputs (x is input i), y, g, `others` (the product of
+        the other inputs), n (the entries a reduction sees) and the attributes."""
+        env: Env = dict(attrs or {})
+        env.update(zip(self.names, xs))
+        env.update(x=xs[i], y=y, g=g)  # after the names: a variadic op's x is input i
+        if len(xs) > 1:
+            env["others"] = reduce(operator.mul, [*xs[:i], *xs[i + 1:]])
+        if self.matrices:
+            env["g"], *abc = k.as_matrices(np.asarray(g), *xs)
+            env.update(zip(self.names, abc))
+        env["n"] = _count(env)
+        return env
+
+    def value(self, i: int, xs: Sequence[Any], y: Any, g: Any = None, attrs: dict[str, Any] | None = None) -> Any:
+        """Formula i's value at a point; a matrix formula's summed back to input i's shape."""
+        rule = self.rule(i)
+        if rule is None:
+            return None
+        v = rule.value(self.env(i, xs, y, g, attrs))
+        if self.matrices:
+            shape = np.shape(xs[i])
+            if len(shape) == 1:  # the row (a) or column (b) numpy made of a 1-D operand
+                v = v[..., 0, :] if i == 0 else v[..., :, 0]
+            v = k.unbroadcast(v, shape)
+        return v
+
+
+# ---- evaluation --------------------------------------------------------------------------------
+
+
+def _eval(node: ast.expr, env: Env) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return env[node.id]
+    if isinstance(node, ast.UnaryOp):
+        return -_eval(node.operand, env)
+    if isinstance(node, ast.BinOp):
+        return BINOPS[type(node.op)](_eval(node.left, env), _eval(node.right, env))
+    if isinstance(node, ast.Compare):
+        return CMPOPS[type(node.ops[0])][0](_eval(node.left, env), _eval(node.comparators[0], env))
+    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)  # the allow-list checked it
+    return FUNCS[node.func.id].value(*(_eval(a, env) for a in node.args), env)
+
+
+# ---- printing ----------------------------------------------------------------------------------
+
+
+def _prec(node: ast.expr) -> int:
+    if isinstance(node, ast.BinOp):
+        return PRECEDENCE[type(node.op)]
+    if isinstance(node, ast.UnaryOp):
+        return 3
+    if isinstance(node, ast.Compare):
+        return 5  # bracketed
+    return 6
+
+
+def _number(v: Any) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+def _name(name: str, latex: bool) -> str:
+    if name in SPECIAL:
+        return SPECIAL[name][latex]
+    return name
+
+
+def _text(node: ast.expr) -> str:
+    if isinstance(node, ast.Constant):
+        return _number(node.value)
+    if isinstance(node, ast.Name):
+        return _name(node.id, False)
+    if isinstance(node, ast.UnaryOp):
+        return MINUS + _wrap(node.operand, 3, _text, "({})")
+    if isinstance(node, ast.Compare):
+        return f"[{_text(node.left)} {CMPOPS[type(node.ops[0])][1]} {_text(node.comparators[0])}]"
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        args = [_wrap(a, 6, _text, "({})") if FUNCS[node.func.id].text.startswith("{") else _text(a)
+                for a in node.args]
+        return FUNCS[node.func.id].text.format(*args)
+    assert isinstance(node, ast.BinOp)
+    op, p = type(node.op), PRECEDENCE[type(node.op)]
+    left = _wrap(node.left, p + (op is ast.Pow), _text, "({})")
+    right = _wrap(node.right, p + (op in (ast.Sub, ast.Div)), _text, "({})")
+    if op is ast.Pow:
+        plain = _text(node.right)
+        sup = plain.translate(SUPERSCRIPT)
+        return left + (sup if all(c in "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵃᵇⁿˣʸ" for c in sup) else f"^({plain})")
+    if op is ast.Mult:
+        joined = isinstance(node.left, ast.Constant) or right.startswith(("(", "["))
+        return left + ("" if joined else "·") + right
+    return left + {ast.Add: " + ", ast.Sub: f" {MINUS} ", ast.Div: "/", ast.MatMult: " "}[op] + right
+
+
+def _latex(node: ast.expr) -> str:
+    if isinstance(node, ast.Constant):
+        return _number(node.value)
+    if isinstance(node, ast.Name):
+        return _name(node.id, True)
+    if isinstance(node, ast.UnaryOp):
+        return "-" + _wrap(node.operand, 3, _latex, PARENS)
+    if isinstance(node, ast.Compare):
+        return f"[{_latex(node.left)} {CMPOPS[type(node.ops[0])][2]} {_latex(node.comparators[0])}]"
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        return FUNCS[node.func.id].latex.format(*(_latex(a) for a in node.args))
+    assert isinstance(node, ast.BinOp)
+    op, p = type(node.op), PRECEDENCE[type(node.op)]
+    if op is ast.Div:
+        return rf"\frac{{{_latex(node.left)}}}{{{_latex(node.right)}}}"
+    if op is ast.Pow:
+        return _wrap(node.left, 5, _latex, PARENS) + "^{" + _latex(node.right) + "}"
+    left = _wrap(node.left, p, _latex, PARENS)
+    right = _wrap(node.right, p + (op is ast.Sub), _latex, PARENS)
+    sep = {ast.Add: " + ", ast.Sub: " - ", ast.Mult: r" \cdot ", ast.MatMult: r" \, "}[op]
+    if op is ast.Mult and (isinstance(node.left, ast.Constant) or right.startswith(r"\left")):
+        sep = " "
+    return left + sep + right
+
+
+def _wrap(node: ast.expr, at_least: int, show: Callable[[ast.expr], str], parens: str) -> str:
+    """node shown, in parentheses if it binds less tightly than its place needs."""
+    s = show(node)
+    return parens.format(s) if _prec(node) < at_least else s
