@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, reduce
 from typing import Any
@@ -109,7 +109,10 @@ BINOPS: dict[type, Callable[[Any, Any], Any]] = {
 CMPOPS: dict[type, tuple[Callable[[Any, Any], Any], str, str]] = {
     ast.Gt: (operator.gt, ">", ">"), ast.Lt: (operator.lt, "<", "<"), ast.Eq: (operator.eq, "=", "="),
 }
-SUPERSCRIPT = str.maketrans("0123456789-abnxy", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵃᵇⁿˣʸ")
+SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵃᵇⁿˣʸ"
+SUPERSCRIPT = str.maketrans("0123456789-abnxy", SUPERSCRIPTS)
+LATEX_ESCAPES = {c: "\\" + c for c in "_&%$#{}"} | {"\\": r"\textbackslash{}", "~": r"\textasciitilde{}",
+                                                      "^": r"\textasciicircum{}"}
 MINUS = "\N{MINUS SIGN}"  # Unicode text writes minus signs, not hyphens
 PARENS = r"\left({}\right)"
 PRECEDENCE = {ast.Add: 1, ast.Sub: 1, ast.MatMult: 2, ast.Mult: 2, ast.Div: 2, ast.Pow: 4}
@@ -140,11 +143,11 @@ class Formula:
 
     @cached_property
     def text(self) -> str:
-        return _text(self.tree)
+        return show(self.tree, False)
 
     @cached_property
     def latex(self) -> str:
-        return _latex(self.tree)
+        return show(self.tree, True)
 
     def value(self, env: Env) -> Any:
         return _eval(self.tree, env)
@@ -167,6 +170,7 @@ class Formulas:
         """The names formula i sees: the inputs (x is input i), y, g, `others` (the product of
         the other inputs), n (the entries a reduction sees) and the attributes."""
         env: Env = dict(attrs or {})
+        xs = [np.asarray(x) for x in xs]  # a Python 0.0 constant divides to inf as numpy does, not an error
         env.update(zip(self.names, xs))
         env.update(x=xs[i], y=y, g=g)  # after the names: a variadic op's x is input i
         if len(xs) > 1:
@@ -176,6 +180,19 @@ class Formulas:
             env.update(zip(self.names, abc))
         env["n"] = _count(env)
         return env
+
+    def label(self, i: int, variadic: bool = False) -> str:
+        """What formula i gives: "∂y/∂x" (a local derivative) or "∂L/∂x" (a VJP: g is ∂L/∂y)."""
+        rule = self.rule(i)
+        name = "xᵢ" if variadic else self.names[i] if i < len(self.names) else f"x{i + 1}"
+        return f"∂{'L' if rule is not None and rule.kind == 'vjp' else 'y'}/∂{name}"
+
+    def lines(self, arity: int | None) -> list[str]:
+        """"∂y/∂a = 1/b" for each input (once for a variadic op, arity None): for `cg ops`."""
+        if arity is None:
+            rule = self.rule(0)
+            return [f"{self.label(0, True)} = {rule.text if rule else '-'}"]
+        return [f"{self.label(i)} = {rule.text}" for i in range(arity) if (rule := self.rule(i)) is not None]
 
     def value(self, i: int, xs: Sequence[Any], y: Any, g: Any = None, attrs: dict[str, Any] | None = None) -> Any:
         """Formula i's value at a point; a matrix formula's summed back to input i's shape."""
@@ -226,67 +243,81 @@ def _number(v: Any) -> str:
     return str(int(v)) if float(v).is_integer() else str(v)
 
 
-def _name(name: str, latex: bool) -> str:
-    if name in SPECIAL:
-        return SPECIAL[name][latex]
-    return name
+def show(node: ast.expr, latex: bool, names: Mapping[str, str] | None = None) -> str:
+    """The formula as Unicode text or LaTeX; `names` replaces the formula's names (x, y...) with
+    others (a node's own: "1/e"), already made safe to show by the caller."""
+    return (_latex if latex else _text)(node, names or {})
 
 
-def _text(node: ast.expr) -> str:
+def _name(name: str, latex: bool, names: Mapping[str, str]) -> str:
+    if name in names:
+        return names[name]
+    return SPECIAL[name][latex] if name in SPECIAL else name
+
+
+def _text(node: ast.expr, names: Mapping[str, str]) -> str:
+    def sub(n: ast.expr, at_least: int) -> str:
+        s = _text(n, names)
+        return f"({s})" if _prec(n) < at_least else s
+
     if isinstance(node, ast.Constant):
         return _number(node.value)
     if isinstance(node, ast.Name):
-        return _name(node.id, False)
+        return _name(node.id, False, names)
     if isinstance(node, ast.UnaryOp):
-        return MINUS + _wrap(node.operand, 3, _text, "({})")
+        return MINUS + sub(node.operand, 3)
     if isinstance(node, ast.Compare):
-        return f"[{_text(node.left)} {CMPOPS[type(node.ops[0])][1]} {_text(node.comparators[0])}]"
+        return f"[{sub(node.left, 0)} {CMPOPS[type(node.ops[0])][1]} {sub(node.comparators[0], 0)}]"
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
-        args = [_wrap(a, 6, _text, "({})") if FUNCS[node.func.id].text.startswith("{") else _text(a)
-                for a in node.args]
-        return FUNCS[node.func.id].text.format(*args)
+        fn = FUNCS[node.func.id]
+        return fn.text.format(*(sub(a, 6 if fn.text.startswith("{") else 0) for a in node.args))
     assert isinstance(node, ast.BinOp)
     op, p = type(node.op), PRECEDENCE[type(node.op)]
-    left = _wrap(node.left, p + (op is ast.Pow), _text, "({})")
-    right = _wrap(node.right, p + (op in (ast.Sub, ast.Div)), _text, "({})")
+    left, right = sub(node.left, p + (op is ast.Pow)), sub(node.right, p + (op in (ast.Sub, ast.Div)))
     if op is ast.Pow:
-        plain = _text(node.right)
+        plain = _text(node.right, names)
         sup = plain.translate(SUPERSCRIPT)
-        return left + (sup if all(c in "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵃᵇⁿˣʸ" for c in sup) else f"^({plain})")
-    if op is ast.Mult:
-        joined = isinstance(node.left, ast.Constant) or right.startswith(("(", "["))
+        return left + (sup if all(c in SUPERSCRIPTS for c in sup) else f"^({plain})")
+    if op is ast.Mult:  # "2x" and "y(1 - y)" joined, but "2·w1" and "b·a^(b - 1)"
+        joined = (isinstance(node.left, ast.Constant) and len(right) == 1) or right.startswith(("(", "["))
         return left + ("" if joined else "·") + right
     return left + {ast.Add: " + ", ast.Sub: f" {MINUS} ", ast.Div: "/", ast.MatMult: " "}[op] + right
 
 
-def _latex(node: ast.expr) -> str:
+def _latex(node: ast.expr, names: Mapping[str, str]) -> str:
+    def sub(n: ast.expr, at_least: int) -> str:
+        s = _latex(n, names)
+        return PARENS.format(s) if _prec(n) < at_least else s
+
     if isinstance(node, ast.Constant):
         return _number(node.value)
     if isinstance(node, ast.Name):
-        return _name(node.id, True)
+        return _name(node.id, True, names)
     if isinstance(node, ast.UnaryOp):
-        return "-" + _wrap(node.operand, 3, _latex, PARENS)
+        return "-" + sub(node.operand, 3)
     if isinstance(node, ast.Compare):
-        return f"[{_latex(node.left)} {CMPOPS[type(node.ops[0])][2]} {_latex(node.comparators[0])}]"
+        return f"[{sub(node.left, 0)} {CMPOPS[type(node.ops[0])][2]} {sub(node.comparators[0], 0)}]"
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
-        return FUNCS[node.func.id].latex.format(*(_latex(a) for a in node.args))
+        return FUNCS[node.func.id].latex.format(*(sub(a, 0) for a in node.args))
     assert isinstance(node, ast.BinOp)
     op, p = type(node.op), PRECEDENCE[type(node.op)]
     if op is ast.Div:
-        return rf"\frac{{{_latex(node.left)}}}{{{_latex(node.right)}}}"
+        return rf"\frac{{{sub(node.left, 0)}}}{{{sub(node.right, 0)}}}"
     if op is ast.Pow:
-        return _wrap(node.left, 5, _latex, PARENS) + "^{" + _latex(node.right) + "}"
-    left = _wrap(node.left, p, _latex, PARENS)
-    right = _wrap(node.right, p + (op is ast.Sub), _latex, PARENS)
+        return sub(node.left, 5) + "^{" + sub(node.right, 0) + "}"
+    left, right = sub(node.left, p), sub(node.right, p + (op is ast.Sub))
     sep = {ast.Add: " + ", ast.Sub: " - ", ast.Mult: r" \cdot ", ast.MatMult: r" \, "}[op]
     if op is ast.Mult and (isinstance(node.left, ast.Constant) or right.startswith(r"\left")):
         sep = " "
     return left + sep + right
 
 
-def _wrap(node: ast.expr, at_least: int, show: Callable[[ast.expr], str], parens: str) -> str:
-    """node shown, in parentheses if it binds less tightly than its place needs."""
-    s = show(node)
-    return parens.format(s) if _prec(node) < at_least else s
+def latex_name(name: str) -> str:
+    """A name from a graph file as LaTeX: one letter as it is, longer names upright, with TeX's
+    special characters escaped (hidden_1 -> \\mathrm{hidden\\_1})."""
+    if (len(name) == 1 and name.isalpha()) or name.replace(".", "", 1).lstrip("-").isdigit():
+        return name  # a letter, or a constant's number
+    escaped = "".join(LATEX_ESCAPES.get(c, c) for c in name)
+    return r"\mathrm{" + escaped + "}"
