@@ -280,7 +280,8 @@ def _text(node: ast.expr, names: Mapping[str, str]) -> str:
         sup = plain.translate(SUPERSCRIPT)
         return left + (sup if all(c in SUPERSCRIPTS for c in sup) else f"^({plain})")
     if op is ast.Mult:  # "2x" and "y(1 - y)" joined, but "2·w1" and "b·a^(b - 1)"
-        joined = (isinstance(node.left, ast.Constant) and len(right) == 1) or right.startswith(("(", "["))
+        short = len(right) == 1 or isinstance(node.right, ast.Call)
+        joined = (isinstance(node.left, ast.Constant) and short) or right.startswith(("(", "["))
         return left + ("" if joined else "·") + right
     return left + {ast.Add: " + ", ast.Sub: f" {MINUS} ", ast.Div: "/", ast.MatMult: " "}[op] + right
 

@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import cg
 
 from cg.check.fd import sample
 from cg.ops import REGISTRY, Case, Op
@@ -107,3 +108,22 @@ def test_only_the_allowed_syntax_is_read(source: str) -> None:
 def test_a_formula_is_evaluated_not_eval_ed() -> None:
     f = Formulas((Formula("1 / x"),))
     assert f.value(0, [np.array(4.0)], np.log(4.0)) == 0.25
+
+
+def test_the_readme_op_table_shows_every_formula() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme.split("### Ops", 1)[1].split("###", 1)[0]
+    for op in REGISTRY.values():
+        assert op.formulas is not None
+        for rule in op.formulas.rules:
+            assert rule is None or rule.text in table, (op.name, rule.text)
+
+
+def test_cg_ops_shows_the_formulas() -> None:
+    r = cg("ops")
+    out = r.out
+    assert r.code == 0
+    assert "∂y/∂x = 1/x" in out and "∂L/∂A = g Bᵀ; ∂L/∂B = Aᵀ g" in out and "∂y/∂xᵢ = ∏ⱼ≠ᵢ xⱼ" in out
+    assert "∂y/∂a = b·a^(b \N{MINUS SIGN} 1); ∂y/∂b = aᵇ·ln a" in out
