@@ -10,8 +10,10 @@ from cg.cli.common import guard
 @click.command()
 @guard
 def ops() -> None:
-    """List the ops with their inputs, attributes and a doc line, then their local derivatives
-    (∂y/∂x: elementwise; ∂L/∂x: the gradient of an input from g = ∂L/∂y)."""
+    """List the ops with their inputs, attributes, a doc line and their local derivatives.
+
+    ∂y/∂x is an elementwise op's derivative (its gradient is g times it); ∂L/∂x is the gradient
+    of an input in terms of g = ∂L/∂y, for the other ops."""
     from cg.ops import REGISTRY
 
     for op in REGISTRY.values():
