@@ -20,8 +20,7 @@ import ast
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property, reduce
+from functools import reduce
 from typing import Any
 
 import numpy as np
@@ -31,14 +30,16 @@ import cg.ops.kernels as k
 Env = dict[str, Any]
 
 
-@dataclass(frozen=True)
+# Plain classes, not dataclasses: every `cg run` imports the op records, and a dataclass costs
+# about half a millisecond to create.
 class Fn:
     """A function a formula may call: its value (given the arguments' values and the environment,
     for the attributes and shapes it needs), and its Unicode and LaTeX templates ({0}: argument)."""
 
-    value: Callable[..., Any]
-    text: str
-    latex: str
+    __slots__ = ("latex", "text", "value")
+
+    def __init__(self, value: Callable[..., Any], text: str, latex: str) -> None:
+        self.value, self.text, self.latex = value, text, latex
 
 
 def _expand(v: Any, env: Env) -> Any:
@@ -122,30 +123,30 @@ class FormulaError(ValueError):
     """A formula source outside the allowed syntax (a bug in an op record, found by the tests)."""
 
 
-@dataclass(frozen=True)
 class Formula:
-    source: str  # the one source, e.g. "y * (1 - y)"
-    kind: str = "local"  # "local": ∂y/∂xᵢ, elementwise; "vjp": the input's cotangent in terms of g
+    """One formula: its source, e.g. "y * (1 - y)", and its kind: "local" (∂y/∂xᵢ, elementwise)
+    or "vjp" (the input's cotangent in terms of g). Parsed when first used, then kept."""
 
-    @cached_property
+    __slots__ = ("_tree", "kind", "source")
+
+    def __init__(self, source: str, kind: str = "local") -> None:
+        self.source, self.kind = source, kind
+        self._tree: ast.expr | None = None
+
+    def __repr__(self) -> str:
+        return f"Formula({self.source!r}, {self.kind!r})"
+
+    @property
     def tree(self) -> ast.expr:
-        tree = ast.parse(self.source, mode="eval").body
-        for node in ast.walk(tree):  # the allow-list, checked once
-            if not isinstance(node, (ast.BinOp, ast.UnaryOp, ast.USub, ast.Compare, ast.Call, ast.Name, ast.Constant,
-                                     ast.Load, ast.expr_context, *BINOPS, *CMPOPS)):
-                raise FormulaError(f"formula {self.source!r}: {type(node).__name__} is not allowed")
-            if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.func.id not in FUNCS
-                                               or node.keywords):
-                raise FormulaError(f"formula {self.source!r}: only calls of {', '.join(FUNCS)}")
-            if isinstance(node, ast.Compare) and len(node.ops) != 1:
-                raise FormulaError(f"formula {self.source!r}: one comparison at a time")
-        return tree
+        if self._tree is None:
+            self._tree = _parse(self.source)
+        return self._tree
 
-    @cached_property
+    @property
     def text(self) -> str:
         return show(self.tree, False)
 
-    @cached_property
+    @property
     def latex(self) -> str:
         return show(self.tree, True)
 
@@ -153,15 +154,34 @@ class Formula:
         return _eval(self.tree, env)
 
 
-@dataclass(frozen=True)
+def _parse(source: str) -> ast.expr:
+    """The formula's expression, checked against the allow-list once."""
+    tree = ast.parse(source, mode="eval").body
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.BinOp, ast.UnaryOp, ast.USub, ast.Compare, ast.Call, ast.Name, ast.Constant,
+                                 ast.Load, ast.expr_context, *BINOPS, *CMPOPS)):
+            raise FormulaError(f"formula {source!r}: {type(node).__name__} is not allowed")
+        if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.func.id not in FUNCS
+                                           or node.keywords):
+            raise FormulaError(f"formula {source!r}: only calls of {', '.join(FUNCS)}")
+        if isinstance(node, ast.Compare) and len(node.ops) != 1:
+            raise FormulaError(f"formula {source!r}: one comparison at a time")
+    return tree
+
+
 class Formulas:
     """An op's formulas: one per input position (the last repeats: variadic ops have one rule for
     "input i"), None for an input with no derivative (an integer index); the names the formulas
     give the inputs; matrices: the inputs and g are made matrices as numpy's matmul does."""
 
-    rules: tuple[Formula | None, ...]
-    names: tuple[str, ...] = ("x",)
-    matrices: bool = False
+    __slots__ = ("matrices", "names", "rules")
+
+    def __init__(self, rules: tuple[Formula | None, ...], names: tuple[str, ...] = ("x",),
+                 matrices: bool = False) -> None:
+        self.rules, self.names, self.matrices = rules, names, matrices
+
+    def __repr__(self) -> str:
+        return f"Formulas({self.rules!r}, {self.names!r}, matrices={self.matrices})"
 
     def rule(self, i: int) -> Formula | None:
         return self.rules[min(i, len(self.rules) - 1)]

@@ -218,3 +218,13 @@ def test_a_division_by_a_zero_constant_shows_inf_not_an_error() -> None:
     graph = cg.loads("cg: 1\ninputs: {x: 1.0}\nnodes:\n  z: {op: div, in: [x, 0.0]}\noutputs: [z]\n")
     (e,) = compute_edges(cg.run(graph, on_nonfinite="keep"))
     assert e.formula is not None and e.formula_value == math.inf and "1/0 = inf" in plain_edges([e])
+
+
+def test_formula_names_are_escaped_in_latex() -> None:
+    graph = cg.loads("cg: 1\ninputs: {w_1: 2.0}\nnodes:\n  hidden: {op: log, in: [w_1]}\n"
+                     "  z: {op: square, in: [hidden]}\noutputs: [z]\n")
+    edges = compute_edges(cg.run(graph))
+    doc = edges_json(edges)
+    assert (doc[0]["formula"], doc[0]["formula_latex"]) == ("1/w_1", r"\frac{1}{\mathrm{w\_1}}")
+    assert (doc[1]["formula"], doc[1]["formula_latex"]) == ("2·hidden", r"2 \mathrm{hidden}")
+    assert "2·hidden = 1.3863" in plain_edges(edges)
