@@ -278,7 +278,9 @@ def _name(name: str, latex: bool, names: Mapping[str, str]) -> str:
 def _text(node: ast.expr, names: Mapping[str, str]) -> str:
     def sub(n: ast.expr, at_least: int) -> str:
         s = _text(n, names)
-        return f"({s})" if _prec(n) < at_least else s
+        # A node's name from a function's inside ("loss/q") is bracketed in an operation: 1/(loss/q).
+        compound = isinstance(n, ast.Name) and n.id in names and not s.replace("_", "").isalnum()
+        return f"({s})" if _prec(n) < at_least or (compound and at_least > 0) else s
 
     if isinstance(node, ast.Constant):
         return _number(node.value)

@@ -12,7 +12,7 @@ import pytest
 from conftest import GRAPHS
 
 import cg
-from cg.eval.edges import JACOBIAN_LIMIT, Edge, compute_edges, stream_sums
+from cg.eval.edges import JACOBIAN_LIMIT, Edge, compute_edges, formula_text, stream_sums
 from cg.eval.interp import Result
 from cg.render.reports import edges_json, plain_edges, rich_edges
 
@@ -228,3 +228,10 @@ def test_formula_names_are_escaped_in_latex() -> None:
     assert (doc[0]["formula"], doc[0]["formula_latex"]) == ("1/w_1", r"\frac{1}{\mathrm{w\_1}}")
     assert (doc[1]["formula"], doc[1]["formula_latex"]) == ("2·hidden", r"2 \mathrm{hidden}")
     assert "2·hidden = 1.3863" in plain_edges(edges)
+
+
+def test_a_name_from_inside_a_function_is_bracketed_in_a_formula() -> None:
+    edges = compute_edges(_run("mlp.yaml"))
+    assert formula_text(_edge(edges, "loss/q", "loss/log_q")) == "1/(loss/q)"
+    assert formula_text(_edge(edges, "loss/log_p", "loss/t1")) == "y"
+    assert formula_text(_edge(edges, "y", "loss/t1")) == "loss/log_p"  # alone: no brackets needed
