@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "new": ("cg.cli.new", "new", "Write a graph file computing EXPR: one node per operation (a, b, c, ...),"
             " the last one the output (z), each free name a float scalar input with no value (to stdout,"
             " or -o FILE)."),
-    "ops": ("cg.cli.ops", "ops", "List the ops with their inputs, attributes and a doc line."),
+    "ops": ("cg.cli.ops", "ops", "List the ops with their inputs, attributes, a doc line and their local derivatives."),
     "paths": ("cg.cli.paths", "paths", "Every path from --from to --to in FILE, with the product of the local"
               " derivatives on its edges, and their sum next to reverse mode's derivative (they are equal)."),
     "step": ("cg.cli.step", "step", "Step through the passes of FILE one node at a time: forward values, then"

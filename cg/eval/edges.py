@@ -9,7 +9,7 @@ out of a name is exactly the gradient the backward pass gave it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 from cg.eval.interp import Result
 from cg.graph.ir import Node
 from cg.ops import Array
+from cg.ops.formula import Formula, latex_name, show
 
 JACOBIAN_LIMIT = 64  # largest dense local Jacobian (entries) shown; bigger edges show shape + summary only
 
@@ -32,6 +33,10 @@ class Edge:
     dst_shape: tuple[int, ...]
     local: np.ndarray | None  # d dst / d src, shape dst_shape + src_shape; None if too big or src is an int
     flow: np.ndarray | None  # this edge's part of grad[src]; None in forward mode or if src is an int
+    formula: Formula | None = None  # the op's formula for this argument (None: an int, or an op without one)
+    formula_value: float | None = None  # its value, on a scalar edge with a local-derivative formula
+    # The node's own names for the formula's (x -> "e", y -> "z", others -> ("3",)): "1/e", as the notes write it.
+    formula_names: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def local_jacobian(node: Node, arg: int, xs: Sequence[Array], y: Array) -> np.ndarray | None:
@@ -79,8 +84,50 @@ def _node_edges(result: Result, node: Node) -> list[Edge]:
         local = local_jacobian(node, k, xs, y) if is_float else None
         cot = cotangents[k] if is_float else None
         flow = None if cot is None else np.array(np.broadcast_to(cot, np.shape(xs[k])), dtype=np.float64)
-        edges.append(Edge(src, node.id, k, tuple(np.shape(xs[k])), tuple(np.shape(y)), local, flow))
+        formula, value = _formula(node, k, xs, y) if is_float else (None, None)
+        names = _formula_names(node, k) if formula is not None else ()
+        edges.append(Edge(src, node.id, k, tuple(np.shape(xs[k])), tuple(np.shape(y)), local, flow, formula, value,
+                          names))
     return edges
+
+
+def _arg_text(a: Any) -> str:
+    """An argument as a formula shows it: a name, a scalar constant's number, or "c" (a constant tensor)."""
+    if isinstance(a, str):
+        return a
+    v = np.asarray(a.value)
+    if v.ndim:
+        return "c"
+    return str(int(v)) if float(v).is_integer() else str(float(v))
+
+
+def _formula_names(node: Node, k: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    assert node.op.formulas is not None
+    args = [_arg_text(a) for a in node.args]
+    names: dict[str, tuple[str, ...]] = {n: (a,) for n, a in zip(node.op.formulas.names, args)}
+    names.update(x=(args[k],), y=(node.id,), others=tuple(args[:k] + args[k + 1:]))
+    return tuple(names.items())
+
+
+def formula_text(e: Edge, latex: bool = False, safe: Callable[[str], str] = str) -> str | None:
+    """The edge's formula in its node's names ("1/e"; LaTeX "\\frac{1}{e}"), each name through
+    `safe` first (cg.printable for a terminal); None if the edge has none."""
+    if e.formula is None:
+        return None
+    sep = r" \cdot " if latex else "·"
+    names = {k: sep.join(latex_name(safe(p)) if latex else safe(p) for p in parts) for k, parts in e.formula_names}
+    return show(e.formula.tree, latex, names)
+
+
+def _formula(node: Node, k: int, xs: Sequence[Array], y: Array) -> tuple[Formula | None, float | None]:
+    """The op's formula for argument k and, on a scalar edge, its value ("2x = 4.0000"): the
+    same number as the local Jacobian, from the formula the op tests check against the VJP.
+    A VJP formula (in terms of g) has no value of its own to show: the flow is its value."""
+    formulas = node.op.formulas
+    rule = None if formulas is None else formulas.rule(k)
+    if formulas is None or rule is None or rule.kind != "local" or np.shape(y) != () or np.shape(xs[k]) != ():
+        return rule, None
+    return rule, float(formulas.value(k, xs, y, None, dict(node.attrs)))
 
 
 def compute_edges(result: Result) -> list[Edge]:
@@ -108,6 +155,8 @@ def edge_objects(edges: list[Edge]) -> list[dict[str, Any]]:
     return [
         {
             "from": e.src, "to": e.dst, "arg": e.arg, "from_shape": list(e.src_shape), "to_shape": list(e.dst_shape),
+            "formula": formula_text(e), "formula_latex": formula_text(e, latex=True),
+            "formula_kind": None if e.formula is None else e.formula.kind,
             "local": e.local, "flow": e.flow,
         }
         for e in edges

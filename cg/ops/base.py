@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from cg.ops.code import CodeRule, Site, times
+from cg.ops.formula import Formula, Formulas
 from cg.ops.kernels import unbroadcast
 
 Array = Any  # an np.ndarray or a numpy scalar: ufuncs on 0-d arrays return scalars
@@ -76,6 +77,9 @@ class Op:
     # The VJP takes a keyword `needs`, a bool per argument: the plan passes it when some argument
     # needs no cotangent (the data of a layer), and the rule may skip that work and return None.
     needs: bool = False
+    # The local derivative as formulas over the inputs, y, g and attributes (cg/ops/formula.py):
+    # shown by `cg ops` and `cg run --edges`, and checked against the VJP by the op tests.
+    formulas: Formulas | None = None
 
     def __post_init__(self) -> None:
         if self.df is not None and self.vjp is not df_rules(self.df)[0]:
@@ -174,27 +178,29 @@ def partials_rules(partials: Partials) -> tuple[Callable[..., list[Array | None]
     return vjp, jvp
 
 
-def unary(name: str, doc: str, fn: Callable[[Array], Array], df: Callable[[Array, Array], Array], *,
+def unary(name: str, doc: str, fn: Callable[[Array], Array], df: Callable[[Array, Array], Array], formula: str, *,
           domain: str = "real", keeps_int: bool = False) -> Op:
     """A one-input elementwise op y = fn(x) with derivative df(x, y), both kernels (or numpy's
-    functions): its VJP, JVP and code are made from them. The hot path of long scalar chains."""
+    functions): its VJP, JVP and code are made from them. The hot path of long scalar chains.
+    `formula`: df as a formula over x and y (cg/ops/formula.py), e.g. "1 / x"."""
     vjp, jvp = df_rules(df)
     code = CodeRule(lambda s: s.call(fn, s.args[0]), lambda s: [times(s.call(df, s.args[0], s.y), s.g)],
                     broadcast=True, scalar=True)
     return Op(name, doc, (1, 1), fn, vjp, jvp, lambda shapes: shapes[0], UNARY_CASES, domain=(domain,),
-              keeps_int=keeps_int, code=code, df=df)
+              keeps_int=keeps_int, code=code, df=df, formulas=Formulas((Formula(formula),)))
 
 
 def binary(name: str, doc: str, fn: Callable[[Array, Array], Array],
-           partials: Callable[[Array, Array, Array], Sequence[Array]], *, domain: tuple[str, ...] = ("real",),
-           keeps_int: bool = False) -> Op:
+           partials: Callable[[Array, Array, Array], Sequence[Array]], formulas: tuple[str, str], *,
+           domain: tuple[str, ...] = ("real",), keeps_int: bool = False) -> Op:
     """A two-input elementwise op y = fn(a, b) with numpy broadcasting; `partials(a, b, y)` is an
-    @inline kernel returning its two partial derivatives, from which VJP, JVP and code are made."""
+    @inline kernel returning its two partial derivatives, from which VJP, JVP and code are made;
+    `formulas`: the two partials as formulas over a, b and y."""
     vjp, jvp = partials_rules(lambda xs, y: partials(xs[0], xs[1], y))
     code = CodeRule(lambda s: s.call(fn, *s.args), lambda s: [times(d, s.g) for d in s.calls(partials, *s.args, s.y)],
                     broadcast=True, scalar=True)
     return Op(name, doc, (2, 2), fn, vjp, jvp, broadcast_shapes, BINARY_CASES, domain=domain, keeps_int=keeps_int,
-              code=code)
+              code=code, formulas=Formulas(tuple(Formula(f) for f in formulas), ("a", "b")))
 
 
 def others(items: Sequence[T]) -> list[list[T]]:
@@ -222,4 +228,6 @@ def fold(name: str, doc: str, fn: Callable[[Array, Array], Array], *, product: b
 
     vjp, jvp = partials_rules(partials)
     code = CodeRule(lambda s: s.fold(fn, s.args), code_partials, broadcast=True, scalar=True)
-    return Op(name, doc, (2, None), forward, vjp, jvp, broadcast_shapes, cases, keeps_int=True, code=code)
+    formula = Formula("others" if product else "1")  # one rule for input i
+    return Op(name, doc, (2, None), forward, vjp, jvp, broadcast_shapes, cases, keeps_int=True, code=code,
+              formulas=Formulas((formula,)))

@@ -11,6 +11,7 @@ import numpy as np
 import cg.ops.kernels as k
 from cg.ops.base import Array, Case, Op, OpFailure, Shape, ShapeMismatch, Tangent
 from cg.ops.code import CodeRule, Site
+from cg.ops.formula import Formula, Formulas
 from cg.ops.tensor import AXIS, KEEPDIMS, _axes, _reduced_shape
 
 # ---- softmax family -------------------------------------------------------------------
@@ -59,6 +60,7 @@ SOFTMAX = Op(
     attrs=AXIS_ATTRS,
     code=CodeRule(lambda s: s.call(k.softmax, s.args[0], _axis(s)),
                   lambda s: [s.call(k.softmax_grad, s.g, s.y, _axis(s))]),
+    formulas=Formulas((Formula("y * (g - inner(g, y))", "vjp"),)),  # (diag(y) - y yᵀ) g
 )
 LOG_SOFTMAX = Op(
     "log_softmax",
@@ -72,6 +74,7 @@ LOG_SOFTMAX = Op(
     attrs=AXIS_ATTRS,
     code=CodeRule(lambda s: s.call(k.log_softmax, s.args[0], _axis(s)),
                   lambda s: [s.call(k.log_softmax_grad, s.g, s.y, _axis(s))]),
+    formulas=Formulas((Formula("g - exp(y) * total(g)", "vjp"),)),
 )
 LOGSUMEXP = Op(
     "logsumexp",
@@ -89,6 +92,7 @@ LOGSUMEXP = Op(
         lambda s: s.call(k.logsumexp, s.args[0], _axis(s), keepdims=bool(s.attrs["keepdims"])),
         lambda s: [s.call(k.logsumexp_grad, s.g, s.args[0], _axis(s), bool(s.attrs["keepdims"]))],
     ),
+    formulas=Formulas((Formula("expand(g) * softmax(x)", "vjp"),)),
 )
 
 # ---- index ----------------------------------------------------------------------------
@@ -137,6 +141,7 @@ INDEX = Op(
     int_args=frozenset({1}),
     keeps_int=True,
     code=CodeRule(_index_code, lambda s: [s.call(k.index_grad, s.g, s.args[1], s.shapes[0]), None]),
+    formulas=Formulas((Formula("col(g) * onehot(i)", "vjp"), None), ("v", "i")),  # i: an integer, no derivative
 )
 
 

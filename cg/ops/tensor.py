@@ -14,6 +14,7 @@ import numpy as np
 import cg.ops.kernels as k
 from cg.ops.base import Array, Attr, Case, Op, Shape, ShapeMismatch, Tangent
 from cg.ops.code import CodeRule, Site
+from cg.ops.formula import Formula, Formulas
 
 # ---- attributes -----------------------------------------------------------------------
 
@@ -97,6 +98,11 @@ def _reduction_code(kind: str, fn: Callable[..., Array]) -> CodeRule:
     return CodeRule(forward, vjp, fresh=kind == "max")
 
 
+# The VJPs of the reductions: g spread back over the reduced axes (divided by the count n for a
+# mean, to the maxima only for a max).
+REDUCTION_FORMULAS = {"sum": "expand(g)", "mean": "expand(g / n)", "max": "expand(g) * argmax(x)"}
+
+
 def reduction(name: str, doc: str, fn: Callable[..., Array], kind: str) -> Op:
     def forward(x: Array, axis: Any = None, keepdims: bool = False) -> Array:
         return fn(x, axis=_axes(axis, np.ndim(x)), keepdims=keepdims)
@@ -127,8 +133,9 @@ def reduction(name: str, doc: str, fn: Callable[..., Array], kind: str) -> Op:
         Case(((2, 3, 4),), {"axis": [0, 2], "keepdims": True}),
         Case(((2, 3),), {"axis": -1}),
     )
+    formula = Formula(REDUCTION_FORMULAS[kind], "vjp")
     return Op(name, doc, (1, 1), forward, vjp, jvp, shape, cases, attrs=REDUCE_ATTRS,
-              keeps_int=kind != "mean", code=_reduction_code(kind, fn))
+              keeps_int=kind != "mean", code=_reduction_code(kind, fn), formulas=Formulas((formula,)))
 
 
 # ---- matmul ---------------------------------------------------------------------------
@@ -203,6 +210,7 @@ MATMUL = Op(
     ),
     code=CodeRule(lambda site: site.call(operator.matmul, *site.args), _matmul_code_vjp),
     needs=True,
+    formulas=Formulas((Formula("g @ T(B)", "vjp"), Formula("T(A) @ g", "vjp")), ("A", "B"), matrices=True),
 )
 
 # ---- transpose and reshape ------------------------------------------------------------
@@ -244,6 +252,7 @@ TRANSPOSE = Op(
         lambda s: [s.call(np.transpose, s.g, _inverse(_perm(s.attrs.get("axes"), len(s.shapes[0]))))],
         fresh=False,
     ),
+    formulas=Formulas((Formula("unpermute(g)", "vjp"),)),
 )
 
 
@@ -278,6 +287,7 @@ RESHAPE = Op(
         lambda site: [site.call(np.reshape, site.g, site.shapes[0])],
         fresh=False,
     ),
+    formulas=Formulas((Formula("unshape(g)", "vjp"),)),
 )
 
 

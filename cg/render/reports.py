@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from cg.eval.edges import JACOBIAN_LIMIT, Edge, edge_objects, stream_sums
+from cg.eval.edges import JACOBIAN_LIMIT, Edge, edge_objects, formula_text, stream_sums
 from cg.eval.jacobian import JacobianResult, label
 from cg.eval.paths import Path, PathReport
 from cg.printable import printable
@@ -25,7 +25,7 @@ from cg.render.table import (
     rich_rows,
 )
 
-COLUMNS = ("from", "to", "arg", "local", "flow")
+COLUMNS = ("from", "to", "arg", "formula", "local", "flow")
 EDGE_ROWS = "pipe the output or use -f json / -o FILE"  # how to see every edge (csv has no edges)
 
 # ---- edges -------------------------------------------------------------------------------------
@@ -52,10 +52,20 @@ def _local_text(e: Edge, precision: int) -> str:
     return f"{list(shape)} ({n} entries, over {JACOBIAN_LIMIT}: not shown)" if n > JACOBIAN_LIMIT else "-"
 
 
+def _formula_text(e: Edge, precision: int) -> str:
+    """The local derivative as the notes write it, in the node's names, with its value on a
+    scalar edge: "2x = 4.0000", "1/e = 0.0238"."""
+    text = formula_text(e, safe=printable)
+    if text is None:
+        return "-"
+    return text if e.formula_value is None else f"{text} = {fmt_number(e.formula_value, precision)}"
+
+
 def edge_rows(edges: list[Edge], precision: int = 4) -> list[tuple[str, ...]]:
-    """One row of cells per edge: from, to, arg, local, flow."""
+    """One row of cells per edge: from, to, arg, formula, local, flow."""
     return [
-        (printable(e.src), printable(e.dst), str(e.arg), _local_text(e, precision), _tensor_text(e.flow, precision))
+        (printable(e.src), printable(e.dst), str(e.arg), _formula_text(e, precision), _local_text(e, precision),
+         _tensor_text(e.flow, precision))
         for e in edges
     ]
 

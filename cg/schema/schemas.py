@@ -351,7 +351,8 @@ def result_schema() -> dict[str, Any]:
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["from", "to", "arg", "from_shape", "to_shape", "local", "flow"],
+                    "required": ["from", "to", "arg", "from_shape", "to_shape", "formula", "formula_latex",
+                                 "formula_kind", "local", "flow"],
                     "additionalProperties": False,
                     "properties": {
                         "from": {"description": "the input or node the edge leaves", "type": "string"},
@@ -359,6 +360,17 @@ def result_schema() -> dict[str, Any]:
                         "arg": {"description": "argument position in the node's `in` list", "type": "integer"},
                         "from_shape": {"description": "shape of `from`", "type": "array", "items": {"type": "integer"}},
                         "to_shape": {"description": "shape of `to`", "type": "array", "items": {"type": "integer"}},
+                        "formula": {
+                            "description": "the op's local derivative in the node's names (`1/e`, `2x`); null for an"
+                                           " integer argument",
+                            "type": ["string", "null"],
+                        },
+                        "formula_latex": {"description": "`formula` in LaTeX", "type": ["string", "null"]},
+                        "formula_kind": {
+                            "description": "`local`: d to / d from, elementwise; `vjp`: the gradient of `from` in terms"
+                                           " of g, the gradient of `to`",
+                            "enum": ["local", "vjp", None],
+                        },
                         "local": {
                             "description": "d to / d from here, shape to_shape + from_shape; null when too big",
                             "anyOf": [{"type": "null"}, {"$ref": "#/$defs/tensor"}],

@@ -12,7 +12,7 @@ import pytest
 from conftest import GRAPHS
 
 import cg
-from cg.eval.edges import JACOBIAN_LIMIT, Edge, compute_edges, stream_sums
+from cg.eval.edges import JACOBIAN_LIMIT, Edge, compute_edges, formula_text, stream_sums
 from cg.eval.interp import Result
 from cg.render.reports import edges_json, plain_edges, rich_edges
 
@@ -110,7 +110,7 @@ def test_integer_edge_has_no_derivative() -> None:
     assert (y.arg, y.local, y.flow) == (1, None, None)
     assert "y" not in stream_sums(edges)
     row = plain_edges(edges).splitlines()[-1].split()
-    assert row == ["y", "l", "1", "-", "-"]
+    assert row == ["y", "l", "1", "-", "-", "-"]  # no formula, local derivative or flow
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -162,9 +162,10 @@ def test_nodes_off_the_path_send_nothing_back() -> None:
 def test_edges_json_full_precision_and_nonfinite() -> None:
     edges = compute_edges(_run("log3x2p5xy.yaml"))
     doc = json.loads(json.dumps(edges_json(edges), allow_nan=False))
-    assert doc[0] == {"from": "x", "to": "a", "arg": 0, "from_shape": [], "to_shape": [], "local": 4.0,
+    assert doc[0] == {"from": "x", "to": "a", "arg": 0, "from_shape": [], "to_shape": [], "formula": "2x",
+                      "formula_latex": "2 x", "formula_kind": "local", "local": 4.0,
                       "flow": pytest.approx(12 / 42, rel=1e-15)}
-    assert doc[-1]["local"] == 1 / 42
+    assert doc[-1]["local"] == 1 / 42 and (doc[-1]["formula"], doc[-1]["formula_latex"]) == ("1/e", r"\frac{1}{e}")
     graph = cg.loads("cg: 1\ninputs: {x: 0.0}\nnodes:\n  a: {op: log, in: [x]}\n  z: {op: mul, in: [2, a]}\n"
                      "outputs: [z]\n")
     bad = edges_json(compute_edges(cg.run(graph, on_nonfinite="keep")))
@@ -175,9 +176,11 @@ def test_edges_json_full_precision_and_nonfinite() -> None:
 def test_plain_and_rich_tables() -> None:
     edges = compute_edges(_run("log3x2p5xy.yaml"))
     lines = plain_edges(edges).splitlines()
-    assert lines[0].split() == ["from", "to", "arg", "local", "flow"]
-    assert lines[1].split() == ["x", "a", "0", "4.0000", "0.2857"]
-    assert lines[3].split() == ["x", "c", "0", "3.0000", "0.3571"]
+    assert lines[0].split() == ["from", "to", "arg", "formula", "local", "flow"]
+    # The local derivatives as the notes write them (000): da/dx = 2x, dc/dx = y, dz/de = 1/e.
+    assert lines[1].split() == ["x", "a", "0", "2x", "=", "4.0000", "4.0000", "0.2857"]
+    assert lines[3].split() == ["x", "c", "0", "y", "=", "3.0000", "3.0000", "0.3571"]
+    assert lines[8].split() == ["e", "z", "0", "1/e", "=", "0.0238", "0.0238", "0.0238"]
     assert "\x1b" not in plain_edges(edges)
     assert plain_edges(edges, precision=2).splitlines()[1].split()[-1] == "0.29"
 
@@ -186,7 +189,8 @@ def test_plain_and_rich_tables() -> None:
     console = Console(record=True, width=100, color_system=None)
     console.print(rich_edges(edges))
     shown = console.export_text()
-    assert "0.2857" in shown and "0.3571" in shown and shown.count("│ x ") == 2
+    assert "0.2857" in shown and "0.3571" in shown and sum(line.startswith("│ x ") for line in shown.splitlines()) == 2
+    assert "2x = 4.0000" in shown and "1/e = 0.0238" in shown
 
 
 def test_no_recursion_on_a_long_chain(tmp_path: Path) -> None:
@@ -197,3 +201,37 @@ def test_no_recursion_on_a_long_chain(tmp_path: Path) -> None:
     edges = compute_edges(result)
     assert len(edges) == n
     assert stream_sums(edges)["x"] == pytest.approx(result.grads["x"])
+
+
+def test_tensor_edges_show_the_formula_in_the_nodes_names() -> None:
+    edges = compute_edges(_run("multiclass_logreg.yaml"))
+    by_op = {(e.formula.kind if e.formula else None, e.formula_value) for e in edges}
+    assert ("vjp", None) in by_op  # a VJP formula (in terms of g) has no value of its own: the flow is it
+    lines = plain_edges(edges)
+    assert "g" in lines and "-" in lines
+    for e in edges:
+        if e.formula is not None and e.src_shape == e.dst_shape == ():
+            assert e.formula_value is None or e.formula_value == pytest.approx(float(e.local))
+
+
+def test_a_division_by_a_zero_constant_shows_inf_not_an_error() -> None:
+    graph = cg.loads("cg: 1\ninputs: {x: 1.0}\nnodes:\n  z: {op: div, in: [x, 0.0]}\noutputs: [z]\n")
+    (e,) = compute_edges(cg.run(graph, on_nonfinite="keep"))
+    assert e.formula is not None and e.formula_value == math.inf and "1/0 = inf" in plain_edges([e])
+
+
+def test_formula_names_are_escaped_in_latex() -> None:
+    graph = cg.loads("cg: 1\ninputs: {w_1: 2.0}\nnodes:\n  hidden: {op: log, in: [w_1]}\n"
+                     "  z: {op: square, in: [hidden]}\noutputs: [z]\n")
+    edges = compute_edges(cg.run(graph))
+    doc = edges_json(edges)
+    assert (doc[0]["formula"], doc[0]["formula_latex"]) == ("1/w_1", r"\frac{1}{\mathrm{w\_1}}")
+    assert (doc[1]["formula"], doc[1]["formula_latex"]) == ("2·hidden", r"2 \mathrm{hidden}")
+    assert "2·hidden = 1.3863" in plain_edges(edges)
+
+
+def test_a_name_from_inside_a_function_is_bracketed_in_a_formula() -> None:
+    edges = compute_edges(_run("mlp.yaml"))
+    assert formula_text(_edge(edges, "loss/q", "loss/log_q")) == "1/(loss/q)"
+    assert formula_text(_edge(edges, "loss/log_p", "loss/t1")) == "y"
+    assert formula_text(_edge(edges, "y", "loss/t1")) == "loss/log_p"  # alone: no brackets needed
