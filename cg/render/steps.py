@@ -2,13 +2,14 @@
 
     backward 4 of 6: c = mul(x, y)
       dz/dc = 0.1190 (from d)
-      dz/dx = dz/dc × ∂c/∂x = 0.1190 × 3.0000 = 0.3571
-      dz/dy = dz/dc × ∂c/∂y = 0.1190 × 2.0000 = 0.2381
+      dz/dx = dz/dc × ∂c/∂x = 0.1190 × 3.0000 = 0.3571   (∂c/∂x = y = 3.0000)
+      dz/dy = dz/dc × ∂c/∂y = 0.1190 × 2.0000 = 0.2381   (∂c/∂y = x = 2.0000)
 
 A share that is not the first for its name is written `+=` with the new total, and an input's
 gradient is shown at the end as the sum of what arrived from each consumer (the fan-out sum).
-Edges between tensors show the vector-Jacobian product itself (the local derivative is a
-Jacobian, not a number).
+Each local derivative is also shown as its op's formula in the node's own names (cg/ops/formula.py);
+edges between tensors show the vector-Jacobian product's formula and value (the local derivative
+is a Jacobian there, not a number).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from cg.eval.edges import Edge
+from cg.eval.edges import Edge, formula_text
 from cg.eval.steps import BackwardStep, ForwardStep, Share, Steps
 from cg.graph.ir import Node
 from cg.printable import printable
@@ -40,6 +41,14 @@ def _num(v: np.ndarray | None, precision: int) -> str:
 
 def _scalar(v: np.ndarray | None) -> bool:
     return v is not None and np.size(v) == 1
+
+
+def _is_number(text: str | None) -> bool:
+    try:
+        float(str(text).replace("−", "-"))
+    except ValueError:
+        return False
+    return True
 
 
 def _call(node: Node) -> str:
@@ -101,11 +110,20 @@ def _share(of: str, d_node: str, share: Share, grad: np.ndarray, precision: int)
     e = share.edge
     d_src = d(of, e.src)
     sign = "=" if share.before is None else "+="
+    formula = formula_text(e, safe=printable)
+    partial = f"∂{_name(e.dst)}/∂{_name(e.src)}"
     if _scalar(e.local) and _scalar(grad):
-        text = (f"{d_src} {sign} {d_node} × ∂{_name(e.dst)}/∂{_name(e.src)} = "
-                f"{_num(grad, precision)} × {_num(e.local, precision)} = {_num(e.flow, precision)}")
-    else:  # a tensor edge: the local derivative is a Jacobian; what flows is the VJP
-        text = f"{d_src} {sign} the VJP of {printable(e.dst)} = {_num(e.flow, precision)}"
+        number = _num(e.local, precision)
+        local = f"{partial} = {formula}" if formula and e.formula_value is not None else partial
+        if not _is_number(formula):  # "∂e/∂b = 1", not "= 1 = 1.0000"
+            local += f" = {number}"
+        text = (f"{d_src} {sign} {d_node} × {partial} = {_num(grad, precision)} × {number}"
+                f" = {_num(e.flow, precision)}   ({local})")
+    elif formula and e.formula is not None and e.formula.kind == "local":  # elementwise, on tensors
+        text = f"{d_src} {sign} {d_node} × {formula}, elementwise: {_num(e.flow, precision)}"
+    else:  # the local derivative is a Jacobian; what flows is the VJP, with g = d_node
+        rule = f"{formula}, g = {d_node}" if formula else f"the VJP of {_name(e.dst)}"
+        text = f"{d_src} {sign} {rule}: {_num(e.flow, precision)}"
     if share.before is not None:
         text += f", so {d_src} = {_num(share.after, precision)}"
     return text

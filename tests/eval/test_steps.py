@@ -22,8 +22,10 @@ def test_the_notes_backward_pass_ends_with_the_fan_out_sum() -> None:
     lines = r.out.splitlines()
     order = [m.group(1) for line in lines if (m := re.match(r"backward \d of 6: (\w+) =", line))]
     assert order == ["z", "e", "d", "c", "b", "a"]  # reverse topological order
-    assert "  dz/dx = dz/dc × ∂c/∂x = 0.1190 × 3.0000 = 0.3571" in lines
-    assert "  dz/dx += dz/da × ∂a/∂x = 0.0714 × 4.0000 = 0.2857, so dz/dx = 0.6429" in lines
+    assert "  dz/dx = dz/dc × ∂c/∂x = 0.1190 × 3.0000 = 0.3571   (∂c/∂x = y = 3.0000)" in lines
+    assert "  dz/dx += dz/da × ∂a/∂x = 0.0714 × 4.0000 = 0.2857   (∂a/∂x = 2x = 4.0000), so dz/dx = 0.6429" in lines
+    assert "  dz/de = dz/dz × ∂z/∂e = 1.0000 × 0.0238 = 0.0238   (∂z/∂e = 1/e = 0.0238)" in lines  # the notes' 1/e
+    assert "  dz/db = dz/de × ∂e/∂b = 0.0238 × 1.0000 = 0.0238   (∂e/∂b = 1)" in lines
     assert lines[-2:] == ["  dz/dx = 0.2857 from a + 0.3571 from c = 0.6429", "  dz/dy = 0.2381 (from c)"]
 
 
@@ -39,6 +41,7 @@ def test_the_staged_computation_with_its_accumulations() -> None:
     ]
     assert "so df/dx = 2.0596" in out and "so df/dy = 1.5922" in out  # the notes' dx and dy
     assert "  df/dden = df/dinvden × ∂invden/∂den = 3.0180 × -0.2623 = -0.7916" in out  # (7)
+    assert "(∂sigx/∂x = sigx(1 − sigx) = 0.0452)" in out  # (3): the notes' (1 - sigx) * sigx
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -59,6 +62,12 @@ def test_the_steps_add_up_to_the_run(name: str) -> None:
             totals[share.edge.src] = share.after
     for name_, total in totals.items():
         assert np.allclose(total, result.grads[name_]), name_
+
+
+def test_tensor_edges_show_the_vjp_formula() -> None:
+    out = cg("step", "graphs/multiclass_logreg.yaml", "--all").out
+    assert "  dl/dx = Wᵀ g, g = dl/dWx: [-0.2071, 0.7401, 0.0890, -2.2890]" in out
+    assert "  dl/dp = dl/dlogp × 1/p, elementwise: [0.0000, 0.0000, 51819.4428]" in out
 
 
 def test_forward_mode_steps_the_tangents() -> None:
