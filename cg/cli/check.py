@@ -34,6 +34,9 @@ Exit codes: 0 every check passed, 1 a check failed or a graph is invalid, 2 usag
               help="First check every node's VJP and JVP at the values of the run; name the first that is wrong.")
 @click.option("--against", metavar="RESULT.json", type=click.Path(dir_okay=False),
               help="Also compare with a result saved by `cg run --format json` (one FILE only).")
+@click.option("--answers", metavar="ANSWERS.yaml", type=click.Path(dir_okay=False),
+              help="Grade a worksheet's answers (from `cg exercise`) instead: each blank right or wrong, with a"
+              " hint (one FILE only).")
 @click.option("-f", "--format", "fmt", type=click.Choice(["human", "plain", "json", "github"]),
               help="human: tables, coloured on a terminal; plain: the same tables as text; json: the report, with"
               " every failure in `diagnostics` (schema/diagnostics.schema.json); github: a GitHub Actions annotation"
@@ -47,12 +50,16 @@ def check(**options: Any) -> None:
 
 
 def _check(paths: tuple[str, ...], inputs: tuple[str, ...], rtol: float, atol: float, all_nodes: bool, seed: int,
-           per_node: bool, against: str | None, fmt: str | None, output: str | None) -> None:
+           per_node: bool, against: str | None, answers: str | None, fmt: str | None, output: str | None) -> None:
     from cg.check.report import Options
     from cg.cli.values import parse_inputs
     from cg.render.diagnostics import resolve
 
     files = list(graph_files(paths))
+    if answers is not None:
+        if len(files) != 1 or against is not None:
+            raise click.UsageError("--answers grades one graph file's worksheet: give one FILE, without --against")
+        _grade(files[0], answers, parse_inputs(list(inputs)), output)
     if against is not None and len(files) != 1:
         raise click.UsageError("--against compares one graph file with its saved result: give one FILE")
     snapshot = _snapshot(against) if against is not None else None
@@ -135,19 +142,53 @@ def _checked(file: str, graph: Any, given: dict[str, Any], opts: Any, snapshot: 
     return check_graph(graph, given, opts, snapshot, progress)
 
 
-def _snapshot(path: str) -> Any:
-    """The saved result: a regular file, read up to the file-size limit (CG004 beyond it)."""
-    from cg.check.against import read_snapshot
+def _grade(file: str, path: str, given: dict[str, Any], output: str | None) -> None:
+    """Grade the answers at the exercise's point (--inputs win over the file's); exit 1 if any is wrong."""
+    from cg.check.answers import grade, read_answers
+    from cg.errors import CgError, UsageError
+    from cg.eval.interp import run
+    from cg.eval.steps import steps
+    from cg.graph.builder import build
+    from cg.parse.yamldoc import load_text
+    from cg.render.exercise import grades_text
+
+    where = f"--answers {path}"
+    raw = _read_limited(path, where, "the answer file")
+    try:
+        doc = load_text(raw, where)
+    except CgError as e:  # a command-line file, as --against's: a usage error
+        raise UsageError(e.diagnostics) from None
+    answers = read_answers(doc.data, where)
+    graph = build(load_document(file))
+    point = {k: v for k, v in answers.inputs.items() if graph.input(k) is not None} | given
+    result = run(graph, point, of=answers.of if answers.of in graph.avals else None)
+    graded = grade(steps(result), answers)
+    if not graded:
+        raise UsageError.one("CG300", f"{where}: no answers to grade (values: and grads: are empty)")
+    write_output(grades_text(file, result.of or "", graded), output)
+    sys.exit(0 if all(g.right for g in graded) else 1)
+
+
+def _read_limited(path: str, where: str, what: str) -> bytes:
+    """A regular file, read up to the file-size limit (CG004 beyond it)."""
     from cg.errors import UsageError
     from cg.files import read_regular
     from cg.limits import Limits, current
-    from cg.printable import printable
 
     limit = current().max_bytes
-    raw = read_regular(path, limit, f"--against {path}", UsageError, what="the saved result")
+    raw = read_regular(path, limit, where, UsageError, what=what)
     if len(raw) > limit:
-        raise UsageError.one("CG004", f"the saved result is larger than the limit of {limit:,} bytes;"
-                             f" {Limits().hint('max_bytes')}", file=f"--against {path}")
+        raise UsageError.one("CG004", f"{what} is larger than the limit of {limit:,} bytes;"
+                             f" {Limits().hint('max_bytes')}", file=where)
+    return raw
+
+
+def _snapshot(path: str) -> Any:
+    """The saved result: a regular file, read up to the file-size limit (CG004 beyond it)."""
+    from cg.check.against import read_snapshot
+    from cg.printable import printable
+
+    raw = _read_limited(path, f"--against {path}", "the saved result")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

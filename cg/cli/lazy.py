@@ -30,6 +30,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "draw": ("cg.cli.draw", "draw", "Draw FILE: each edge carries the value of its source (green) above the"
              " gradient that flows back along it (red); nodes with no path to the differentiated output are"
              " grey."),
+    "exercise": ("cg.cli.exercise", "exercise", "Write a worksheet for FILE: the figure without numbers, the inputs,"
+                 " and a table with the values or gradients blanked, with an answer template that `cg check"
+                 " --answers` grades."),
     "fmt": ("cg.cli.fmt", "fmt", "Rewrite graph files (and *.yaml / *.yml files in directories) in canonical"
             " form, keeping comments."),
     "jacobian": ("cg.cli.jacobian", "jacobian", "The Jacobian d OF / d WRT of FILE: one row per element of"
