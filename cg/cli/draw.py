@@ -49,18 +49,27 @@ SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid
 @click.option("--force", is_flag=True,
               help=f"Draw a picture of more than {DRAW_LIMIT:,} inputs and nodes all the same (too big to read: "
               "refused without this, CG322).")
+@click.option("--show", type=click.Choice(["both", "values", "grads", "none"]), default="both", show_default=True,
+              help="The numbers drawn: values (green), gradients (red: on each edge, and each name's total on its"
+              " box), both, or none (a figure with blanks, for an exercise).")
+@click.option("--of", metavar="NODE", help="The output to differentiate (default: the first output).")
+@click.option("--formulas", is_flag=True, help="Write each edge's local derivative as its op's formula (∂: 2x).")
 @precision_option
 def draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None, no_values: bool,
-         direction: str, composites: str, precision: int, force: bool) -> None:
+         direction: str, composites: str, show: str, of: str | None, formulas: bool, precision: int,
+         force: bool) -> None:
     """Draw FILE: each edge carries the value of its source (green) above the gradient that
     flows back along it (red); nodes with no path to the differentiated output are grey.
 
     \b
     cg draw graphs/log3x2p5xy.yaml --inputs x=2,y=3 -o picture.svg
     cg draw graphs/log3x2p5xy.yaml --inputs x=2,y=3 -f mermaid
-    cg draw graphs/logreg.yaml --no-values | dot -Tpdf > graph.pdf"""
-
-    guard(_draw)(file, inputs, output, fmt, no_values, direction.upper(), precision, composites, force)
+    cg draw graphs/logreg.yaml --no-values | dot -Tpdf > graph.pdf
+    cg draw graphs/log3x2p5xy.yaml --show none --formulas -o exercise.html"""
+    if no_values and (show != "both" or of is not None or formulas):
+        raise click.UsageError("--show, --of and --formulas need a run: leave out --no-values")
+    guard(_draw)(file, inputs, output, fmt, no_values, direction.upper(), precision, composites, force,
+                 (show, of, formulas))
 
 
 def _format(fmt: str | None, output: str | None) -> str:
@@ -80,12 +89,14 @@ def _format(fmt: str | None, output: str | None) -> str:
 
 
 def _draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None, no_values: bool,
-          direction: str, precision: int, composites: str = "node", force: bool = False) -> None:
+          direction: str, precision: int, composites: str = "node", force: bool = False,
+          view: tuple[str, str | None, bool] = ("both", None, False)) -> None:
     import sys
 
     from cg.graph.builder import build
     from cg.render.dot import require_dot
     from cg.render.draw import render
+    from cg.render.picture import View
 
     fmt = _format(fmt, output)
     to_stdout = output is None or output == "-"
@@ -109,10 +120,11 @@ def _draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | Non
                              "to draw it all the same", file=file)
     if not no_values:
         bar.step(f"running {len(graph.nodes):,} node{'s' * (len(graph.nodes) != 1)}")
-    subject = graph if no_values else _run(graph, inputs, bar.hook)
+    show, of, formulas = view
+    subject = graph if no_values else _run(graph, inputs, bar.hook, of)
     bar.step(f"drawing {size:,} inputs and nodes as {fmt}")
     picture = render(subject, fmt, values=not no_values, direction=direction, precision=precision,
-                     composites=composites)
+                     composites=composites, view=View(show, formulas))
     if to_stdout and is_tty(sys.stdout):
         bar.close()  # the text goes to the terminal: no bar left below it
     else:
@@ -127,7 +139,7 @@ def _boxes(graph: Graph, composites: str) -> int:
     return len(graph.inputs) + len(graph.nodes if composites == "cluster" else shown_nodes(graph))
 
 
-def _run(graph: Graph, inputs: tuple[str, ...], progress: Report | None = None) -> Result:
+def _run(graph: Graph, inputs: tuple[str, ...], progress: Report | None = None, of: str | None = None) -> Result:
     """The run whose values are drawn; a missing input also suggests --no-values."""
     from cg.cli.budget import require_run
     from cg.cli.values import parse_inputs
@@ -137,7 +149,7 @@ def _run(graph: Graph, inputs: tuple[str, ...], progress: Report | None = None) 
     given = parse_inputs(list(inputs))
     require_run(graph, given, edges=True, command="cg draw")  # every edge carries its flow, as --edges
     try:
-        return run(graph, given, progress=progress)
+        return run(graph, given, of=of, progress=progress)
     except UsageError as e:
         if not any(d.code == "CG302" for d in e.diagnostics):
             raise

@@ -23,6 +23,7 @@ from cg.render.picture import (
     Arrow,
     Box,
     Picture,
+    View,
     check_direction,
     clean,
     dot_label,
@@ -57,7 +58,8 @@ def _dot_box(b: Box) -> str:
         attrs = {"shape": "plaintext", "fontsize": "10", "fontcolor": "#57606a", "width": "0", "height": "0",
                  "margin": "0.02", "label": f"<{dot_label(b.text)}>"}
     else:
-        attrs["label"] = f'<<B>{dot_label(b.text)}</B><BR/><FONT POINT-SIZE="10">{dot_label(b.op)}</FONT>>'
+        grad = f'<BR/><FONT POINT-SIZE="10" COLOR="{RED}">{dot_label(b.grad)}</FONT>' if b.grad else ""
+        attrs["label"] = f'<<B>{dot_label(b.text)}</B><BR/><FONT POINT-SIZE="10">{dot_label(b.op)}</FONT>{grad}>'
         attrs["shape"] = "ellipse" if b.kind == "input" else "box"
         attrs["style"] = "rounded" if b.kind == "node" else "solid"
         if b.is_of:
@@ -70,7 +72,8 @@ def _dot_box(b: Box) -> str:
 def _edge_label(a: Arrow, direction: str) -> str | None:
     """Value (green) above gradient (red). Beside a vertical edge (TB) the lines are left-aligned
     after a small gap, so that they do not touch the edge."""
-    lines = [(t, c) for t, c in ((a.value, GREEN), (a.grad, RED)) if t is not None]
+    lines = [(t, c) for t, c in ((a.value, GREEN), (a.grad, RED), (a.formula and f"∂: {a.formula}", INK))
+             if t is not None]
     if not lines:
         return None
     gap, align = ('<TD WIDTH="6"></TD>', ' ALIGN="LEFT"') if direction == "TB" else ("", "")
@@ -91,12 +94,12 @@ def _dot_arrow(a: Arrow, direction: str) -> str:
 
 
 def to_dot(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
-           composites: str = "node") -> str:
+           composites: str = "node", view: View | None = None) -> str:
     """Graphviz DOT text: inputs (ellipses) on the left, results on the right, constants small;
     each edge labelled with its value (green) above its gradient (red); nodes with no path to
     the differentiated output grey and dashed; the graph's name, doc and a legend on top."""
     check_direction(direction)
-    return dot_text(picture(subject, values=values, precision=precision, composites=composites), direction)
+    return dot_text(picture(subject, values=values, precision=precision, composites=composites, view=view), direction)
 
 
 def dot_text(pic: Picture, direction: str, *, title: bool = True) -> str:
@@ -135,13 +138,14 @@ def _m(text: str) -> str:
 
 
 def to_mermaid(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
-               composites: str = "node") -> str:
+               composites: str = "node", view: View | None = None) -> str:
     """A Mermaid flowchart (renders in GitHub Markdown): the same boxes and arrows as to_dot,
     with edge labels `value / ∂ gradient`. Ids are generated (n0, c0, o0) since Mermaid gives
     names like `end` a meaning; the names themselves are in the labels."""
     check_direction(direction)
-    pic = picture(subject, values=values, precision=precision, composites=composites)
+    pic = picture(subject, values=values, precision=precision, composites=composites, view=view)
     key = f" (edge labels: value / ∂ = d {pic.of} / d value)" if len(pic.legend) == 2 else ""
+    key += " (∂: an edge's local derivative)" if any(a.formula for a in pic.arrows) else ""
     title = clean(pic.name + (f": {pic.doc}" if pic.doc else "") + key).replace("\n", " ")
     # Mermaid shows a title's <, > and & escaped a second time, and reads no entity codes there.
     title = title.translate({ord("<"): "\u2039", ord(">"): "\u203a", ord("&"): "\uff06"})  # look-alikes
@@ -154,10 +158,12 @@ def to_mermaid(subject: Result | Graph, *, values: bool = True, direction: str =
         ids[b.key] = f"{prefix}{counts[prefix]}"
         counts[prefix] += 1
         label = f"{_m(b.text)}<br/>{_m(b.op)}" if b.op else _m(b.text)
+        label += f"<br/>∂ {_m(b.grad)}" if b.grad else ""
         lines.append(f"  {ids[b.key]}{shapes[b.kind].format(label)}:::cg{b.kind.capitalize()}")
     grey: list[str] = []
     for k, a in enumerate(pic.arrows):
-        parts = [p for p in (a.value, None if a.grad is None else f"∂ {a.grad}") if p is not None]
+        parts = [p for p in (a.value, None if a.grad is None else f"∂ {a.grad}",
+                             None if a.formula is None else f"∂: {a.formula}") if p is not None]
         label = f'|"{_m(" / ".join(parts))}"|' if parts else ""
         lines.append(f"  {ids[a.src]} {'-.->' if a.kind == 'const' else '-->'}{label} {ids[a.dst]}")
         if a.kind == "const" or not a.on_path:
@@ -220,12 +226,13 @@ def run_dot(dot_text: str, fmt: str, *, timeout: float = DOT_TIMEOUT) -> bytes:
 
 
 def to_svg(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
-           composites: str = "node") -> str:
-    dot = to_dot(subject, values=values, direction=direction, precision=precision, composites=composites)
+           composites: str = "node", view: View | None = None) -> str:
+    dot = to_dot(subject, values=values, direction=direction, precision=precision, composites=composites, view=view)
     return run_dot(dot, "svg").decode("utf-8")
 
 
 def to_png(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
-           composites: str = "node") -> bytes:
-    return run_dot(to_dot(subject, values=values, direction=direction, precision=precision, composites=composites),
+           composites: str = "node", view: View | None = None) -> bytes:
+    return run_dot(to_dot(subject, values=values, direction=direction, precision=precision, composites=composites,
+                          view=view),
                    "png")

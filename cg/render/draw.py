@@ -27,6 +27,7 @@ from cg.render.picture import (
     Arrow,
     Box,
     Picture,
+    View,
     check_direction,
     op_text,
     picture,
@@ -84,7 +85,7 @@ def _svg_arrow(a: Arrow, lay: _Layout, k: int, n: int, extent: list[tuple[float,
     t = (k + 1) / (n + 1)  # the middle (an arch's apex); parallel arrows have their labels apart
     mx, my = ((1 - t) ** 2 * p + 2 * t * (1 - t) * c + t * t * q for p, c, q in ((sx, cx, ex), (sy, cy, ey)))
     extent.append((mx - lay.label_w, my - 20))
-    for line, (text, colour) in enumerate([(a.value, GREEN), (a.grad, RED)]):
+    for line, (text, colour) in enumerate([(a.value, GREEN), (a.grad, RED), (a.formula and f"∂: {a.formula}", INK)]):
         if text is not None:  # value above the line, gradient below it, as in the notes' figures
             x, y, anchor = (mx, my - 5 + 18 * line, "") if lr else (mx + 6, my - 2 + 13 * line, ' text-anchor="start"')
             out.append(f'<text x="{x:.0f}" y="{y:.0f}" fill="{colour}"{anchor}>{svg_text(text)}</text>')
@@ -100,6 +101,8 @@ def _svg_box(b: Box, x: float, y: float, consts: list[str]) -> list[str]:
         f'rx="{BOX_H / 2 if b.kind == "input" else 6:.0f}" fill="white" stroke="{colour}"{extra}/>',
         f'<text x="{x:.0f}" y="{y - 3:.0f}" font-weight="bold" fill="{colour}">{svg_text(b.text)}</text>',
         f'<text x="{x:.0f}" y="{y + 13:.0f}" font-size="10" fill="{colour}">{svg_text(op)}</text>',
+        *([f'<text x="{x:.0f}" y="{y + BOX_H / 2 + 12:.0f}" font-size="10" fill="{RED}">{svg_text(b.grad)}</text>']
+          if b.grad else []),  # the name's total gradient, just below its box
     ]
 
 
@@ -178,12 +181,12 @@ td:nth-child(n+5) {{ text-align: right; font-variant-numeric: tabular-nums; }}""
 
 
 def to_html(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
-            use_dot: bool | None = None, composites: str = "node") -> str:
+            use_dot: bool | None = None, composites: str = "node", view: View | None = None) -> str:
     """One self-contained page (no scripts, no network): the picture as inline SVG beside the
     table of values and gradients. The SVG comes from dot when it is installed (use_dot None:
     if available; True: required; False: never), otherwise from layered_svg."""
     check_direction(direction)
-    pic = picture(subject, values=values, precision=precision, composites=composites)
+    pic = picture(subject, values=values, precision=precision, composites=composites, view=view)
     svg = None
     if use_dot or (use_dot is None and have_dot()):
         try:
@@ -213,11 +216,12 @@ def to_html(subject: Result | Graph, *, values: bool = True, direction: str = "L
 
 
 def render(subject: Result | Graph, fmt: str, *, values: bool = True, direction: str = "LR",
-           precision: int = 4, composites: str = "node") -> str | bytes:
+           precision: int = 4, composites: str = "node", view: View | None = None) -> str | bytes:
     """The picture in one of FORMATS: text, except PNG (bytes)."""
     makers: dict[str, Callable[..., str | bytes]] = {
         "dot": to_dot, "mermaid": to_mermaid, "svg": to_svg, "png": to_png, "html": to_html,
     }
     if fmt not in makers:
         raise UsageError.one("CG300", f"unknown picture format {fmt!r}; one of {', '.join(FORMATS)}")
-    return makers[fmt](subject, values=values, direction=direction, precision=precision, composites=composites)
+    return makers[fmt](subject, values=values, direction=direction, precision=precision, composites=composites,
+                       view=view)

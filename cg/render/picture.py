@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from cg.errors import UsageError
-from cg.eval.edges import compute_edges, stream_sums
+from cg.eval.edges import compute_edges, formula_text, stream_sums
 from cg.eval.interp import Result
 from cg.eval.plan import reachable
 from cg.graph.composite import call_flows, shown_nodes
@@ -43,6 +43,7 @@ class Box:
     doc: str
     on_path: bool  # on a path to the differentiated output
     is_of: bool = False  # the differentiated output
+    grad: str | None = None  # its total gradient d of / d name (red), when the figure shows gradients
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Arrow:
     value: str | None  # the value it carries, formatted; None without a run
     grad: str | None  # the gradient flowing back along it; None where nothing flows
     on_path: bool
+    formula: str | None = None  # its local derivative as the op's formula in the node's names ("2x")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,30 @@ class Picture:
 
 
 # ---- the picture, independent of the format --------------------------------------------------
+
+SHOWS = ("both", "values", "grads", "none")
+
+
+@dataclass(frozen=True)
+class View:
+    """What a figure shows of a run: values (green), gradients (red, on edges and on nodes), both,
+    or none (the figure of an exercise, with blanks); and each edge's formula."""
+
+    show: str = "both"
+    formulas: bool = False
+
+    def __post_init__(self) -> None:
+        if self.show not in SHOWS:
+            raise UsageError.one("CG300", f"show must be one of {', '.join(SHOWS)}, not {self.show!r}")
+
+    @property
+    def values(self) -> bool:
+        return self.show in ("both", "values")
+
+    @property
+    def grads(self) -> bool:
+        return self.show in ("both", "grads")
+
 
 
 def _text(v: np.ndarray | None, precision: int) -> str | None:
@@ -91,56 +117,75 @@ class _Shown:
     precision: int
     flows: dict[tuple[str, int], np.ndarray | None]  # (node, argument) -> gradient flowing back
     seed: np.ndarray | None  # the gradient that starts the backward pass at the differentiated output
+    view: View = View()
+    formulas: dict[tuple[str, int], str] = field(default_factory=dict)  # (node, argument) -> "2x"
 
     def value(self, name: str) -> str | None:
-        return None if self.result is None else _text(self.result.values[name], self.precision)
+        if self.result is None or not self.view.values:
+            return None
+        return _text(self.result.values[name], self.precision)
 
     def flow(self, node: str, arg: int) -> str | None:
-        return _text(self.flows.get((node, arg)), self.precision)
+        return _text(self.flows.get((node, arg)), self.precision) if self.view.grads else None
+
+    def grad(self, name: str) -> str | None:
+        """A name's total gradient, on its box; none in forward mode or off the path."""
+        if self.result is None or not self.view.grads or (self.seed is None and not self.flows):
+            return None
+        g = self.result.grads.get(name)
+        return None if g is None or name not in self.result.on_path else _text(np.asarray(g), self.precision)
 
 
-def _shown(subject: Result | Graph, values: bool, of: str | None, precision: int, calls: bool = False) -> _Shown:
+def _shown(subject: Result | Graph, values: bool, of: str | None, precision: int, calls: bool = False,
+           view: View = View()) -> _Shown:
     """calls: composites are drawn as one box, so the flows along their arguments are needed."""
     if not values or not isinstance(subject, Result):
-        return _Shown(None, precision, {}, None)
+        return _Shown(None, precision, {}, None, view)
     if subject.tangents is not None or of is None:  # forward mode: values only
-        return _Shown(subject, precision, {}, None)
+        return _Shown(subject, precision, {}, None, view)
     edges = compute_edges(subject)
+    formulas = {(e.dst, e.arg): text for e in edges
+                if view.formulas and (text := formula_text(e, safe=printable)) is not None}
     total = subject.grads.get(of)
     # The output's gradient is the seed plus what its users send back (when it is used).
     seed = None if total is None else np.asarray(total - stream_sums(edges).get(of, 0.0))
     flows = {(e.dst, e.arg): e.flow for e in edges}
     if calls:  # a call's argument carries back what flows along the inner edges it feeds
         flows |= call_flows(subject.graph, flows)
-    return _Shown(subject, precision, flows, seed)
+    return _Shown(subject, precision, flows, seed, view, formulas)
 
 
 def _node_parts(node: Node, live: bool, of: str | None, shown: _Shown) -> tuple[list[Box], list[Arrow]]:
     """A node's box, and an arrow per argument: from a name, or from a small constant box."""
-    boxes = [Box(node.id, "node", node.id, op_text(node), node.doc, live, node.id == of)]
+    boxes = [Box(node.id, "node", node.id, op_text(node), node.doc, live, node.id == of, shown.grad(node.id))]
     arrows = []
     for k, arg in enumerate(node.args):
         if isinstance(arg, Const):
             boxes.append(Box(f"{node.id}.in{k}", "const", arg_text(arg), "", "", live))
             arrows.append(Arrow(f"{node.id}.in{k}", node.id, "const", None, None, live))
         else:
-            arrows.append(Arrow(arg, node.id, "arg", shown.value(arg), shown.flow(node.id, k) if live else None, live))
+            arrows.append(Arrow(arg, node.id, "arg", shown.value(arg), shown.flow(node.id, k) if live else None, live,
+                                shown.formulas.get((node.id, k))))
     return boxes, arrows
 
 
-def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4, composites: str = "node") -> Picture:
+def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4, composites: str = "node",
+            view: View | None = None) -> Picture:
     """Boxes for inputs, nodes and constants, and one arrow per argument (mul(x, x) has two),
     plus an arrow out of every output and every unused name to show the value it ends with.
-    A composite is one box (composites="node") or a cluster around its inner nodes ("cluster")."""
+    A composite is one box (composites="node") or a cluster around its inner nodes ("cluster").
+    `view` picks the numbers shown (values, gradients, both or none) and the edges' formulas."""
+    view = view or View()
     if composites not in MODES:
         raise UsageError.one("CG300", f"composites must be node or cluster, not {composites!r}")
     graph = subject.graph if isinstance(subject, Result) else subject
     reverse = isinstance(subject, Result) and subject.tangents is None
     of = subject.of if isinstance(subject, Result) and reverse else (graph.outputs[0] if graph.outputs else None)
     on_path = reachable(graph, of, downstream=False) if of is not None else frozenset(graph.avals)
-    shown = _shown(subject, values, of, precision, calls=composites == "node")
+    shown = _shown(subject, values, of, precision, calls=composites == "node", view=view)
     input_op = {"float": "input", "int": "input (int)"}
-    boxes = [Box(i.name, "input", i.name, input_op[i.aval.dtype], i.doc, i.name in on_path) for i in graph.inputs]
+    boxes = [Box(i.name, "input", i.name, input_op[i.aval.dtype], i.doc, i.name in on_path, grad=shown.grad(i.name))
+             for i in graph.inputs]
     arrows: list[Arrow] = []
     for node in shown_nodes(graph) if composites == "node" else graph.nodes:
         node_boxes, node_arrows = _node_parts(node, node.id in on_path, of, shown)
@@ -151,13 +196,14 @@ def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4,
         if name in graph.outputs or name not in used:
             live = name in on_path
             boxes.append(Box(f"{name}.out", "end", "", "", "", live))
-            grad = _text(shown.seed, precision) if name == of else None
+            grad = _text(shown.seed, precision) if name == of and view.grads else None
             arrows.append(Arrow(name, f"{name}.out", "end", shown.value(name), grad, live))
     legend: tuple[tuple[str, str], ...] = ()
-    if shown.result is not None:
+    if shown.result is not None and view.values:
         legend = ((GREEN, "green: the value an edge carries (forward pass)"),)
-        if shown.flows or shown.seed is not None:
-            legend += ((RED, f"red: the gradient d {of} / d value flowing back along it (backward pass)"),)
+    if shown.result is not None and view.grads and (shown.flows or shown.seed is not None):
+        legend += ((RED, f"red: the gradient d {of} / d value flowing back along an edge, and each name's total"
+                    " on its box (backward pass)"),)
     found = clusters(graph, [b.key for b in boxes]) if composites == "cluster" else ()
     return Picture(graph.name, graph.doc, of, legend, tuple(boxes), tuple(arrows), found)
 

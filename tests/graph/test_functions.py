@@ -281,7 +281,7 @@ def test_inner_nodes_can_be_named_on_the_command_line() -> None:
 
 def test_draw_a_call_as_one_box_or_as_a_cluster() -> None:
     node = cg("draw", "graphs/mlp.yaml").out
-    assert '"h" [label=<<B>h</B><BR/><FONT POINT-SIZE="10">sigmoid_neuron</FONT>>' in node
+    assert '"h" [label=<<B>h</B><BR/><FONT POINT-SIZE="10">sigmoid_neuron</FONT><BR/>' in node  # then its gradient
     assert "h/z" not in node and "subgraph" not in node
     # The arrow W1 -> h carries back W1's whole gradient: its only use is inside h.
     grad_w1 = cglib.run(cglib.load(GRAPHS / "mlp.yaml")).grads["W1"]

@@ -1,0 +1,56 @@
+"""Figures for lectures (cg draw --show, --of, --formulas): each name's total gradient on its box,
+the numbers a figure shows, and each edge's formula (cg/render/picture.py View)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import cg
+
+import cg as cglib
+from cg.errors import CgError
+from cg.eval.interp import Result
+from cg.render.picture import View, picture
+
+
+def textbook(of: str | None = None) -> Result:
+    return cglib.run(cglib.load("graphs/log3x2p5xy.yaml"), {"x": 2.0, "y": 3.0}, of=of)
+
+
+def test_the_textbook_figure_shows_dz_dx_on_x() -> None:
+    """The notes' figure leaves the reader to add x's two streams (0.2857 + 0.3571); cg's box says 0.6429."""
+    boxes = {b.key: b for b in picture(textbook()).boxes}
+    assert (boxes["x"].grad, boxes["y"].grad, boxes["e"].grad, boxes["z"].grad) == ("0.6429", "0.2381", "0.0238",
+                                                                                      "1.0000")
+    dot = cg("draw", "graphs/log3x2p5xy.yaml", "--inputs", "x=2,y=3").out
+    assert re.search(r'"x" \[label=<<B>x</B>.*COLOR="#cf222e">0\.6429</FONT>>', dot)
+
+
+@pytest.mark.parametrize(("show", "values", "grads"), [
+    ("both", True, True), ("values", True, False), ("grads", False, True), ("none", False, False)])
+def test_show_picks_the_numbers(show: str, values: bool, grads: bool) -> None:
+    pic = picture(textbook(), view=View(show))
+    edges = [a for a in pic.arrows if a.kind == "arg"]
+    assert all((a.value is not None) == values for a in edges)
+    assert all((a.grad is not None) == grads for a in edges)
+    assert all((b.grad is not None) == grads for b in pic.boxes if b.kind in ("input", "node"))
+    html = cg("draw", "graphs/log3x2p5xy.yaml", "--inputs", "x=2,y=3", "--show", show, "-f", "html").out
+    figure = html[html.index("<figure>"):html.index("</figure>")]
+    assert ("42.0000" in figure) == values and ("0.6429" in figure) == grads  # e's value; x's gradient
+
+
+def test_formulas_on_the_edges() -> None:
+    arrows = {(a.src, a.dst): a.formula for a in picture(textbook(), view=View(formulas=True)).arrows}
+    assert arrows[("x", "a")] == "2x" and arrows[("x", "c")] == "y" and arrows[("e", "z")] == "1/e"
+    blank = cg("draw", "graphs/log3x2p5xy.yaml", "--show", "none", "--formulas", "-f", "mermaid").out
+    assert '-->|"∂: 2x"|' in blank and "0.2857" not in blank and "42.0000" not in blank  # an exercise figure
+
+
+def test_of_picks_the_output_and_no_values_refuses_the_view_options() -> None:
+    pic = picture(textbook(of="c"))
+    assert pic.of == "c" and {b.key: b.grad for b in pic.boxes}["x"] == "3.0000"  # dc/dx = y
+    r = cg("draw", "graphs/log3x2p5xy.yaml", "--no-values", "--show", "none")
+    assert r.code == 2 and "need a run" in r.err
+    with pytest.raises(CgError):
+        View("some")
