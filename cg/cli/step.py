@@ -71,11 +71,19 @@ def _step(file: str, inputs: tuple[str, ...], of: str | None, wrt: tuple[str, ..
 
 
 def _one_at_a_time(blocks: Any) -> None:
-    """On a terminal: print a step, wait for Enter; q (or end of input) stops."""
-    for block in blocks:
+    """On a terminal: print a step, wait for Enter; q (or end of input) stops. The prompt goes to
+    stderr, and is erased after each answer only when stderr is that terminal too."""
+    blocks = list(blocks)
+    erase = is_tty(sys.stderr)
+    for k, block in enumerate(blocks):
         click.echo("\n".join(block))
+        if k == len(blocks) - 1:
+            return
         click.echo(click.style("Enter: next step, q: quit", dim=True), nl=False, err=True)
         answer = sys.stdin.readline()
-        click.echo("\r\033[K", nl=False, err=True)  # the prompt line is erased
+        if erase:
+            click.echo("\033[F\033[K", nl=False, err=True)  # up to the prompt's line (Enter moved down), clear it
+        else:
+            click.echo(err=True)
         if not answer or answer.strip().lower().startswith("q"):
             return
