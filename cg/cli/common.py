@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -155,3 +155,22 @@ def graph_files(paths: tuple[str, ...]) -> Iterator[str]:
             yield p  # a FIFO, a device, a broken link: reported for the file (CG001), never read
         else:
             raise click.UsageError(f"no such file or directory: {shown(p)}")
+
+
+def warn_nonfinite(names: Sequence[str], bar: Any = None, extra: str = "") -> None:
+    """The warning that some values are NaN or Inf (the first ten named), above the progress bar."""
+    listed = ", ".join(shown(n) for n in names[:10]) + (f", ... ({len(names):,} in all)" if len(names) > 10 else "")
+    if bar is None:
+        click.echo(f"cg: warning: not finite (NaN or Inf): {listed}{extra}", err=True)
+        return
+    with bar.hidden(sys.stderr):
+        click.echo(f"cg: warning: not finite (NaN or Inf): {listed}{extra}", err=True)
+
+
+def before_writing(bar: Any, output: str | None, what: str) -> None:
+    """Onto a terminal the result comes once the bar is gone; into a file or a pipe the bar stays
+    until the result is written."""
+    if output is None and is_tty(sys.stdout):
+        bar.close()
+    else:
+        bar.step(f"writing {what}")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cg.cli.common import guard, is_tty, load_document, shown, write_output
+from cg.cli.common import before_writing, guard, is_tty, load_document, shown, write_output
 from cg.cli.options import inputs_option, output_option, precision_option
 
 EPILOG = """\b
@@ -125,10 +125,7 @@ def _draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | Non
     bar.step(f"drawing {size:,} inputs and nodes as {fmt}")
     picture = render(subject, fmt, values=not no_values, direction=direction, precision=precision,
                      composites=composites, view=View(show, formulas))
-    if to_stdout and is_tty(sys.stdout):
-        bar.close()  # the text goes to the terminal: no bar left below it
-    else:
-        bar.step("writing the picture")
+    before_writing(bar, None if to_stdout else output, "the picture")
     write_output(picture, output)  # text or PNG bytes; a file gets the umask's mode, PNG included
 
 

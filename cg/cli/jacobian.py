@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from cg.cli.common import guard, is_tty, load_document, shown, write_output
+from cg.cli.common import before_writing, guard, is_tty, load_document, shown, warn_nonfinite, write_output
 from cg.cli.options import format_option, inputs_option, nonfinite_option, output_option, precision_option
 
 EPILOG = """\b
@@ -57,15 +57,10 @@ def _jacobian(file: str, of: str | None, wrt: str, inputs: tuple[str, ...], mode
     bar.step("computing the Jacobian")
     result = compute(graph, given, of=of, wrt=wrt, mode=mode, on_nonfinite=nonfinite, progress=bar.hook)
     if result.nonfinite:
-        names = ", ".join(result.nonfinite[:10]) + (", ..." if len(result.nonfinite) > 10 else "")
         count = result.nonfinite_entries
         entries = f" ({count:,} entr{'y' if count == 1 else 'ies'} of the matrix)" if count else ""
-        with bar.hidden(sys.stderr):
-            click.echo(f"cg: warning: not finite (NaN or Inf): {names}{entries}", err=True)
-    if output is None and is_tty(sys.stdout):
-        bar.close()  # the matrix goes to the terminal: no bar left below it
-    else:
-        bar.step("writing the matrix")  # into a file or a pipe: the bar stays until it is written
+        warn_nonfinite(result.nonfinite, bar, entries)
+    before_writing(bar, output, "the matrix")
     if fmt == "json":
         write_output(jacobian_json(result), output)
     elif output is None and is_tty(sys.stdout):

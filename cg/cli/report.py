@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cg.cli.common import guard, inner_of, load_document, write_output
+from cg.cli.common import guard, inner_of, load_document, warn_nonfinite, write_output
 from cg.cli.options import inputs_option, nonfinite_option, output_option, precision_option
 
 EPILOG = """\b
@@ -51,7 +51,7 @@ def _report(file: str, inputs: tuple[str, ...], of: str | None, output: str | No
     require_run(graph, given, edges=True, command="cg report")  # its picture carries every edge's flow
     result = run(graph, given, of=of, on_nonfinite=nonfinite)
     if result.nonfinite:
-        click.echo(f"cg: warning: not finite (NaN or Inf): {', '.join(result.nonfinite)}", err=True)
+        warn_nonfinite(result.nonfinite)
     picture = _mermaid(result, precision)
     if picture is None:
         click.echo("cg: warning: no picture in the report (cg.render.draw is not available)", err=True)

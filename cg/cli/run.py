@@ -8,7 +8,17 @@ from typing import Any
 
 import click
 
-from cg.cli.common import EXIT_CODES, guard, inner_of, is_tty, load_document, shown, write_output
+from cg.cli.common import (
+    EXIT_CODES,
+    before_writing,
+    guard,
+    inner_of,
+    is_tty,
+    load_document,
+    shown,
+    warn_nonfinite,
+    write_output,
+)
 from cg.cli.options import inputs_option, nonfinite_option, output_option, precision_option
 
 
@@ -73,12 +83,8 @@ def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fm
     result = run_graph(graph, given, of=of, seed=seed_value, on_nonfinite=nonfinite, tangents=tangents,
                        dtype=dtype, progress=bar.hook)
     if result.nonfinite:
-        with bar.hidden(sys.stderr):
-            click.echo(f"cg: warning: not finite (NaN or Inf): {', '.join(result.nonfinite)}", err=True)
-    if output is None and is_tty(sys.stdout):
-        bar.close()  # the table goes to the terminal: no bar left below it
-    else:
-        bar.step("writing the results")  # into a file or a pipe: the bar stays until they are written
+        warn_nonfinite(result.nonfinite, bar)
+    before_writing(bar, output, "the results")
     _print_run(result, fmt, output, precision, edges)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cg.cli.common import guard, inner_of, is_tty, load_document, write_output
+from cg.cli.common import guard, inner_of, is_tty, load_document, warn_nonfinite, write_output
 from cg.cli.options import inputs_option, nonfinite_option, output_option, precision_option
 
 EPILOG = """\b
@@ -62,7 +62,7 @@ def _step(file: str, inputs: tuple[str, ...], of: str | None, wrt: tuple[str, ..
     require_run(graph, given, forward=tangents is not None, edges=True, command="cg step")  # every edge's local
     result = run(graph, given, of=of, on_nonfinite=nonfinite, tangents=tangents)
     if result.nonfinite:
-        click.echo(f"cg: warning: not finite (NaN or Inf): {', '.join(result.nonfinite)}", err=True)
+        warn_nonfinite(result.nonfinite)
     found = steps(result)
     if fmt == "markdown" or output is not None or show_all or not (is_tty(sys.stdout) and is_tty(sys.stdin)):
         write_output(to_markdown(found, precision) if fmt == "markdown" else to_text(found, precision), output)
