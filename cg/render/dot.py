@@ -144,7 +144,8 @@ def to_mermaid(subject: Result | Graph, *, values: bool = True, direction: str =
     names like `end` a meaning; the names themselves are in the labels."""
     check_direction(direction)
     pic = picture(subject, values=values, precision=precision, composites=composites, view=view)
-    key = f" (edge labels: value / ∂ = d {pic.of} / d value)" if len(pic.legend) == 2 else ""
+    colours = {colour for colour, _ in pic.legend}
+    key = f" (edge labels: value / ∂ = d {pic.of} / d value)" if {GREEN, RED} <= colours else ""
     key += " (∂: an edge's local derivative)" if any(a.formula for a in pic.arrows) else ""
     title = clean(pic.name + (f": {pic.doc}" if pic.doc else "") + key).replace("\n", " ")
     # Mermaid shows a title's <, > and & escaped a second time, and reads no entity codes there.

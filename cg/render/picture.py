@@ -204,6 +204,8 @@ def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4,
     if shown.result is not None and view.grads and (shown.flows or shown.seed is not None):
         legend += ((RED, f"red: the gradient d {of} / d value flowing back along an edge, and each name's total"
                     " on its box (backward pass)"),)
+    if any(a.formula for a in arrows):
+        legend += ((INK, "∂: each edge's local derivative d node / d argument, as its op's formula"),)
     found = clusters(graph, [b.key for b in boxes]) if composites == "cluster" else ()
     return Picture(graph.name, graph.doc, of, legend, tuple(boxes), tuple(arrows), found)
 
