@@ -28,8 +28,9 @@ Exit codes: 0 ok, 1 invalid graph or failed run (NaN/Inf), 2 usage error."""
 @click.option("--tangent", "tangent_texts", multiple=True, metavar="NAME=VALUE,...",
               help="Forward mode: a direction for an input, e.g. v=[1,0,0]. Repeatable.")
 @click.option("--all", "show_all", is_flag=True, help="Print every step at once, also on a terminal.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True,
-              help="markdown: the steps as a worksheet, a heading per pass.")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "markdown", "html"]), default="text",
+              show_default=True, help="markdown: the steps as a worksheet, a heading per pass; html: one page that"
+              " steps with Prev/Next (or the arrow keys), the current node highlighted in the picture.")
 @output_option
 @precision_option
 @nonfinite_option
@@ -64,6 +65,11 @@ def _step(file: str, inputs: tuple[str, ...], of: str | None, wrt: tuple[str, ..
     if result.nonfinite:
         warn_nonfinite(result.nonfinite)
     found = steps(result)
+    if fmt == "html":
+        from cg.render.stepper import to_stepper
+
+        write_output(to_stepper(found, precision), output)
+        return
     if fmt == "markdown" or output is not None or show_all or not (is_tty(sys.stdout) and is_tty(sys.stdin)):
         write_output(to_markdown(found, precision) if fmt == "markdown" else to_text(found, precision), output)
         return

@@ -121,12 +121,14 @@ def layered_svg(pic: Picture, direction: str = "LR") -> str:
     pairs = Counter((a.src, a.dst) for a in pic.arrows)
     seen: Counter[tuple[str, str]] = Counter()
     for a in pic.arrows:
-        if a.kind != "const":
-            out += _svg_arrow(a, lay, seen[(a.src, a.dst)], pairs[(a.src, a.dst)], extent)
+        if a.kind != "const":  # a group titled as Graphviz titles its edges (the stepper finds it so)
+            out += [f'<g class="edge"><title>{svg_text(a.src)}-&gt;{svg_text(a.dst)}</title>',
+                    *_svg_arrow(a, lay, seen[(a.src, a.dst)], pairs[(a.src, a.dst)], extent), "</g>"]
             seen[(a.src, a.dst)] += 1
     for b in pic.boxes:
         if b.key in lay.pos:
-            out += _svg_box(b, *lay.pos[b.key], consts.get(b.key, []))
+            out += [f'<g class="node"><title>{svg_text(b.key)}</title>', *_svg_box(b, *lay.pos[b.key],
+                                                                                  consts.get(b.key, [])), "</g>"]
     inside = everything_inside(pic.clusters)
     for depth, c in ((c.key.count("/"), c) for c in pic.clusters):  # a dashed frame (no layout engine: it may overlap)
         placed = [lay.pos[m] for m in inside[c.key] if m in lay.pos]

@@ -1,0 +1,102 @@
+"""`cg step -f html`: one self-contained page that steps through the passes. The picture (Graphviz's
+SVG when it is installed, else the built-in one), Prev/Next buttons and the arrow keys, the
+current node and its edges highlighted, and the step's lines beside the picture. No request leaves
+the page: a small inline script and inline styles only. `#step=N` in the address opens step N.
+
+Both SVGs title each node's group with its name and each edge's with "src->dst" (Graphviz does
+it itself, cg/render/draw.py's layered_svg the same way), which is how the script finds them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+from cg.errors import CgError
+from cg.eval.steps import Steps
+from cg.printable import printable_text
+from cg.render.dot import dot_text, have_dot, run_dot
+from cg.render.draw import layered_svg
+from cg.render.picture import FONT, INK, RED, View, picture, svg_text
+from cg.render.steps import all_steps
+
+STYLE = f"""body {{ font-family: {FONT}; color: {INK}; margin: 1.5em; }}
+.wrap {{ display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }}
+figure {{ margin: 0; max-width: 100%; overflow: auto; }} figure svg {{ max-width: 100%; height: auto; }}
+#text {{ font-family: ui-monospace, monospace; white-space: pre; font-size: 0.95em; min-width: 30em; }}
+button {{ font-size: 1em; margin-right: 0.5em; }}
+.cg-on polygon, .cg-on ellipse, .cg-on rect, .cg-on path {{ stroke: {RED} !important; stroke-width: 3; }}
+.cg-on text {{ font-weight: bold; }}"""
+
+# Shows step k: its lines, and the node and edges it names highlighted. The steps are JSON data.
+SCRIPT = """const steps = JSON.parse(document.getElementById('steps').textContent);
+let k = 0;
+function titled(kind, title) {
+  return [...document.querySelectorAll('g.' + kind)].filter(g => g.querySelector('title')?.textContent === title);
+}
+function show(n) {
+  k = Math.max(0, Math.min(steps.length - 1, n));
+  const s = steps[k];
+  document.getElementById('text').textContent = s.text;
+  document.getElementById('where').textContent = (k + 1) + ' of ' + steps.length;
+  document.querySelectorAll('.cg-on').forEach(g => g.classList.remove('cg-on'));
+  if (s.node) titled('node', s.node).forEach(g => g.classList.add('cg-on'));
+  s.edges.forEach(e => titled('edge', e).forEach(g => g.classList.add('cg-on')));
+  history.replaceState(null, '', '#step=' + (k + 1));
+}
+document.getElementById('prev').onclick = () => show(k - 1);
+document.getElementById('next').onclick = () => show(k + 1);
+document.addEventListener('keydown', e => {
+  if (e.key === 'ArrowRight' || e.key === 'ArrowDown' || e.key === ' ') { show(k + 1); e.preventDefault(); }
+  if (e.key === 'ArrowLeft' || e.key === 'ArrowUp') { show(k - 1); e.preventDefault(); }
+});
+const m = location.hash.match(/step=(\\d+)/);
+show(m ? parseInt(m[1], 10) - 1 : 0);"""
+
+
+def _svg(s: Steps, precision: int) -> str:
+    pic = picture(s.result, precision=precision, view=View())
+    svg = None
+    if have_dot():
+        try:
+            svg = run_dot(dot_text(pic, "LR", title=False), "svg").decode("utf-8")
+        except CgError:
+            svg = None  # dot failed or timed out: the built-in picture still works
+    svg = svg or layered_svg(pic, "LR")
+    return svg[svg.find("<svg"):]
+
+
+def _data(s: Steps, precision: int) -> list[dict[str, object]]:
+    """Per step: its lines, the node it is about and its edges (into it going forward, out of it
+    and into it going backward)."""
+    nodes = [f.node for f in s.forward] + [b.node for b in s.backward]
+    edges = [[f"{e.src}->{e.dst}" for e in f.incoming] for f in s.forward]
+    edges += [[f"{e.src}->{e.dst}" for e in (*b.arrived, *(sh.edge for sh in b.shares))] for b in s.backward]
+    data: list[dict[str, object]] = []
+    for k, block in enumerate(all_steps(s, precision)):
+        node = nodes[k].id if k < len(nodes) else None
+        data.append({"text": printable_text("\n".join(block)), "node": node,
+                     "edges": edges[k] if k < len(edges) else []})
+    return data
+
+
+def to_stepper(s: Steps, precision: int) -> str:
+    """The page."""
+    g = s.result.graph
+    steps_json = json.dumps(_data(s, precision), ensure_ascii=False).replace("</", "<\\/")  # no </script> inside
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        # Nothing leaves the page: its own inline script and styles only.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+        "script-src 'unsafe-inline'; img-src data:\">",
+        f"<title>{svg_text(g.name)}: step by step</title>", f"<style>\n{STYLE}\n</style>", "</head>", "<body>",
+        f"<h1>{svg_text(g.name)}: step by step</h1>",
+    ]
+    if g.doc:
+        parts.append(f"<p>{html.escape(printable_text(g.doc))}</p>")
+    parts += ['<p><button id="prev">&larr; Prev</button><button id="next">Next &rarr;</button>'
+              '<span id="where"></span> (or the arrow keys)</p>',
+              '<div class="wrap">', f"<figure>\n{_svg(s, precision).strip()}\n</figure>", '<div id="text"></div>',
+              "</div>", f'<script type="application/json" id="steps">{steps_json}</script>',
+              f"<script>\n{SCRIPT}\n</script>", "</body>", "</html>"]
+    return "\n".join(parts) + "\n"

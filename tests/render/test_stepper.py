@@ -1,0 +1,64 @@
+"""`cg step -f html`: one page that steps through the passes (cg/render/stepper.py), with the
+current node and its edges highlighted; checked as text and, where Chromium is installed, in it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import cg
+
+import cg.render.stepper as stepper
+
+CHROMIUM = next((c for c in ("/usr/bin/chromium", shutil.which("chromium")) if c and os.path.exists(c)), None)
+
+
+def page(tmp_path: Path) -> tuple[str, list[dict[str, object]]]:
+    out = tmp_path / "steps.html"
+    r = cg("step", "graphs/log3x2p5xy.yaml", "--inputs", "x=2,y=3", "-f", "html", "-o", str(out))
+    assert r.code == 0, r.err
+    text = out.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script type="application/json" id="steps">(.*?)</script>', text, re.S)[1])  # type: ignore[index]
+    return text, data
+
+
+def test_the_page_holds_every_step_and_what_to_highlight(tmp_path: Path) -> None:
+    text, data = page(tmp_path)
+    assert len(data) == 6 + 6 + 1  # forward, backward, then the inputs' fan-out sums
+    step = data[11]  # backward 6 of 6: a = square(x)
+    assert step["node"] == "a" and set(step["edges"]) == {"x->a", "a->b"}  # type: ignore[arg-type]
+    assert "dz/dx += dz/da × ∂a/∂x = 0.0714 × 4.0000 = 0.2857" in step["text"]  # type: ignore[operator]
+    assert data[12]["node"] is None and "0.2857 from a + 0.3571 from c = 0.6429" in data[12]["text"]  # type: ignore[operator]
+    assert "script-src 'unsafe-inline'" in text and "default-src 'none'" in text
+    assert not re.search(r"(src|href)=\"(https?:)?//", text)  # nothing fetched
+
+
+def test_the_built_in_picture_is_titled_as_graphviz_titles_its_groups(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    monkeypatch.setattr(stepper, "have_dot", lambda: False)
+    text, _ = page(tmp_path)
+    assert '<g class="node"><title>a</title>' in text and '<g class="edge"><title>x-&gt;a</title>' in text
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+@pytest.mark.parametrize("dot", [True, False])
+def test_stepping_in_a_real_browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dot: bool) -> None:
+    if not dot:
+        monkeypatch.setattr(stepper, "have_dot", lambda: False)
+    elif not shutil.which("dot"):
+        pytest.skip("Graphviz is not installed")
+    page(tmp_path)
+    url = (tmp_path / "steps.html").as_uri() + "#step=12"
+    proc = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+                           "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile'}",
+                           "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    dom = proc.stdout
+    assert '<span id="where">12 of 13</span>' in dom, proc.stderr[-2000:]
+    assert "backward 6 of 6: a = square(x)" in dom
+    lit = re.findall(r'<g[^>]*class="[^"]*cg-on[^"]*"[^>]*>\s*<title>([^<]*)</title>', dom)
+    assert sorted(lit) == ["a", "a-&gt;b", "x-&gt;a"], lit
