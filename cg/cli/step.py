@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cg.cli.common import guard, inner_of, is_tty, load_document, warn_nonfinite, write_output
+from cg.cli.common import guard, inner_of, is_tty, load_document, shown, warn_nonfinite, write_output
 from cg.cli.options import inputs_option, nonfinite_option, output_option, precision_option
 
 EPILOG = """\b
@@ -28,9 +28,10 @@ Exit codes: 0 ok, 1 invalid graph or failed run (NaN/Inf), 2 usage error."""
 @click.option("--tangent", "tangent_texts", multiple=True, metavar="NAME=VALUE,...",
               help="Forward mode: a direction for an input, e.g. v=[1,0,0]. Repeatable.")
 @click.option("--all", "show_all", is_flag=True, help="Print every step at once, also on a terminal.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "markdown", "html"]), default="text",
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "markdown", "html", "svg"]), default="text",
               show_default=True, help="markdown: the steps as a worksheet, a heading per pass; html: one page that"
-              " steps with Prev/Next (or the arrow keys), the current node highlighted in the picture.")
+              " steps with Prev/Next (or the arrow keys), the current node highlighted in the picture; svg: one"
+              " picture per step, for slides, into the folder -o DIR (step-01.svg, ...).")
 @output_option
 @precision_option
 @nonfinite_option
@@ -65,6 +66,9 @@ def _step(file: str, inputs: tuple[str, ...], of: str | None, wrt: tuple[str, ..
     if result.nonfinite:
         warn_nonfinite(result.nonfinite)
     found = steps(result)
+    if fmt == "svg":
+        _pictures(found, precision, output)
+        return
     if fmt == "html":
         from cg.render.stepper import to_stepper
 
@@ -74,6 +78,23 @@ def _step(file: str, inputs: tuple[str, ...], of: str | None, wrt: tuple[str, ..
         write_output(to_markdown(found, precision) if fmt == "markdown" else to_text(found, precision), output)
         return
     _one_at_a_time(all_steps(found, precision))
+
+
+def _pictures(found: Any, precision: int, folder: str | None) -> None:
+    """One SVG per step into a folder (made if missing); each file written whole (cg/files.py)."""
+    import os
+
+    from cg.render.stepper import step_pictures
+
+    if folder is None:
+        raise click.UsageError("--format svg writes one picture per step: give the folder with -o DIR")
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise click.UsageError(f"-o {shown(folder)}: not a folder (svg writes one file per step into it)")
+    os.makedirs(folder, exist_ok=True)
+    pictures = step_pictures(found, precision)
+    for name, svg in pictures:
+        write_output(svg, os.path.join(folder, name))
+    click.echo(f"wrote {len(pictures)} pictures into {shown(folder)}", err=True)
 
 
 def _one_at_a_time(blocks: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 from cg.errors import CgError
 from cg.eval.steps import Steps
@@ -100,3 +101,54 @@ def to_stepper(s: Steps, precision: int) -> str:
               "</div>", f'<script type="application/json" id="steps">{steps_json}</script>',
               f"<script>\n{SCRIPT}\n</script>", "</body>", "</html>"]
     return "\n".join(parts) + "\n"
+
+
+# ---- one picture per step, for slides --------------------------------------------------------
+
+_GROUP = re.compile(r'(<g\b[^>]*class=")(node|edge)("[^>]*>\s*<title>)([^<]*)(</title>)')
+_VIEWBOX = re.compile(r'viewBox="([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+)"')
+_HEIGHT = re.compile(r'(<svg\b[^>]*?\bheight=")([\d.]+)([a-z]*)(")')
+LINE = 15  # the caption's line height, in the picture's units
+
+
+def _lit(svg: str, node: str | None, edges: list[str]) -> str:
+    """The picture with the step's node and edges drawn in red (their groups get the class cg-on)."""
+    wanted = {("node", node), *(("edge", e) for e in edges)}
+
+    def mark(m: re.Match[str]) -> str:
+        on = (m[2], html.unescape(m[4])) in wanted
+        return f"{m[1]}{m[2]}{' cg-on' if on else ''}{m[3]}{m[4]}{m[5]}"
+
+    style = f"<style>.cg-on polygon, .cg-on ellipse, .cg-on rect, .cg-on path {{ stroke: {RED}; stroke-width: 3; }}" \
+            " .cg-on text { font-weight: bold; }</style>"
+    svg = _GROUP.sub(mark, svg)
+    return re.sub(r"(<svg\b[^>]*>)", lambda m: m[1] + style, svg, count=1)
+
+
+def _captioned(svg: str, text: str) -> str:
+    """The picture with the step's lines below it: the view box and the height grow to hold them."""
+    lines = text.splitlines()
+    box = _VIEWBOX.search(svg)
+    if box is None:
+        return svg
+    x0, y0, w, h = (float(v) for v in box.groups())
+    extra = LINE * (len(lines) + 1)
+    svg = svg.replace(box[0], f'viewBox="{x0:.2f} {y0:.2f} {w:.2f} {h + extra:.2f}"', 1)
+    svg = _HEIGHT.sub(lambda m: f"{m[1]}{float(m[2]) * (h + extra) / h:.0f}{m[3]}{m[4]}", svg, count=1)
+    caption = "".join(f'<text x="{x0 + 8:.0f}" y="{y0 + h + LINE * (k + 1):.0f}" font-family="monospace" '
+                      f'font-size="11" fill="{INK}" text-anchor="start" style="white-space: pre">'
+                      f"{svg_text(line)}</text>" for k, line in enumerate(lines))
+    return svg.replace("</svg>", caption + "</svg>")
+
+
+def step_pictures(s: Steps, precision: int) -> list[tuple[str, str]]:
+    """(file name, SVG) per step: step-01.svg, ...: the picture with the step lit and its lines below."""
+    svg = _svg(s, precision)
+    data = _data(s, precision)
+    width = len(str(len(data)))
+    pictures = []
+    for k, d in enumerate(data):
+        node, edges = d["node"], d["edges"]
+        lit = _lit(svg, node if isinstance(node, str) else None, edges if isinstance(edges, list) else [])
+        pictures.append((f"step-{k + 1:0{width}d}.svg", _captioned(lit, str(d["text"]))))
+    return pictures

@@ -62,3 +62,30 @@ def test_stepping_in_a_real_browser(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "backward 6 of 6: a = square(x)" in dom
     lit = re.findall(r'<g[^>]*class="[^"]*cg-on[^"]*"[^>]*>\s*<title>([^<]*)</title>', dom)
     assert sorted(lit) == ["a", "a-&gt;b", "x-&gt;a"], lit
+
+
+@pytest.mark.parametrize("dot", [True, False])
+def test_one_picture_per_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dot: bool) -> None:
+    if not dot:
+        monkeypatch.setattr(stepper, "have_dot", lambda: False)
+    elif not shutil.which("dot"):
+        pytest.skip("Graphviz is not installed")
+    folder = tmp_path / "slides"
+    r = cg("step", "graphs/log3x2p5xy.yaml", "--inputs", "x=2,y=3", "-f", "svg", "-o", str(folder))
+    assert r.code == 0, r.err
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [f"step-{k:02d}.svg" for k in range(1, 14)]
+    svg = (folder / "step-12.svg").read_text(encoding="utf-8")
+    found = re.findall(r'class="(?:node|edge) cg-on"[^>]*>\s*<title>([^<]*)</title>', svg)
+    lit = [t.replace("&#45;", "-") for t in found]
+    assert sorted(lit) == ["a", "a-&gt;b", "x-&gt;a"], lit
+    assert "backward 6 of 6: a = square(x)" in svg and "so dz/dx = 0.6429" in svg  # the caption
+    assert 'cg-on"' not in (folder / "step-13.svg").read_text(encoding="utf-8")  # the inputs' sums: nothing lit
+
+
+def test_pictures_need_a_folder(tmp_path: Path) -> None:
+    r = cg("step", "graphs/log3x2p5xy.yaml", "-f", "svg")
+    assert r.code == 2 and "-o DIR" in r.err
+    (tmp_path / "f").write_text("x")
+    r = cg("step", "graphs/log3x2p5xy.yaml", "-f", "svg", "-o", str(tmp_path / "f"))
+    assert r.code == 2 and "not a folder" in r.err
