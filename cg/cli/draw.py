@@ -15,10 +15,10 @@ from cg.cli.common import before_writing, guard, is_tty, load_document, shown, w
 from cg.cli.options import inputs_option, output_option, precision_option
 
 EPILOG = """\b
-Formats: dot, mermaid and html need nothing else; svg and png need Graphviz's
-`dot` (Debian package graphviz). html uses dot when it is there.
+Formats: dot, mermaid and html need nothing else; svg, png and pdf need
+Graphviz's `dot` (Debian package graphviz). html uses dot when it is there.
 Exit codes: 0 ok, 1 invalid graph or failed run, 2 usage error
-(including svg or png without Graphviz)."""
+(including svg, png or pdf without Graphviz)."""
 
 if TYPE_CHECKING:
     from cg.eval.interp import Result
@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 # text of more than 50,000 characters by default (a chain of ~700). cg is quick at this size
 # (0.5 s in any format, start-up included; 100,000 nodes take 8 s and a 53 MB page). --force.
 DRAW_LIMIT = 2_000
-FORMATS = ("dot", "mermaid", "svg", "png", "html")  # as cg.render.draw.FORMATS, which loads numpy: not imported here
+FORMATS = ("dot", "mermaid", "svg", "png", "pdf", "html")  # as cg.render.draw.FORMATS (which loads numpy)
 SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid", ".svg": "svg",
-            ".png": "png", ".html": "html", ".htm": "html"}
+            ".png": "png", ".pdf": "pdf", ".html": "html", ".htm": "html"}
 
 
 @click.command(epilog=EPILOG)
@@ -100,11 +100,11 @@ def _draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | Non
 
     fmt = _format(fmt, output)
     to_stdout = output is None or output == "-"
-    if fmt == "png" and to_stdout and is_tty(sys.stdout):
-        raise click.UsageError("PNG is binary and stdout is a terminal: give -o FILE.png, or redirect")
+    if fmt in ("png", "pdf") and to_stdout and is_tty(sys.stdout):
+        raise click.UsageError(f"{fmt.upper()} is binary and stdout is a terminal: give -o FILE.{fmt}, or redirect")
     if no_values and inputs:
         raise click.UsageError("--inputs is for drawing values; --no-values draws the graph alone")
-    if fmt in ("svg", "png"):
+    if fmt in ("svg", "png", "pdf"):
         require_dot(fmt)  # before any work: the error says how to install Graphviz
     from cg.progress import progress
 

@@ -237,3 +237,11 @@ def to_png(subject: Result | Graph, *, values: bool = True, direction: str = "LR
     return run_dot(to_dot(subject, values=values, direction=direction, precision=precision, composites=composites,
                           view=view),
                    "png")
+
+
+def to_pdf(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
+           composites: str = "node", view: View | None = None) -> bytes:
+    """A vector figure for LaTeX slides and handouts (\\includegraphics{fig.pdf})."""
+    return run_dot(to_dot(subject, values=values, direction=direction, precision=precision, composites=composites,
+                          view=view),
+                   "pdf")

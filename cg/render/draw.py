@@ -16,7 +16,7 @@ from cg.graph.composite import expanded, shown_nodes
 from cg.graph.ir import Graph
 from cg.printable import printable_text
 from cg.render.clusters import everything_inside
-from cg.render.dot import dot_text, have_dot, run_dot, to_dot, to_mermaid, to_png, to_svg
+from cg.render.dot import dot_text, have_dot, run_dot, to_dot, to_mermaid, to_pdf, to_png, to_svg
 from cg.render.picture import (
     FONT,
     FORMATS,
@@ -221,7 +221,7 @@ def render(subject: Result | Graph, fmt: str, *, values: bool = True, direction:
            precision: int = 4, composites: str = "node", view: View | None = None) -> str | bytes:
     """The picture in one of FORMATS: text, except PNG (bytes)."""
     makers: dict[str, Callable[..., str | bytes]] = {
-        "dot": to_dot, "mermaid": to_mermaid, "svg": to_svg, "png": to_png, "html": to_html,
+        "dot": to_dot, "mermaid": to_mermaid, "svg": to_svg, "png": to_png, "pdf": to_pdf, "html": to_html,
     }
     if fmt not in makers:
         raise UsageError.one("CG300", f"unknown picture format {fmt!r}; one of {', '.join(FORMATS)}")

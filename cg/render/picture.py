@@ -27,9 +27,9 @@ from cg.render.table import arg_text, fmt_value
 GREEN, RED, GREY, INK = "#1a7f37", "#cf222e", "#8c959f", "#24292f"
 FONT = "Helvetica,Arial,sans-serif"
 DIRECTIONS = ("LR", "TB")
-FORMATS = ("dot", "mermaid", "svg", "png", "html")
+FORMATS = ("dot", "mermaid", "svg", "png", "pdf", "html")
 DOT_TIMEOUT = 60.0  # seconds; dot's layout can take very long on graphs with thousands of nodes
-NO_DOT = ("Graphviz's `dot` program is not installed; it draws svg and png (install the Debian "
+NO_DOT = ("Graphviz's `dot` program is not installed; it draws svg, png and pdf (install the Debian "
           "package `graphviz`, or `brew install graphviz`). The formats dot (.dot), mermaid (.mmd) "
           "and html (.html) work without it.")
 

@@ -4,6 +4,8 @@ the numbers a figure shows, and each edge's formula (cg/render/picture.py View).
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from conftest import cg
@@ -54,3 +56,18 @@ def test_of_picks_the_output_and_no_values_refuses_the_view_options() -> None:
     assert r.code == 2 and "need a run" in r.err
     with pytest.raises(CgError):
         View("some")
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed (Debian package graphviz)")
+def test_a_pdf_for_latex_slides(tmp_path: Path) -> None:
+    out = tmp_path / "fig.pdf"
+    r = cg("draw", "graphs/log3x2p5xy.yaml", "--inputs", "x=2,y=3", "-o", str(out))
+    assert r.code == 0, r.err
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+
+
+def test_pdf_needs_graphviz_and_no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # no dot anywhere
+    r = cg("draw", "graphs/log3x2p5xy.yaml", "-f", "pdf")
+    assert r.code == 2 and "cannot draw pdf" in r.err and "graphviz" in r.err
