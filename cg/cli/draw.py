@@ -7,7 +7,7 @@ stays fast.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -54,10 +54,14 @@ SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid
               " box), both, or none (a figure with blanks, for an exercise).")
 @click.option("--of", metavar="NODE", help="The output to differentiate (default: the first output).")
 @click.option("--formulas", is_flag=True, help="Write each edge's local derivative as its op's formula (∂: 2x).")
+@click.option("--wrt", multiple=True, metavar="INPUT",
+              help="Forward mode: each box shows d name / d INPUT (blue), each edge its local derivative.")
+@click.option("--tangent", "tangent_texts", multiple=True, metavar="NAME=VALUE,...",
+              help="Forward mode along a direction, e.g. v=[1,0,0]. Repeatable.")
 @precision_option
 def draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None, no_values: bool,
-         direction: str, composites: str, show: str, of: str | None, formulas: bool, precision: int,
-         force: bool) -> None:
+         direction: str, composites: str, show: str, of: str | None, formulas: bool, wrt: tuple[str, ...],
+         tangent_texts: tuple[str, ...], precision: int, force: bool) -> None:
     """Draw FILE: each edge carries the value of its source (green) above the gradient that
     flows back along it (red); nodes with no path to the differentiated output are grey.
 
@@ -66,10 +70,12 @@ def draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None
     cg draw graphs/log3x2p5xy.yaml --inputs x=2,y=3 -f mermaid
     cg draw graphs/logreg.yaml --no-values | dot -Tpdf > graph.pdf
     cg draw graphs/log3x2p5xy.yaml --show none --formulas -o exercise.html"""
-    if no_values and (show != "both" or of is not None or formulas):
-        raise click.UsageError("--show, --of and --formulas need a run: leave out --no-values")
+    if no_values and (show != "both" or of is not None or formulas or wrt or tangent_texts):
+        raise click.UsageError("--show, --of, --formulas, --wrt and --tangent need a run: leave out --no-values")
+    if of is not None and (wrt or tangent_texts):
+        raise click.UsageError("--of is for the backward pass; forward mode takes --wrt or --tangent")
     guard(_draw)(file, inputs, output, fmt, no_values, direction.upper(), precision, composites, force,
-                 (show, of, formulas))
+                 (show, of, formulas), (wrt, tangent_texts))
 
 
 def _format(fmt: str | None, output: str | None) -> str:
@@ -90,7 +96,8 @@ def _format(fmt: str | None, output: str | None) -> str:
 
 def _draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None, no_values: bool,
           direction: str, precision: int, composites: str = "node", force: bool = False,
-          view: tuple[str, str | None, bool] = ("both", None, False)) -> None:
+          view: tuple[str, str | None, bool] = ("both", None, False),
+          forward: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())) -> None:
     import sys
 
     from cg.graph.builder import build
@@ -121,7 +128,12 @@ def _draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | Non
     if not no_values:
         bar.step(f"running {len(graph.nodes):,} node{'s' * (len(graph.nodes) != 1)}")
     show, of, formulas = view
-    subject = graph if no_values else _run(graph, inputs, bar.hook, of)
+    tangents = None
+    if forward[0] or forward[1]:
+        from cg.cli.run import tangents_of
+
+        tangents = tangents_of(*forward)
+    subject = graph if no_values else _run(graph, inputs, bar.hook, of, tangents)
     bar.step(f"drawing {size:,} inputs and nodes as {fmt}")
     picture = render(subject, fmt, values=not no_values, direction=direction, precision=precision,
                      composites=composites, view=View(show, formulas))
@@ -136,7 +148,8 @@ def _boxes(graph: Graph, composites: str) -> int:
     return len(graph.inputs) + len(graph.nodes if composites == "cluster" else shown_nodes(graph))
 
 
-def _run(graph: Graph, inputs: tuple[str, ...], progress: Report | None = None, of: str | None = None) -> Result:
+def _run(graph: Graph, inputs: tuple[str, ...], progress: Report | None = None, of: str | None = None,
+         tangents: dict[str, Any] | None = None) -> Result:
     """The run whose values are drawn; a missing input also suggests --no-values."""
     from cg.cli.budget import require_run
     from cg.cli.values import parse_inputs
@@ -146,7 +159,7 @@ def _run(graph: Graph, inputs: tuple[str, ...], progress: Report | None = None, 
     given = parse_inputs(list(inputs))
     require_run(graph, given, edges=True, command="cg draw")  # every edge carries its flow, as --edges
     try:
-        return run(graph, given, of=of, progress=progress)
+        return run(graph, given, of=of, progress=progress, tangents=tangents)
     except UsageError as e:
         if not any(d.code == "CG302" for d in e.diagnostics):
             raise

@@ -13,6 +13,7 @@ from cg.eval.interp import Result
 from cg.graph.ir import Graph
 from cg.render.clusters import nesting
 from cg.render.picture import (
+    BLUE,
     DOT_TIMEOUT,
     FONT,
     GREEN,
@@ -59,6 +60,7 @@ def _dot_box(b: Box) -> str:
                  "margin": "0.02", "label": f"<{dot_label(b.text)}>"}
     else:
         grad = f'<BR/><FONT POINT-SIZE="10" COLOR="{RED}">{dot_label(b.grad)}</FONT>' if b.grad else ""
+        grad += f'<BR/><FONT POINT-SIZE="10" COLOR="{BLUE}">{dot_label(b.tangent)}</FONT>' if b.tangent else ""
         attrs["label"] = f'<<B>{dot_label(b.text)}</B><BR/><FONT POINT-SIZE="10">{dot_label(b.op)}</FONT>{grad}>'
         attrs["shape"] = "ellipse" if b.kind == "input" else "box"
         attrs["style"] = "rounded" if b.kind == "node" else "solid"
@@ -160,6 +162,7 @@ def to_mermaid(subject: Result | Graph, *, values: bool = True, direction: str =
         counts[prefix] += 1
         label = f"{_m(b.text)}<br/>{_m(b.op)}" if b.op else _m(b.text)
         label += f"<br/>∂ {_m(b.grad)}" if b.grad else ""
+        label += f"<br/>tangent {_m(b.tangent)}" if b.tangent else ""
         lines.append(f"  {ids[b.key]}{shapes[b.kind].format(label)}:::cg{b.kind.capitalize()}")
     grey: list[str] = []
     for k, a in enumerate(pic.arrows):

@@ -18,6 +18,7 @@ from cg.printable import printable_text
 from cg.render.clusters import everything_inside
 from cg.render.dot import dot_text, have_dot, run_dot, to_dot, to_mermaid, to_pdf, to_png, to_svg
 from cg.render.picture import (
+    BLUE,
     FONT,
     FORMATS,
     GREEN,
@@ -103,6 +104,8 @@ def _svg_box(b: Box, x: float, y: float, consts: list[str]) -> list[str]:
         f'<text x="{x:.0f}" y="{y + 13:.0f}" font-size="10" fill="{colour}">{svg_text(op)}</text>',
         *([f'<text x="{x:.0f}" y="{y + BOX_H / 2 + 12:.0f}" font-size="10" fill="{RED}">{svg_text(b.grad)}</text>']
           if b.grad else []),  # the name's total gradient, just below its box
+        *([f'<text x="{x:.0f}" y="{y + BOX_H / 2 + 12:.0f}" font-size="10" fill="{BLUE}">{svg_text(b.tangent)}</text>']
+          if b.tangent else []),  # forward mode: its tangent, in the same place
     ]
 
 

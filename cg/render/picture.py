@@ -24,7 +24,7 @@ from cg.printable import printable, printable_text
 from cg.render.clusters import MODES, Cluster, clusters
 from cg.render.table import arg_text, fmt_value
 
-GREEN, RED, GREY, INK = "#1a7f37", "#cf222e", "#8c959f", "#24292f"
+GREEN, RED, GREY, INK, BLUE = "#1a7f37", "#cf222e", "#8c959f", "#24292f", "#0969da"
 FONT = "Helvetica,Arial,sans-serif"
 DIRECTIONS = ("LR", "TB")
 FORMATS = ("dot", "mermaid", "svg", "png", "pdf", "html")
@@ -44,6 +44,7 @@ class Box:
     on_path: bool  # on a path to the differentiated output
     is_of: bool = False  # the differentiated output
     grad: str | None = None  # its total gradient d of / d name (red), when the figure shows gradients
+    tangent: str | None = None  # forward mode: d name / d direction (blue)
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,12 @@ class _Shown:
     def flow(self, node: str, arg: int) -> str | None:
         return _text(self.flows.get((node, arg)), self.precision) if self.view.grads else None
 
+    def tangent(self, name: str) -> str | None:
+        """Forward mode: d name / d direction, on its box."""
+        tangents = None if self.result is None else self.result.tangents
+        t = None if tangents is None or not self.view.grads else tangents.get(name)
+        return None if t is None else _text(np.asarray(t), self.precision)
+
     def grad(self, name: str) -> str | None:
         """A name's total gradient, on its box; none in forward mode or off the path."""
         if self.result is None or not self.view.grads or (self.seed is None and not self.flows):
@@ -141,7 +148,9 @@ def _shown(subject: Result | Graph, values: bool, of: str | None, precision: int
     """calls: composites are drawn as one box, so the flows along their arguments are needed."""
     if not values or not isinstance(subject, Result):
         return _Shown(None, precision, {}, None, view)
-    if subject.tangents is not None or of is None:  # forward mode: values only
+    if subject.tangents is not None:  # forward mode: values, and each edge's local derivative
+        return _Shown(subject, precision, {}, None, view, _forward_locals(subject, view, precision))
+    if of is None:
         return _Shown(subject, precision, {}, None, view)
     edges = compute_edges(subject)
     formulas = {(e.dst, e.arg): text for e in edges
@@ -155,9 +164,32 @@ def _shown(subject: Result | Graph, values: bool, of: str | None, precision: int
     return _Shown(subject, precision, flows, seed, view, formulas)
 
 
+def _forward_locals(result: Result, view: View, precision: int) -> dict[tuple[str, int], str]:
+    """Forward mode draws the local derivative on each edge, as the notes do: its formula with its
+    value with --formulas, else the value (scalar edges; a tensor edge's is a Jacobian, not drawn)."""
+    found = {}
+    for e in compute_edges(result):
+        number = None if e.local is None or e.local.size != 1 else fmt_value(e.local.reshape(()), precision)
+        text = formula_text(e, safe=printable) if view.formulas else None
+        if text and number and not _is_number(text):
+            found[(e.dst, e.arg)] = f"{text} = {number}"
+        elif text or number:
+            found[(e.dst, e.arg)] = text or number  # type: ignore[assignment]
+    return found
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace("−", "-"))
+    except ValueError:
+        return False
+    return True
+
+
 def _node_parts(node: Node, live: bool, of: str | None, shown: _Shown) -> tuple[list[Box], list[Arrow]]:
     """A node's box, and an arrow per argument: from a name, or from a small constant box."""
-    boxes = [Box(node.id, "node", node.id, op_text(node), node.doc, live, node.id == of, shown.grad(node.id))]
+    boxes = [Box(node.id, "node", node.id, op_text(node), node.doc, live, node.id == of, shown.grad(node.id),
+                 shown.tangent(node.id))]
     arrows = []
     for k, arg in enumerate(node.args):
         if isinstance(arg, Const):
@@ -184,8 +216,8 @@ def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4,
     on_path = reachable(graph, of, downstream=False) if of is not None else frozenset(graph.avals)
     shown = _shown(subject, values, of, precision, calls=composites == "node", view=view)
     input_op = {"float": "input", "int": "input (int)"}
-    boxes = [Box(i.name, "input", i.name, input_op[i.aval.dtype], i.doc, i.name in on_path, grad=shown.grad(i.name))
-             for i in graph.inputs]
+    boxes = [Box(i.name, "input", i.name, input_op[i.aval.dtype], i.doc, i.name in on_path, grad=shown.grad(i.name),
+                 tangent=shown.tangent(i.name)) for i in graph.inputs]
     arrows: list[Arrow] = []
     for node in shown_nodes(graph) if composites == "node" else graph.nodes:
         node_boxes, node_arrows = _node_parts(node, node.id in on_path, of, shown)
@@ -204,8 +236,12 @@ def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4,
     if shown.result is not None and view.grads and (shown.flows or shown.seed is not None):
         legend += ((RED, f"red: the gradient d {of} / d value flowing back along an edge, and each name's total"
                     " on its box (backward pass)"),)
+    if isinstance(subject, Result) and subject.tangents is not None and view.grads:
+        wrt = subject.wrt[0] if len(subject.wrt) == 1 else "the direction"
+        legend += ((BLUE, f"blue: d name / d {wrt} on each box, the forward derivative (tangent)"),)
     if any(a.formula for a in arrows):
-        legend += ((INK, "∂: each edge's local derivative d node / d argument, as its op's formula"),)
+        legend += ((INK, "∂: each edge's local derivative d node / d argument" + (", as its op's formula"
+                                                                                   if view.formulas else "")),)
     found = clusters(graph, [b.key for b in boxes]) if composites == "cluster" else ()
     return Picture(graph.name, graph.doc, of, legend, tuple(boxes), tuple(arrows), found)
 

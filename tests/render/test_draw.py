@@ -134,11 +134,12 @@ def test_dot_precision_tensors_and_no_values() -> None:
     assert to_dot(_log(), values=False) == bare
 
 
-def test_forward_mode_results_show_values_only() -> None:
+def test_forward_mode_results_show_tangents_and_local_derivatives_never_gradients() -> None:
     result = cg.run(cg.load(LOG), XY, tangents={"x": 1.0})
     dot = to_dot(result)
-    assert "4.0000" in dot and RED not in dot.split("edge [")[1]
-    assert picture(result).legend == ((GREEN, "green: the value an edge carries (forward pass)"),)
+    assert "4.0000" in dot and RED not in dot.split("edge [")[1]  # no gradient anywhere: there is no backward pass
+    legend = picture(result).legend
+    assert [colour for colour, _ in legend] == [GREEN, "#0969da", "#24292f"]  # values, tangents, local derivatives
 
 
 def test_dot_fan_out_off_path_and_escaping(tmp_path: Path) -> None:

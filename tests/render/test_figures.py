@@ -71,3 +71,19 @@ def test_pdf_needs_graphviz_and_no_terminal(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PATH", "/nonexistent")  # no dot anywhere
     r = cg("draw", "graphs/log3x2p5xy.yaml", "-f", "pdf")
     assert r.code == 2 and "cannot draw pdf" in r.err and "graphviz" in r.err
+
+
+def test_forward_mode_figures_put_tangents_on_boxes_and_local_derivatives_on_edges() -> None:
+    """001's forward mode: forward derivatives on the nodes, local derivatives on the edges."""
+    result = cglib.run(cglib.load("graphs/square3x.yaml"), tangents={"x": 1.0})
+    pic = picture(result, view=View(formulas=True))
+    boxes = {b.key: b for b in pic.boxes}
+    assert (boxes["x"].tangent, boxes["g"].tangent, boxes["f"].tangent) == ("1.0000", "3.0000", "72.0000")
+    assert all(b.grad is None for b in pic.boxes)  # no backward pass in forward mode
+    edges = {(a.src, a.dst): a.formula for a in pic.arrows}
+    assert edges[("x", "g")] == "3" and edges[("g", "f")] == "2g = 24.0000"  # df/dg = 24, as the article says
+    assert any("blue: d name / d x" in line for _, line in pic.legend)
+    dot = cg("draw", "graphs/square3x.yaml", "--wrt", "x").out
+    assert 'COLOR="#0969da">72.0000</FONT>' in dot and "∂: 24.0000" in dot
+    r = cg("draw", "graphs/square3x.yaml", "--wrt", "x", "--of", "f")
+    assert r.code == 2 and "forward mode takes --wrt" in r.err
