@@ -85,12 +85,33 @@ def _svg_arrow(a: Arrow, lay: _Layout, k: int, n: int, extent: list[tuple[float,
            'marker-end="url(#arrow)"/>']
     t = (k + 1) / (n + 1)  # the middle (an arch's apex); parallel arrows have their labels apart
     mx, my = ((1 - t) ** 2 * p + 2 * t * (1 - t) * c + t * t * q for p, c, q in ((sx, cx, ex), (sy, cy, ey)))
+    # The curve's direction there (the derivative of the quadratic Bezier), for the labels below.
+    dx, dy = (2 * (1 - t) * (c - p) + 2 * t * (q - c) for p, c, q in ((sx, cx, ex), (sy, cy, ey)))
     extent.append((mx - lay.label_w, my - 20))
-    for line, (text, colour) in enumerate([(a.value, GREEN), (a.grad, RED), (a.formula and f"∂: {a.formula}", INK)]):
-        if text is not None:  # value above the line, gradient below it, as in the notes' figures
-            x, y, anchor = (mx, my - 5 + 18 * line, "") if lr else (mx + 6, my - 2 + 13 * line, ' text-anchor="start"')
-            out.append(f'<text x="{x:.0f}" y="{y:.0f}" fill="{colour}"{anchor}>{svg_text(text)}</text>')
+    lines = [(text, colour) for text, colour in ((a.value, GREEN), (a.grad, RED),
+                                                 (a.formula and f"∂: {a.formula}", INK)) if text is not None]
+    for (x, y, anchor), (text, colour) in zip(_label_places(lines, mx, my, dx, dy, lr), lines):
+        out.append(f'<text x="{x:.0f}" y="{y:.0f}" fill="{colour}"{anchor}>{svg_text(text)}</text>')
     return out
+
+
+def _label_places(lines: list[tuple[str, str]], mx: float, my: float, dx: float, dy: float,
+                  lr: bool) -> list[tuple[float, float, str]]:
+    """Where an edge's label lines go: (x, baseline y, anchor) each. Across a level edge they
+    straddle it, value above and gradient below, as in the notes' figures. A sloping edge would
+    run through them there, so the block goes into the corner the edge leaves free: ending just
+    left of the point, below it where the edge falls to the right and above it where it climbs
+    (the edge is higher, or lower, all along that side). TB: to the right, clear of the drift."""
+    n = len(lines)
+    if lr:
+        half = max((len(text) for text, _ in lines), default=0) * CHAR / 2
+        if not dx or abs(dy / dx) * half < 3:  # level enough: straddle it
+            return [(mx, my - 5 if k == 0 else my + 13 * k, "") for k in range(n)]
+        if dy > 0:  # falls to the right: the corner below and to the left is free
+            return [(mx - 4, my + 12 + 13 * k, ' text-anchor="end"') for k in range(n)]
+        return [(mx - 4, my - 4 - 13 * (n - 1 - k), ' text-anchor="end"') for k in range(n)]
+    drift = abs(dx / dy) * 13 * n if dy else 0.0
+    return [(mx + 6 + drift, my - 2 + 13 * k, ' text-anchor="start"') for k in range(n)]
 
 
 def _svg_box(b: Box, x: float, y: float, consts: list[str]) -> list[str]:

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import cg
+from conftest import GRAPHS, cg
 
 import cg as cglib
 from cg.errors import CgError
@@ -87,3 +87,46 @@ def test_forward_mode_figures_put_tangents_on_boxes_and_local_derivatives_on_edg
     assert 'COLOR="#0969da">72.0000</FONT>' in dot and "∂: 24.0000" in dot
     r = cg("draw", "graphs/square3x.yaml", "--wrt", "x", "--of", "f")
     assert r.code == 2 and "forward mode takes --wrt" in r.err
+
+
+# ---- the built-in layout: no edge runs through its own labels ------------------------------------
+
+EDGE = re.compile(r'<g class="edge"><title>([^<]*)</title>(.*?)</g>', re.S)
+PATH = re.compile(r'd="M(-?[\d.]+),(-?[\d.]+) Q(-?[\d.]+),(-?[\d.]+) (-?[\d.]+),(-?[\d.]+)"')
+TEXT = re.compile(r'<text x="(-?[\d.]+)" y="(-?[\d.]+)" fill="[^"]*"(?: text-anchor="(start|end)")?>([^<]*)</text>')
+
+
+def crossings(svg: str) -> list[tuple[str, str]]:
+    """(edge, label) for each label of an edge that the edge's own curve passes through. A label's
+    box: CHAR per character wide, from 8 px above its baseline (the digits' height) to 1 below."""
+    from cg.render.draw import CHAR
+
+    found = []
+    for title, body in EDGE.findall(svg):
+        sx, sy, cx, cy, ex, ey = map(float, PATH.search(body).groups())  # type: ignore[union-attr]
+        curve = [((1 - t) ** 2 * sx + 2 * t * (1 - t) * cx + t * t * ex, (1 - t) ** 2 * sy + 2 * t * (1 - t) * cy
+                  + t * t * ey) for t in (i / 400 for i in range(401))]
+        for tx, ty, anchor, text in TEXT.findall(body):
+            x, y, w = float(tx), float(ty), len(text) * CHAR
+            x0, x1 = (x, x + w) if anchor == "start" else (x - w, x) if anchor == "end" else (x - w / 2, x + w / 2)
+            if any(x0 + 1 < px < x1 - 1 and y - 8 < py < y + 1 for px, py in curve):
+                found.append((title, text))
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in GRAPHS.glob("*.yaml")))
+def test_the_built_in_layout_never_draws_an_edge_through_its_labels(name: str) -> None:
+    from cg.check.gradients import draw_inputs
+    from cg.render.draw import layered_svg
+
+    graph = cglib.load(GRAPHS / name)
+    if not graph.outputs:
+        pytest.skip("a library of functions: nothing to draw")
+    import numpy as np
+
+    given = dict(graph.expect.inputs) if graph.expect else {}
+    result = cglib.run(graph, draw_inputs(graph, given, np.random.default_rng(0))[0])
+    for direction in ("LR", "TB"):
+        for view in (View(), View(formulas=True)):
+            svg = layered_svg(picture(result, view=view), direction)
+            assert EDGE.search(svg) and not crossings(svg), (direction, view, crossings(svg)[:5])
