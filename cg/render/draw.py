@@ -197,13 +197,40 @@ def _table(subject: Result | Graph, values: bool, precision: int) -> str:
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{cells}</tbody>\n</table>"
 
 
-STYLE = f"""body {{ font-family: {FONT}; color: {INK}; margin: 1.5em; }}
+# The page around a picture: this module's and `cg step`'s (cg/render/stepper.py).
+PAGE_STYLE = f"""body {{ font-family: {FONT}; color: {INK}; margin: 1.5em; }}
 .doc {{ white-space: pre-wrap; }} .legend {{ font-size: 0.9em; }}
 .wrap {{ display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }}
-figure {{ margin: 0; max-width: 100%; overflow: auto; }} figure svg {{ max-width: 100%; height: auto; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }}
-th, td {{ border-bottom: 1px solid #d0d7de; padding: 0.25em 0.7em; text-align: left; }}
-td:nth-child(n+5) {{ text-align: right; font-variant-numeric: tabular-nums; }}"""
+figure {{ margin: 0; max-width: 100%; overflow: auto; }} figure svg {{ max-width: 100%; height: auto; }}"""
+STYLE = PAGE_STYLE + """
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #d0d7de; padding: 0.25em 0.7em; text-align: left; }
+td:nth-child(n+5) { text-align: right; font-variant-numeric: tabular-nums; }"""
+
+
+def page_head(title: str, style: str, *, script: bool = False) -> list[str]:
+    """A page's head and first heading. No request leaves the page: its own styles only (and, with
+    `script`, its own inline script), no fonts or images from anywhere."""
+    scripts = "script-src 'unsafe-inline'; " if script else ""
+    policy = f"default-src 'none'; style-src 'unsafe-inline'; {scripts}img-src data:"
+    return ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
+            f"<title>{svg_text(title)}</title>", f"<style>\n{style}\n</style>", "</head>", "<body>",
+            f"<h1>{svg_text(title)}</h1>"]
+
+
+def inline_svg(pic: Picture, direction: str = "LR", *, use_dot: bool | None = None, title: bool = False) -> str:
+    """The picture as SVG to put inside a page: Graphviz's when it is installed (use_dot None: if
+    available, falling back when dot fails; True: required; False: never), else layered_svg."""
+    svg = None
+    if use_dot or (use_dot is None and have_dot()):
+        try:
+            svg = run_dot(dot_text(pic, direction, title=title), "svg").decode("utf-8")
+        except CgError:
+            if use_dot:
+                raise
+    svg = svg or layered_svg(pic, direction)
+    return svg[svg.find("<svg"):]  # inline SVG takes no XML declaration or doctype
 
 
 def to_html(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
@@ -213,24 +240,8 @@ def to_html(subject: Result | Graph, *, values: bool = True, direction: str = "L
     if available; True: required; False: never), otherwise from layered_svg."""
     check_direction(direction)
     pic = picture(subject, values=values, precision=precision, composites=composites, view=view)
-    svg = None
-    if use_dot or (use_dot is None and have_dot()):
-        try:
-            svg = run_dot(dot_text(pic, direction, title=False), "svg").decode("utf-8")
-        except CgError:
-            if use_dot:
-                raise
-    if svg is None:
-        svg = layered_svg(pic, direction)
-    svg = svg[svg.find("<svg"):]  # inline SVG takes no XML declaration or doctype
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        # No request leaves the page: no scripts, fonts or images from anywhere.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-        "img-src data:\">",
-        f"<title>{svg_text(pic.name)}</title>", f"<style>\n{STYLE}\n</style>", "</head>", "<body>",
-        f"<h1>{svg_text(pic.name)}</h1>",
-    ]
+    svg = inline_svg(pic, direction, use_dot=use_dot)
+    parts = page_head(pic.name, STYLE)
     if pic.doc:
         parts.append(f'<p class="doc">{html.escape(printable_text(pic.doc))}</p>')
     parts += [f'<p class="legend" style="color: {colour}">{svg_text(line)}</p>' for colour, line in pic.legend]

@@ -261,20 +261,14 @@ def picture_svg(result: Result, precision: int = 4) -> str | None:
     if len(result.graph.avals) > PICTURE_LIMIT:
         return None
     try:
-        from cg.render.dot import have_dot, to_svg
-        from cg.render.draw import layered_svg
+        from cg.render.draw import inline_svg
         from cg.render.picture import picture
-
-        svg = to_svg(result, precision=precision) if have_dot() else None
     except ImportError:
         return None
-    except Exception:  # dot failed or timed out: the simple layout below still works
-        svg = None
-    try:
-        svg = svg or layered_svg(picture(result, precision=precision))
+    try:  # dot failing or timing out falls back to the simple layout inside inline_svg
+        return inline_svg(picture(result, precision=precision), title=True)
     except Exception:
         return None
-    return svg[svg.find("<svg"):]  # inline SVG takes no XML declaration or doctype
 
 
 def notebook_html(result: Result, precision: int = 4) -> str:

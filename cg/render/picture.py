@@ -22,7 +22,7 @@ from cg.graph.composite import call_flows, shown_nodes
 from cg.graph.ir import Const, Graph, Node
 from cg.printable import printable, printable_text
 from cg.render.clusters import MODES, Cluster, clusters
-from cg.render.table import arg_text, fmt_value
+from cg.render.table import arg_text, fmt_value, is_number
 
 GREEN, RED, GREY, INK, BLUE = "#1a7f37", "#cf222e", "#8c959f", "#24292f", "#0969da"
 FONT = "Helvetica,Arial,sans-serif"
@@ -171,19 +171,9 @@ def _forward_locals(result: Result, view: View, precision: int) -> dict[tuple[st
     for e in compute_edges(result):
         number = None if e.local is None or e.local.size != 1 else fmt_value(e.local.reshape(()), precision)
         text = formula_text(e, safe=printable) if view.formulas else None
-        if text and number and not _is_number(text):
-            found[(e.dst, e.arg)] = f"{text} = {number}"
-        elif text or number:
-            found[(e.dst, e.arg)] = text or number  # type: ignore[assignment]
+        if shown := f"{text} = {number}" if text and number and not is_number(text) else text or number:
+            found[(e.dst, e.arg)] = shown
     return found
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text.replace("−", "-"))
-    except ValueError:
-        return False
-    return True
 
 
 def _node_parts(node: Node, live: bool, of: str | None, shown: _Shown) -> tuple[list[Box], list[Arrow]]:

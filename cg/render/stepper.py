@@ -13,17 +13,13 @@ import html
 import json
 import re
 
-from cg.errors import CgError
 from cg.eval.steps import Steps
 from cg.printable import printable_text
-from cg.render.dot import dot_text, have_dot, run_dot
-from cg.render.draw import layered_svg
-from cg.render.picture import FONT, INK, RED, View, picture, svg_text
+from cg.render.draw import PAGE_STYLE, inline_svg, page_head
+from cg.render.picture import INK, RED, View, picture, svg_text
 from cg.render.steps import all_steps
 
-STYLE = f"""body {{ font-family: {FONT}; color: {INK}; margin: 1.5em; }}
-.wrap {{ display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }}
-figure {{ margin: 0; max-width: 100%; overflow: auto; }} figure svg {{ max-width: 100%; height: auto; }}
+STYLE = PAGE_STYLE + f"""
 #text {{ font-family: ui-monospace, monospace; white-space: pre; font-size: 0.95em; min-width: 30em; }}
 button {{ font-size: 1em; margin-right: 0.5em; }}
 .cg-on polygon, .cg-on ellipse, .cg-on rect, .cg-on path {{ stroke: {RED} !important; stroke-width: 3; }}
@@ -56,15 +52,7 @@ show(m ? parseInt(m[1], 10) - 1 : 0);"""
 
 
 def _svg(s: Steps, precision: int) -> str:
-    pic = picture(s.result, precision=precision, view=View())
-    svg = None
-    if have_dot():
-        try:
-            svg = run_dot(dot_text(pic, "LR", title=False), "svg").decode("utf-8")
-        except CgError:
-            svg = None  # dot failed or timed out: the built-in picture still works
-    svg = svg or layered_svg(pic, "LR")
-    return svg[svg.find("<svg"):]
+    return inline_svg(picture(s.result, precision=precision, view=View()))
 
 
 def _data(s: Steps, precision: int) -> list[dict[str, object]]:
@@ -85,14 +73,7 @@ def to_stepper(s: Steps, precision: int) -> str:
     """The page."""
     g = s.result.graph
     steps_json = json.dumps(_data(s, precision), ensure_ascii=False).replace("</", "<\\/")  # no </script> inside
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        # Nothing leaves the page: its own inline script and styles only.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-        "script-src 'unsafe-inline'; img-src data:\">",
-        f"<title>{svg_text(g.name)}: step by step</title>", f"<style>\n{STYLE}\n</style>", "</head>", "<body>",
-        f"<h1>{svg_text(g.name)}: step by step</h1>",
-    ]
+    parts = page_head(f"{g.name}: step by step", STYLE, script=True)
     if g.doc:
         parts.append(f"<p>{html.escape(printable_text(g.doc))}</p>")
     parts += ['<p><button id="prev">&larr; Prev</button><button id="next">Next &rarr;</button>'

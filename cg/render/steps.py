@@ -22,7 +22,7 @@ from cg.eval.edges import Edge, formula_text
 from cg.eval.steps import BackwardStep, ForwardStep, Share, Steps
 from cg.graph.ir import Node
 from cg.printable import printable
-from cg.render.table import arg_text, fmt_value
+from cg.render.table import arg_text, fmt_value, is_number
 
 
 def _name(name: str) -> str:
@@ -41,14 +41,6 @@ def _num(v: np.ndarray | None, precision: int) -> str:
 
 def _scalar(v: np.ndarray | None) -> bool:
     return v is not None and np.size(v) == 1
-
-
-def _is_number(text: str | None) -> bool:
-    try:
-        float(str(text).replace("−", "-"))
-    except ValueError:
-        return False
-    return True
 
 
 def _call(node: Node) -> str:
@@ -115,7 +107,7 @@ def _share(of: str, d_node: str, share: Share, grad: np.ndarray, precision: int)
     if _scalar(e.local) and _scalar(grad):
         number = _num(e.local, precision)
         local = f"{partial} = {formula}" if formula and e.formula_value is not None else partial
-        if not _is_number(formula):  # "∂e/∂b = 1", not "= 1 = 1.0000"
+        if not is_number(formula):  # "∂e/∂b = 1", not "= 1 = 1.0000"
             local += f" = {number}"
         text = (f"{d_src} {sign} {d_node} × {partial} = {_num(grad, precision)} × {number}"
                 f" = {_num(e.flow, precision)}   ({local})")

@@ -39,6 +39,15 @@ def fmt_number(v: float | int, precision: int) -> str:
     return f"{v:.{precision}e}"
 
 
+def is_number(text: str | None) -> bool:
+    """Whether a formula's text is a plain number ("1", "−1"): then "∂e/∂b = 1", not "= 1 = 1.0000"."""
+    try:
+        float(str(text).replace("−", "-"))
+    except ValueError:
+        return False
+    return True
+
+
 def fmt_value(v: np.ndarray | None, precision: int) -> str:
     """A scalar with `precision` decimals; a small tensor in full; a big one as a summary."""
     if v is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import cg
 
-import cg.render.stepper as stepper
+import cg.render.draw as draw
 
 CHROMIUM = next((c for c in ("/usr/bin/chromium", shutil.which("chromium")) if c and os.path.exists(c)), None)
 
@@ -40,7 +40,7 @@ def test_the_page_holds_every_step_and_what_to_highlight(tmp_path: Path) -> None
 
 def test_the_built_in_picture_is_titled_as_graphviz_titles_its_groups(monkeypatch: pytest.MonkeyPatch,
                                                                    tmp_path: Path) -> None:
-    monkeypatch.setattr(stepper, "have_dot", lambda: False)
+    monkeypatch.setattr(draw, "have_dot", lambda: False)  # inline_svg asks it
     text, _ = page(tmp_path)
     assert '<g class="node"><title>a</title>' in text and '<g class="edge"><title>x-&gt;a</title>' in text
 
@@ -49,7 +49,7 @@ def test_the_built_in_picture_is_titled_as_graphviz_titles_its_groups(monkeypatc
 @pytest.mark.parametrize("dot", [True, False])
 def test_stepping_in_a_real_browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dot: bool) -> None:
     if not dot:
-        monkeypatch.setattr(stepper, "have_dot", lambda: False)
+        monkeypatch.setattr(draw, "have_dot", lambda: False)  # inline_svg asks it
     elif not shutil.which("dot"):
         pytest.skip("Graphviz is not installed")
     page(tmp_path)
@@ -67,7 +67,7 @@ def test_stepping_in_a_real_browser(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("dot", [True, False])
 def test_one_picture_per_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dot: bool) -> None:
     if not dot:
-        monkeypatch.setattr(stepper, "have_dot", lambda: False)
+        monkeypatch.setattr(draw, "have_dot", lambda: False)  # inline_svg asks it
     elif not shutil.which("dot"):
         pytest.skip("Graphviz is not installed")
     folder = tmp_path / "slides"
