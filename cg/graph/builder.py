@@ -17,11 +17,10 @@ from cg.graph.expect import parse_expect
 from cg.graph.expr_nodes import ExprNodes
 from cg.graph.functions import check_ops, load_scope
 from cg.graph.inline import Inliner
-from cg.graph.ir import _ID, Graph, Node
-from cg.graph.parts import Builder, check_cycles, check_references
+from cg.graph.ir import _ID, Graph
+from cg.graph.parts import Builder, build_nodes, check_cycles, check_references
 from cg.graph.shapes import infer
 from cg.parse.document import Document
-from cg.schema.messages import quote
 
 __all__ = ["build"]
 
@@ -49,13 +48,7 @@ def _build(doc: Document, library: bool = False) -> Graph:
     broken |= check_ops(scope, b, raw_nodes, broken, doc.file)  # unknown ops; calls of functions
 
     inputs = [i for name, spec in raw_inputs.items() if name not in broken and (i := b.input(name, spec))]
-    nodes: dict[str, Node] = {}
-    for nid, spec in raw_nodes.items():
-        if nid in raw_inputs:
-            msg = f"{quote(nid)} is both an input and a node; names must be unique"
-            b.error("CG111", msg, ("nodes", nid), nid, key=True)
-        elif nid not in broken and (node := b.node(nid, spec)) is not None:
-            nodes[nid] = node
+    nodes = build_nodes(b, raw_nodes, raw_inputs, broken)
     check_references(b, nodes, outputs, names)
     order = check_cycles(b, nodes)
 

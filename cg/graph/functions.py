@@ -34,9 +34,9 @@ from typing import Any
 from cg.graph.expr_nodes import ExprNodes
 from cg.graph.imports import read_imports
 from cg.graph.inline import bodies_over_limit, graph_crossing, over_limit_message
-from cg.graph.ir import Node, call_op
+from cg.graph.ir import call_op
 from cg.graph.order import topological_order, walk_cycle
-from cg.graph.parts import Builder, check_cycles
+from cg.graph.parts import Builder, build_nodes, check_cycles
 from cg.graph.scope import Function, Scope, Within, inputs_text, is_library
 from cg.limits import current as current_limits
 from cg.ops import REGISTRY
@@ -273,14 +273,8 @@ def _body(scope: Scope, fn: Function) -> None:
     b.exprs = ExprNodes(scope, [*fn.params, *raw])
     broken = fn.broken_nodes | {n for n in raw if not isinstance(n, str) or not _ID.fullmatch(n)}
     broken |= check_ops(scope, b, raw, broken, fn.doc.file, body=True)
-    nodes: dict[str, Node] = {}
-    params = set(fn.params)  # sets: a body may be long, and lists made these loops quadratic
-    for nid, spec in raw.items():
-        if nid in params:
-            message = f"{quote(nid)} is both an input and a node of function {quote(fn.name)}; names must be unique"
-            b.error("CG111", message, ("nodes", nid), nid, key=True)
-        elif nid not in broken and (node := b.node(nid, spec)) is not None:
-            nodes[nid] = node
+    # a set: a body may be long, and a list made this loop quadratic
+    nodes = build_nodes(b, raw, set(fn.params), broken, f" of function {quote(fn.name)}")
     names = [*fn.params, *(n for n in raw if isinstance(n, str))]
     known = set(names)
     for node in nodes.values():

@@ -4,7 +4,7 @@ and the checks of references and cycles."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from typing import Any
 
 import numpy as np
@@ -187,6 +187,20 @@ class _Suggest:
         self.budget -= 1
         hint = did_you_mean(name, self.names)
         return hint if len(hint) <= 80 else ""  # a very long suggestion would swamp the message
+
+
+def build_nodes(b: Builder, raw: Mapping[str, Any], taken: Container[str], broken: set[Any],
+                where: str = "") -> dict[str, Node]:
+    """The nodes of a file or a function body, each not already known to be broken; a node named
+    like an input (or a parameter: `taken`) is CG111. `where` ends the message (" of function f")."""
+    nodes: dict[str, Node] = {}
+    for nid, spec in raw.items():
+        if nid in taken:
+            b.error("CG111", f"{quote(nid)} is both an input and a node{where}; names must be unique", ("nodes", nid),
+                    nid, key=True)
+        elif nid not in broken and (node := b.node(nid, spec)) is not None:
+            nodes[nid] = node
+    return nodes
 
 
 def check_references(b: Builder, nodes: Mapping[str, Node], outputs: list[Any], names: list[Any]) -> None:
