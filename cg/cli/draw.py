@@ -42,8 +42,9 @@ SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS),
               help="The picture's format (default: from the suffix of -o, else dot).")
 @click.option("--no-values", is_flag=True, help="Draw the graph alone: no run, no values or gradients.")
-@click.option("--direction", type=click.Choice(["LR", "TB"], case_sensitive=False), default="LR",
-              metavar="[LR|TB]", show_default=True, help="Left to right, or top to bottom.")
+@click.option("--direction", type=click.Choice(["LR", "TB"], case_sensitive=False), metavar="[LR|TB]",
+              help="Left to right (the default), or top to bottom (the default with --composites cluster: "
+              "a deep graph then fits a slide).")
 @click.option("--composites", type=click.Choice(["node", "cluster"]), default="node", show_default=True,
               help="A call of a function as one box (node), or its inner nodes in a box around them (cluster).")
 @click.option("--force", is_flag=True,
@@ -60,7 +61,7 @@ SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid
               help="Forward mode along a direction, e.g. v=[1,0,0]. Repeatable.")
 @precision_option
 def draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None, no_values: bool,
-         direction: str, composites: str, show: str, of: str | None, formulas: bool, wrt: tuple[str, ...],
+         direction: str | None, composites: str, show: str, of: str | None, formulas: bool, wrt: tuple[str, ...],
          tangent_texts: tuple[str, ...], precision: int, force: bool) -> None:
     """Draw FILE: each edge carries the value of its source (green) above the gradient that
     flows back along it (red); nodes with no path to the differentiated output are grey.
@@ -74,7 +75,8 @@ def draw(file: str, inputs: tuple[str, ...], output: str | None, fmt: str | None
         raise click.UsageError("--show, --of, --formulas, --wrt and --tangent need a run: leave out --no-values")
     if of is not None and (wrt or tangent_texts):
         raise click.UsageError("--of is for the backward pass; forward mode takes --wrt or --tangent")
-    guard(_draw)(file, inputs, output, fmt, no_values, direction.upper(), precision, composites, force,
+    direction = (direction or ("TB" if composites == "cluster" else "LR")).upper()
+    guard(_draw)(file, inputs, output, fmt, no_values, direction, precision, composites, force,
                  (show, of, formulas), (wrt, tangent_texts))
 
 

@@ -11,7 +11,7 @@ from collections import Counter
 from cg.errors import CgError, UsageError
 from cg.eval.interp import Result
 from cg.graph.ir import Graph
-from cg.render.clusters import nesting
+from cg.render.clusters import Cluster, nesting
 from cg.render.picture import (
     BLUE,
     DOT_TIMEOUT,
@@ -83,16 +83,37 @@ def _edge_label(a: Arrow, direction: str) -> str | None:
     return f'<<TABLE BORDER="0" CELLPADDING="0" CELLSPACING="0">{rows}</TABLE>>'
 
 
-def _dot_arrow(a: Arrow, direction: str) -> str:
-    attrs: dict[str, str] = {}
-    label = _edge_label(a, direction)
-    if label is not None:
-        attrs["label"] = label
+def _arrow_style(a: Arrow) -> dict[str, str]:
     if a.kind == "const":
-        attrs.update(color=GREY, arrowsize="0.5")
-    elif not a.on_path:
-        attrs.update(color=GREY, style="dashed")
+        return {"color": GREY, "arrowsize": "0.5"}
+    return {} if a.on_path else {"color": GREY, "style": "dashed"}
+
+
+def _dot_arrow(a: Arrow, direction: str) -> str:
+    label = _edge_label(a, direction)
+    attrs = ({} if label is None else {"label": label}) | _arrow_style(a)
     return f"  {dot_quote(a.src)} -> {dot_quote(a.dst)}{_attrs(attrs)};"
+
+
+def _homes(found: tuple[Cluster, ...]) -> dict[str, list[str]]:
+    """Per box in a cluster, the clusters around it, innermost first."""
+    parent = {c.key: c.parent for c in found}
+    home: dict[str, list[str]] = {}
+    for c in found:
+        for m in c.members:
+            chain: list[str] = []
+            at: str | None = c.key
+            while at is not None:
+                chain.append(at)
+                at = parent[at]
+            home[m] = chain
+    return home
+
+
+def _shared(home: dict[str, list[str]], src: str, dst: str) -> str | None:
+    """The innermost cluster around both ends of an edge: where its label belongs."""
+    around = set(home.get(dst, ()))
+    return next((c for c in home.get(src, ()) if c in around), None)
 
 
 def to_dot(subject: Result | Graph, *, values: bool = True, direction: str = "LR", precision: int = 4,
@@ -110,16 +131,34 @@ def dot_text(pic: Picture, direction: str, *, title: bool = True) -> str:
         # Not the graph's name: Graphviz reads escapes (\N, \G) in IDs in ways that differ by version.
         "digraph cg {",
         f'  graph [rankdir={direction}, fontname="{FONT}", fontsize=13, labelloc=t, labeljust=l, '
-        f'nodesep=0.45, ranksep=0.7{label}];',
+        # With clusters each labelled edge is two ranks (its label is a node): closer ranks keep it compact.
+        f'nodesep=0.45, ranksep={0.2 if pic.clusters else 0.7}{label}];',
         f'  node [fontname="{FONT}", fontsize=13, color="{INK}", margin="0.14,0.05", height=0.4];',
         f'  edge [fontname="{FONT}", fontsize=11, color="{INK}", arrowsize=0.7];',
     ]
     lines += [_dot_box(b) for b in pic.boxes]
-    lines += [_dot_arrow(a, direction) for a in pic.arrows]
+    members = {c.key: list(c.members) for c in pic.clusters}
+    if pic.clusters:  # dot keeps other nodes out of a cluster's frame, but not edge labels: make them nodes
+        home = _homes(pic.clusters)
+        for k, a in enumerate(pic.arrows):
+            text = _edge_label(a, "LR")  # centred on its own node: no gap from an edge beside it
+            if text is None:
+                lines.append(_dot_arrow(a, direction))
+                continue
+            key = dot_quote(f"label {k}")
+            lines.append(f'  {key} [shape=plaintext, margin=0, width=0, height=0, label={text}];')
+            lines.append(f"  {dot_quote(a.src)} -> {key}{_attrs(_arrow_style(a) | {'arrowhead': 'none'})};")
+            lines.append(f"  {key} -> {dot_quote(a.dst)}{_attrs(_arrow_style(a))};")
+            shared = _shared(home, a.src, a.dst)
+            if shared is not None:
+                members[shared].append(f"label {k}")
+    else:
+        lines += [_dot_arrow(a, direction) for a in pic.arrows]
     for opening, c in nesting(pic.clusters):  # a box named inside a cluster's block is drawn in it
         name, label = dot_quote("cluster_" + c.key), dot_label(c.label)
+        inside = "".join(" " + dot_quote(k) + ";" for k in members[c.key])
         lines.append(f'  subgraph {name} {{ label=<<I>{label}</I>>; style="rounded,dashed"; '
-                     f'color="{GREY}";{"".join(" " + dot_quote(k) + ";" for k in c.members)}' if opening else "  }")
+                     f'color="{GREY}";{inside}' if opening else "  }")
     for rank, kind in (("source", "input"), ("sink", "end")):
         keys = [dot_quote(b.key) for b in pic.boxes if b.kind == kind]
         if keys:

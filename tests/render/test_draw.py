@@ -412,3 +412,10 @@ def test_docs_picture_is_the_drawing_of_the_example() -> None:
     root = ET.parse(ROOT / "docs" / "log3x2p5xy.svg").getroot()
     texts = {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
     assert {"4.0000", "12.0000", "6.0000", "30.0000", "42.0000", "0.2857", "0.3571", "3.7377"} <= texts
+
+
+def test_docs_cluster_picture_is_the_drawing_of_the_mlp() -> None:
+    """docs/mlp-clusters.svg is `cg draw graphs/mlp.yaml --composites cluster -o docs/mlp-clusters.svg`."""
+    root = ET.parse(ROOT / "docs" / "mlp-clusters.svg").getroot()
+    texts = {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"h: sigmoid_neuron", "h/z: linear", "loss: bce", "0.7491", "-2.1151"} <= texts

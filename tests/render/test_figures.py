@@ -130,3 +130,66 @@ def test_the_built_in_layout_never_draws_an_edge_through_its_labels(name: str) -
         for view in (View(), View(formulas=True)):
             svg = layered_svg(picture(result, view=view), direction)
             assert EDGE.search(svg) and not crossings(svg), (direction, view, crossings(svg)[:5])
+
+
+# ---- clusters through Graphviz: no border crosses a label, and the MLP fits a slide --------------
+
+
+def text_boxes(layout: dict) -> list[tuple[str, float, float, float, float]]:
+    """(text, x0, y0, x1, y1) of every text dot drew for a node or an edge label (its `_ldraw_`
+    operations: a baseline point, an alignment and a width), from a quarter of the font size
+    below the baseline to 0.8 of it above (dot's y grows upwards)."""
+    found = []
+    for item in [o for o in layout.get("objects", []) if "pos" in o] + layout.get("edges", []):
+        size = 14.0
+        for op in item.get("_ldraw_", []):
+            if op["op"] == "F":
+                size = op["size"]
+            elif op["op"] == "T":
+                (x, y), w = op["pt"], op["width"]
+                x0 = {"l": x, "r": x - w}.get(op["align"], x - w / 2)
+                found.append((op["text"], x0, y - 0.25 * size, x0 + w, y + 0.8 * size))
+    return found
+
+
+def border_crossings(layout: dict) -> list[tuple[str, str]]:
+    """(cluster, text) for each text that a cluster's frame cuts: neither inside nor outside it."""
+    frames = [(o["name"], *map(float, o["bb"].split(",")))
+              for o in layout["objects"] if o["name"].startswith("cluster")]
+    texts = text_boxes(layout)
+    assert frames and texts  # a layout with nothing to cross proves nothing
+    return [(name, text) for name, fx0, fy0, fx1, fy1 in frames for text, x0, y0, x1, y1 in texts
+            if not (fx0 <= x0 and x1 <= fx1 and fy0 <= y0 and y1 <= fy1)  # inside
+            and not (x1 <= fx0 or x0 >= fx1 or y1 <= fy0 or y0 >= fy1)]  # outside
+
+
+def dot_layout(*args: str) -> dict:
+    import json
+    import subprocess
+
+    dot = cg("draw", *args, "--composites", "cluster", "-f", "dot").out
+    return json.loads(subprocess.run(["dot", "-Tjson"], input=dot.encode(), capture_output=True, check=True).stdout)
+
+
+COMPOSITE_GRAPHS = [p.name for p in sorted(GRAPHS.glob("*.yaml")) if "imports:" in p.read_text(encoding="utf-8")]
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed (Debian package graphviz)")
+@pytest.mark.parametrize("name", COMPOSITE_GRAPHS)
+@pytest.mark.parametrize("extra", [(), ("--direction", "LR"), ("--formulas",), ("--show", "values")])
+def test_no_cluster_border_crosses_a_label(name: str, extra: tuple[str, ...]) -> None:
+    assert border_crossings(dot_layout(str(GRAPHS / name), *extra)) == []
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed (Debian package graphviz)")
+def test_the_mlp_in_clusters_fits_a_slide() -> None:
+    """16:9 within a factor of two: it was 5.7:1 left to right; clusters draw top to bottom."""
+    x0, y0, x1, y1 = map(float, dot_layout("graphs/mlp.yaml")["bb"].split(","))
+    assert 16 / 9 / 2 <= (x1 - x0) / (y1 - y0) <= 16 / 9 * 2
+
+
+def test_cluster_labels_are_nodes_in_the_innermost_cluster_around_both_ends() -> None:
+    dot = cg("draw", "graphs/mlp.yaml", "--composites", "cluster", "-f", "dot").out
+    inner = re.search(r'subgraph "cluster_h/z" \{[^\n]*', dot)
+    assert inner and '"label ' in inner.group(0)  # h/z/Wx -> h/z: its label sits inside h/z's frame
+    assert "rankdir=TB" in dot and "rankdir=LR" in cg("draw", "graphs/mlp.yaml", "-f", "dot").out
