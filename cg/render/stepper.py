@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from typing import TypedDict
 
 from cg.eval.steps import Steps
 from cg.printable import printable_text
@@ -37,7 +38,7 @@ function show(n) {
   document.getElementById('text').textContent = s.text;
   document.getElementById('where').textContent = (k + 1) + ' of ' + steps.length;
   document.querySelectorAll('.cg-on').forEach(g => g.classList.remove('cg-on'));
-  if (s.node) titled('node', s.node).forEach(g => g.classList.add('cg-on'));
+  s.nodes.forEach(n => titled('node', n).forEach(g => g.classList.add('cg-on')));
   s.edges.forEach(e => titled('edge', e).forEach(g => g.classList.add('cg-on')));
   history.replaceState(null, '', '#step=' + (k + 1));
 }
@@ -55,18 +56,22 @@ def _svg(s: Steps, precision: int) -> str:
     return inline_svg(picture(s.result, precision=precision, view=View()))
 
 
-def _data(s: Steps, precision: int) -> list[dict[str, object]]:
+class Step(TypedDict):
+    text: str
+    nodes: list[str]  # the boxes to light: the step's node, or the inputs in the last step
+    edges: list[str]  # "src->dst", as both SVGs title the edges' groups
+
+
+def _data(s: Steps, precision: int) -> list[Step]:
     """Per step: its lines, the node it is about and its edges (into it going forward, out of it
-    and into it going backward)."""
-    nodes = [f.node for f in s.forward] + [b.node for b in s.backward]
+    and into it going backward); the last step, the inputs' sums, lights the inputs and their edges."""
+    nodes = [[f.node.id] for f in s.forward] + [[b.node.id] for b in s.backward]
+    nodes.append([name for name, streams in s.inputs.items() if streams])
     edges = [[f"{e.src}->{e.dst}" for e in f.incoming] for f in s.forward]
     edges += [[f"{e.src}->{e.dst}" for e in (*b.arrived, *(sh.edge for sh in b.shares))] for b in s.backward]
-    data: list[dict[str, object]] = []
-    for k, block in enumerate(all_steps(s, precision)):
-        node = nodes[k].id if k < len(nodes) else None
-        data.append({"text": printable_text("\n".join(block)), "node": node,
-                     "edges": edges[k] if k < len(edges) else []})
-    return data
+    edges.append([f"{e.src}->{e.dst}" for streams in s.inputs.values() for e in streams])
+    return [Step(text=printable_text("\n".join(block)), nodes=nodes[k], edges=edges[k])
+            for k, block in enumerate(all_steps(s, precision))]
 
 
 def to_stepper(s: Steps, precision: int) -> str:
@@ -92,9 +97,9 @@ _HEIGHT = re.compile(r'(<svg\b[^>]*?\bheight=")([\d.]+)([a-z]*)(")')
 LINE = 15  # the caption's line height, in the picture's units
 
 
-def _lit(svg: str, node: str | None, edges: list[str]) -> str:
-    """The picture with the step's node and edges drawn in red (their groups get the class cg-on)."""
-    wanted = {("node", node), *(("edge", e) for e in edges)}
+def _lit(svg: str, step: Step) -> str:
+    """The picture with the step's nodes and edges drawn in red (their groups get the class cg-on)."""
+    wanted = {*(("node", n) for n in step["nodes"]), *(("edge", e) for e in step["edges"])}
 
     def mark(m: re.Match[str]) -> str:
         on = (m[2], html.unescape(m[4])) in wanted
@@ -128,8 +133,6 @@ def step_pictures(s: Steps, precision: int) -> list[tuple[str, str]]:
     data = _data(s, precision)
     width = len(str(len(data)))
     pictures = []
-    for k, d in enumerate(data):
-        node, edges = d["node"], d["edges"]
-        lit = _lit(svg, node if isinstance(node, str) else None, edges if isinstance(edges, list) else [])
-        pictures.append((f"step-{k + 1:0{width}d}.svg", _captioned(lit, str(d["text"]))))
+    for k, step in enumerate(data):
+        pictures.append((f"step-{k + 1:0{width}d}.svg", _captioned(_lit(svg, step), step["text"])))
     return pictures

@@ -31,9 +31,10 @@ def test_the_page_holds_every_step_and_what_to_highlight(tmp_path: Path) -> None
     text, data = page(tmp_path)
     assert len(data) == 6 + 6 + 1  # forward, backward, then the inputs' fan-out sums
     step = data[11]  # backward 6 of 6: a = square(x)
-    assert step["node"] == "a" and set(step["edges"]) == {"x->a", "a->b"}  # type: ignore[arg-type]
+    assert step["nodes"] == ["a"] and set(step["edges"]) == {"x->a", "a->b"}  # type: ignore[arg-type]
     assert "dz/dx += dz/da × ∂a/∂x = 0.0714 × 4.0000 = 0.2857" in step["text"]  # type: ignore[operator]
-    assert data[12]["node"] is None and "0.2857 from a + 0.3571 from c = 0.6429" in data[12]["text"]  # type: ignore[operator]
+    assert data[12]["nodes"] == ["x", "y"] and set(data[12]["edges"]) == {"x->a", "x->c", "y->c"}  # type: ignore[arg-type]
+    assert "0.2857 from a + 0.3571 from c = 0.6429" in data[12]["text"]  # type: ignore[operator]
     assert "script-src 'unsafe-inline'" in text and "default-src 'none'" in text
     assert not re.search(r"(src|href)=\"(https?:)?//", text)  # nothing fetched
 
@@ -80,7 +81,10 @@ def test_one_picture_per_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, d
     lit = [t.replace("&#45;", "-") for t in found]
     assert sorted(lit) == ["a", "a-&gt;b", "x-&gt;a"], lit
     assert "backward 6 of 6: a = square(x)" in svg and "so dz/dx = 0.6429" in svg  # the caption
-    assert 'cg-on"' not in (folder / "step-13.svg").read_text(encoding="utf-8")  # the inputs' sums: nothing lit
+    last = (folder / "step-13.svg").read_text(encoding="utf-8")  # the inputs' sums: the inputs and their streams
+    lit = [t.replace("&#45;", "-") for t in re.findall(r'class="(?:node|edge) cg-on"[^>]*>\s*<title>([^<]*)</title>',
+                                                       last)]
+    assert sorted(lit) == ["x", "x-&gt;a", "x-&gt;c", "y", "y-&gt;c"], lit
 
 
 def test_pictures_need_a_folder(tmp_path: Path) -> None:
