@@ -14,7 +14,7 @@ LSTAMP := $(LOWEST)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,onnx]'
 	touch $(STAMP)
 
 # Exactly the lower bound of each requirement (the build backend's too: it builds cg here, with no
@@ -26,7 +26,7 @@ $(LSTAMP): pyproject.toml tools/lowest_constraints.py
 	$(LBIN)/python tools/lowest_constraints.py > $(LOWEST)/constraints.txt
 	$(LBIN)/python tools/lowest_constraints.py --build-requires > $(LOWEST)/build-requires.txt
 	$(LBIN)/python -m pip install --quiet -c $(LOWEST)/constraints.txt -r $(LOWEST)/build-requires.txt
-	$(LBIN)/python -m pip install --quiet --no-build-isolation -c $(LOWEST)/constraints.txt -e '.[dev]'
+	$(LBIN)/python -m pip install --quiet --no-build-isolation -c $(LOWEST)/constraints.txt -e '.[dev,onnx]'
 	touch $(LSTAMP)
 
 run: $(STAMP)  ## the main job on the example graph

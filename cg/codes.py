@@ -65,6 +65,11 @@ CODES: tuple[Code, ...] = (
     Code("CG601", "expr-not-allowed", "an expression uses syntax outside the allow-list (attributes, strings...)"),
     Code("CG602", "expr-no-op", "an expression with no operation (a bare name or number)"),
     Code("CG700", "no-code-rule", "`cg compile`: an op that cg cannot write as Python (it has no code rule)"),
+    Code("CG710", "no-onnx", "`cg import` / `cg export` without the onnx package (an optional extra)"),
+    Code("CG711", "bad-model", "`cg import`: not a valid ONNX model, or one ONNX's reference evaluator cannot run"),
+    Code("CG712", "unsupported-model", "`cg import`: an op, opset or output cg cannot import as a graph"),
+    Code("CG713", "import-mismatch", "`cg import`: cg's value of a node differs from ONNX's"),
+    Code("CG714", "export-mismatch", "`cg export`: the exported model's outputs differ from cg's"),
 )
 _BY_CODE = {c.code: c for c in CODES}
 UNLISTED = "unlisted"  # never expected: tests/cli/test_ci.py checks every code in cg/ is in CODES

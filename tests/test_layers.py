@@ -30,7 +30,7 @@ STAGES: list[tuple[str, ...]] = [
     ("graph",),  # document -> immutable graph
     ("eval", "fmt"),  # graph -> numbers; canonical files
     ("check", "render"),  # gradient checks; every output format
-    ("compile",),  # graph -> Python module
+    ("compile", "interop"),  # graph -> Python module; ONNX models in and out
     ("cli",),  # the command line
     ("cg", "__main__"),  # the facade
 ]

@@ -47,6 +47,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "step": ("cg.cli.step", "step", "Step through the passes of FILE one node at a time: forward values, then"
              " gradients in reverse order, each the sum of what the node's consumers sent, times each local"
              " derivative."),
+    "import": ("cg.cli.import_", "import_command", "Import an ONNX MODEL (opset 13 and later) as a cg graph file:"
+               " initializers become parameters (their values in a sidecar .npz), and cg's value of every node is"
+               " checked against ONNX's reference evaluator at a sample point before anything is written."),
+    "export": ("cg.cli.export", "export_command", "Write FILE as an ONNX model (opset 18, float64): node names are"
+               " cg ids, inputs with a default are initializers, and the model passes ONNX's full checker. When"
+               " the graph can run, ONNX's reference evaluator runs the model and its outputs must equal cg's."),
     "report": ("cg.cli.report", "report", "Run FILE and write a Markdown report: name, doc, inputs, picture,"
                " values and gradients, and the command line that reproduces it (to stdout, or to -o FILE)."),
 }

@@ -150,7 +150,7 @@ def diagnostic_schema() -> dict[str, Any]:
             },
             "code": {
                 "description": "stable code: CG0xx YAML and bytes, CG1xx graph rules, CG2xx run, CG3xx command line,"
-                " CG4xx cg check, CG5xx cg fmt, CG6xx expressions, CG7xx cg compile",
+                " CG4xx cg check, CG5xx cg fmt, CG6xx expressions, CG7xx cg compile, cg import and cg export",
                 "type": "string",
                 "pattern": "^CG[0-9]{3}$",
             },

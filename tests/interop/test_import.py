@@ -1,0 +1,163 @@
+"""`cg import`: each ONNX op cg imports, in a model built with onnx.helper, becomes cg nodes whose
+values equal ONNX's reference evaluator's (the import's own cross-check); what cannot be imported is
+refused with the node's name and op type, and nothing is written (cg/interop/read.py, rules.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'cg-graphs[onnx]')")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from cg.errors import CgError  # noqa: E402
+from cg.interop import rules  # noqa: E402
+from cg.interop.crosscheck import cross_check  # noqa: E402
+from cg.interop.read import read_model  # noqa: E402
+
+F = TensorProto.FLOAT
+
+
+def model(nodes: list[Any], inputs: dict[str, list[int]], outputs: list[str], *, inits: dict[str, np.ndarray] | None
+          = None, opset: int = 18) -> bytes:
+    """A model of `nodes` with float inputs of the given shapes; its outputs' types are found by
+    running it once (the checker wants them, as exporters write them)."""
+    def make(types: list[Any]) -> Any:
+        graph = helper.make_graph(
+            nodes, "test", [helper.make_tensor_value_info(k, F, s) for k, s in inputs.items()], types,
+            initializer=[numpy_helper.from_array(v, k) for k, v in (inits or {}).items()])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+    from onnx.reference import ReferenceEvaluator
+
+    feeds = {k: np.ones(s, np.float32) for k, s in inputs.items()}
+    try:
+        found = ReferenceEvaluator(make([helper.make_tensor_value_info(o, F, None) for o in outputs])).run(None, feeds)
+    except Exception:  # a model the tests expect to be refused: any output type will do
+        found = [np.zeros((), np.float32) for _ in outputs]
+    types = [helper.make_tensor_value_info(o, helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype), np.shape(v))
+             for o, v in zip(outputs, found)]
+    return make(types).SerializeToString()
+
+
+def one(op_type: str, n_in: int = 1, shape: tuple[int, ...] = (2, 3), **attrs: Any) -> bytes:
+    names = [f"a{k}" for k in range(n_in)]
+    return model([helper.make_node(op_type, names, ["y"], name=f"the_{op_type}", **attrs)],
+                 {n: list(shape) for n in names}, ["y"])
+
+
+def const(name: str, value: Any) -> Any:
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value), name))
+
+
+I64 = np.int64
+W = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+MODELS: dict[str, Callable[[], bytes]] = {
+    **{t: (lambda t=t: one(t)) for t in ("Neg", "Exp", "Abs", "Sin", "Cos", "Tanh", "Sigmoid", "Relu")},
+    **{t: (lambda t=t, attrs=attrs: model([helper.make_node("Relu", ["a"], ["r"]),  # an output must be computed
+                                           helper.make_node(t, ["r"], ["y"], **attrs)], {"a": [2, 3]}, ["y"]))
+       for t, attrs in (("Identity", {}), ("Dropout", {}), ("Cast", {"to": TensorProto.DOUBLE}))},
+    "Log": lambda: model([helper.make_node("Exp", ["a"], ["e"]), helper.make_node("Log", ["e"], ["y"])],
+                         {"a": [2, 3]}, ["y"]),
+    "Sqrt": lambda: model([helper.make_node("Exp", ["a"], ["e"]), helper.make_node("Sqrt", ["e"], ["y"])],
+                          {"a": [2, 3]}, ["y"]),
+    **{t: (lambda t=t: one(t, 2)) for t in ("Add", "Sub", "Mul", "Div")},
+    "Pow": lambda: model([helper.make_node("Exp", ["a"], ["e"]), helper.make_node("Pow", ["e", "b"], ["y"])],
+                         {"a": [2, 3], "b": [3]}, ["y"]),
+    "MatMul": lambda: model([helper.make_node("MatMul", ["a", "b"], ["y"])], {"a": [2, 3], "b": [3, 4]}, ["y"]),
+    "Sum": lambda: one("Sum", 3),
+    "Max": lambda: one("Max", 3),
+    "Min": lambda: one("Min", 2),
+    "Softmax": lambda: one("Softmax", axis=0),
+    "LogSoftmax": lambda: one("LogSoftmax"),
+    "ReduceSum": lambda: model([const("ax", np.asarray([1], I64)), helper.make_node("ReduceSum", ["a", "ax"], ["y"])],
+                               {"a": [2, 3]}, ["y"]),
+    "ReduceMean": lambda: model([helper.make_node("ReduceMean", ["a"], ["y"], axes=[0], keepdims=0)],
+                                {"a": [2, 3]}, ["y"], opset=13),
+    "ReduceMax": lambda: one("ReduceMax", keepdims=0),
+    "ReduceLogSumExp": lambda: model([const("ax", np.asarray([0, 2], I64)),
+                                      helper.make_node("ReduceLogSumExp", ["a", "ax"], ["y"])], {"a": [2, 3, 2]},
+                                     ["y"]),
+    "Reshape": lambda: model([const("s", np.asarray([0, -1], I64)), helper.make_node("Reshape", ["a", "s"], ["y"])],
+                             {"a": [2, 3, 2]}, ["y"]),
+    "Flatten": lambda: one("Flatten", shape=(2, 3, 2), axis=1),
+    "Squeeze": lambda: model([const("ax", np.asarray([1], I64)), helper.make_node("Squeeze", ["a", "ax"], ["y"])],
+                             {"a": [2, 1, 3]}, ["y"]),
+    "Unsqueeze": lambda: model([const("ax", np.asarray([0], I64)), helper.make_node("Unsqueeze", ["a", "ax"], ["y"])],
+                               {"a": [2, 3]}, ["y"]),
+    "Transpose": lambda: one("Transpose", shape=(2, 3, 4), perm=[1, 0, 2]),
+    "Gemm": lambda: model([helper.make_node("Gemm", ["a", "W", "b"], ["y"], transB=1, alpha=0.5, beta=2.0)],
+                          {"a": [2, 3]}, ["y"], inits={"W": W, "b": np.ones(4, np.float32)}),
+    "Gather": lambda: model([const("i", np.asarray(2, I64)), helper.make_node("Gather", ["a", "i"], ["y"], axis=1)],
+                            {"a": [2, 3]}, ["y"]),
+    "GatherElements": lambda: model([const("i", np.asarray([[2], [0]], I64)),
+                                     helper.make_node("GatherElements", ["a", "i"], ["y"], axis=1)],
+                                    {"a": [2, 3]}, ["y"]),
+}
+
+
+def test_every_imported_op_has_a_model_here() -> None:
+    assert sorted(MODELS) == sorted(rules.RULES)
+
+
+@pytest.mark.parametrize("op_type", sorted(MODELS))
+def test_each_op_imports_and_agrees_with_onnx(op_type: str) -> None:
+    imported = read_model(MODELS[op_type](), "m.onnx", {})
+    agreement = cross_check(imported, "m.onnx")
+    assert agreement.compared >= 1 and agreement.worst <= 1e-4
+    assert imported.outputs == [imported.onnx_ids["y"]]
+
+
+def test_gemm_is_transpose_matmul_scale_add() -> None:
+    nodes = read_model(MODELS["Gemm"](), "m.onnx", {}).nodes
+    assert [n["op"] for n in nodes.values()] == ["transpose", "matmul", "mul", "mul", "add"]
+    assert all(n["doc"] == "ONNX Gemm" for n in nodes.values())
+
+
+def test_shape_arithmetic_folds_into_constants() -> None:
+    """An exporter's Shape -> Gather -> Concat -> Reshape becomes one cg reshape."""
+    data = model([helper.make_node("Shape", ["a"], ["s"]), const("k", np.asarray(0, I64)),
+                  helper.make_node("Gather", ["s", "k"], ["n"], axis=0), const("m", np.asarray([-1], I64)),
+                  const("ax", np.asarray([0], I64)), helper.make_node("Unsqueeze", ["n", "ax"], ["n1"]),
+                  helper.make_node("Concat", ["n1", "m"], ["target"], axis=0),
+                  helper.make_node("Reshape", ["a", "target"], ["y"])], {"a": [2, 3, 2]}, ["y"])
+    imported = read_model(data, "m.onnx", {})
+    assert list(imported.nodes.values()) == [{"op": "reshape", "in": ["a"], "shape": [2, 6], "doc": "ONNX Reshape"}]
+
+
+def test_ids_are_valid_and_unique() -> None:
+    data = model([helper.make_node("Relu", ["0.in"], ["/l/Relu_0"], name="/l/Relu"),
+                  helper.make_node("Neg", ["/l/Relu_0"], ["l.Relu_0"])], {"0.in": [2]}, ["l.Relu_0"])
+    imported = read_model(data, "m.onnx", {})
+    assert list(imported.inputs) == ["_0_in"] and list(imported.nodes) == ["l_Relu_0", "l_Relu_0_2"]
+
+
+@pytest.mark.parametrize(("data", "code", "words"), [
+    (b"not a model at all", "CG711", "not a valid ONNX model"),
+    (one("Conv", 2, shape=(1, 1, 3, 3)), "CG712", "'the_Conv' (Conv): not an op cg imports. cg imports: Abs, Add"),
+    (model([helper.make_node("Relu", ["a"], ["y"])], {"a": [2]}, ["y"], opset=12), "CG712",
+     "opset 12; cg imports opset 13 and later"),
+    (model([helper.make_node("Identity", ["a"], ["y"])], {"a": [2]}, ["y"]), "CG712", "is one of its inputs"),
+    (one("Cast", to=TensorProto.INT64), "CG712", "a cast from float32 to int64 changes values"),
+    (model([helper.make_node("Gather", ["a", "i"], ["y"], axis=0)], {"a": [3, 2]}, ["y"],
+           inits={"i": np.asarray([0, 2], I64)}), "CG712", "one entry along the last axis"),
+])
+def test_what_cannot_be_imported_is_refused(data: bytes, code: str, words: str) -> None:
+    with pytest.raises(CgError) as e:
+        read_model(data, "m.onnx", {})
+    d = e.value.diagnostics[0]
+    assert d.code == code and words in d.message, d.message
+
+
+def test_the_cross_check_names_the_node_whose_rule_is_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(rules.RULES, "Tanh", rules._unary("sigmoid"))
+    data = model([helper.make_node("Relu", ["a"], ["r"], name="first"),
+                  helper.make_node("Tanh", ["r"], ["y"], name="second")], {"a": [4]}, ["y"])
+    imported = read_model(data, "m.onnx", {"a": np.asarray([1.0, 2, 3, 4], np.float32)})
+    with pytest.raises(CgError) as e:
+        cross_check(imported, "m.onnx")
+    [d] = e.value.diagnostics
+    assert d.code == "CG713" and d.node == "y" and "node 'second', Tanh" in d.message
