@@ -65,14 +65,8 @@ class Imported:
 
 def read_model(data: bytes, file: str, given: Mapping[str, np.ndarray], *, batch: int = 1, seed: int = 0) -> Imported:
     onnx = onnx_module("cg import")
-    try:
-        model = onnx.load_model_from_string(data)
-        onnx.checker.check_model(model)
-    except Exception as e:  # protobuf's DecodeError, onnx's ValidationError: both say what is wrong
-        said = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        raise CgError.one("CG711", f"not a valid ONNX model: {said}", file=file) from None
-    _check_opset(model, file)
-    params = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    model = _checked(onnx, data, file)
+    params = {t.name: _tensor(onnx, t, file) for t in model.graph.initializer}
     feeds = _feeds(model, params, given, batch, seed, file)
     reference = _evaluate(model, feeds, params, file)
     namer = Namer()
@@ -99,6 +93,42 @@ def read_model(data: bytes, file: str, given: Mapping[str, np.ndarray], *, batch
     doc = (f"imported from {os.path.basename(file)}, ONNX graph {model.graph.name!r}"
            f"{' by ' + producer if producer else ''} (opset {_opset(model)})")
     return Imported(name, doc, inputs, arrays, imp.nodes, outputs, dict(imp.known), ops, reference)
+
+
+def _checked(onnx: Any, data: bytes, file: str) -> Any:
+    """The model, read and passed by ONNX's checker. Weights kept in other files are refused
+    before the checker runs: it would look for the files the model names."""
+    try:
+        model = onnx.load_model_from_string(data)
+        for t in model.graph.initializer:
+            if t.data_location == onnx.TensorProto.EXTERNAL:
+                raise CgError.one("CG712", f"the initializer {t.name!r} keeps its values in another file; export "
+                                  "the model with its weights inside (torch.onnx.export(..., external_data=False))",
+                                  file=file)
+        onnx.checker.check_model(model)
+    except CgError:
+        raise
+    except Exception as e:  # protobuf's DecodeError, onnx's ValidationError: both say what is wrong
+        said = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise CgError.one("CG711", f"not a valid ONNX model: {said}", file=file) from None
+    _check_opset(model, file)
+    return model
+
+
+def _tensor(onnx: Any, t: Any, file: str) -> np.ndarray:
+    """An initializer's values, within cg's element limit before they are decoded."""
+    _within_limit(t.name, tuple(t.dims), file)
+    found: np.ndarray = onnx.numpy_helper.to_array(t)
+    return found
+
+
+def _within_limit(name: str, shape: tuple[int, ...], file: str) -> None:
+    from cg.limits import current
+
+    limits = current()
+    if float(np.prod(shape, dtype=np.float64)) > limits.max_elements:
+        raise CgError.one("CG004", f"{name!r} has shape {list(shape)}: more than {limits.max_elements:,} numbers "
+                          f"in one tensor; {limits.hint('max_elements')}", file=file)
 
 
 def _opset(model: Any) -> int:
@@ -134,6 +164,7 @@ def _feeds(model: Any, params: dict[str, np.ndarray], given: Mapping[str, np.nda
             raise CgError.one("CG712", f"the model's input {i.name!r} is of type {dtype}, not numbers cg computes "
                               "with", file=file)
         shape = _shape(i, batch)
+        _within_limit(i.name, shape, file)
         if i.name in given:
             value = np.asarray(given[i.name])
             if value.shape != shape and all(d.HasField("dim_value") for d in i.type.tensor_type.shape.dim):

@@ -161,3 +161,38 @@ def test_the_cross_check_names_the_node_whose_rule_is_wrong(monkeypatch: pytest.
         cross_check(imported, "m.onnx")
     [d] = e.value.diagnostics
     assert d.code == "CG713" and d.node == "y" and "node 'second', Tanh" in d.message
+
+
+def test_weights_in_another_file_are_refused_never_read(tmp_path: Any) -> None:
+    t = numpy_helper.from_array(np.ones(3, np.float32), "W")
+    t.data_location = TensorProto.EXTERNAL
+    t.ClearField("raw_data")
+    t.external_data.add(key="location", value="/etc/passwd")
+    graph = helper.make_graph([helper.make_node("Add", ["a", "W"], ["y"])], "g",
+                              [helper.make_tensor_value_info("a", F, [3])], [helper.make_tensor_value_info("y", F, [3])],
+                              initializer=[t])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+    with pytest.raises(CgError) as e:
+        read_model(data, "m.onnx", {})
+    assert "'W' keeps its values in another file" in str(e.value)
+
+
+def test_the_element_limit_applies_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cg.limits import raised, set_current
+
+    set_current(raised(max_elements=5))
+    try:
+        with pytest.raises(CgError) as e:
+            read_model(MODELS["Gemm"](), "m.onnx", {})
+        assert e.value.diagnostics[0].code == "CG004" and "'W' has shape [4, 3]" in str(e.value)
+    finally:
+        set_current(None)
+
+
+def test_control_characters_in_names_are_escaped_on_the_terminal(tmp_path: Any) -> None:
+    from conftest import cg
+
+    path = tmp_path / "evil.onnx"
+    path.write_bytes(model([helper.make_node("Erf", ["a"], ["y"], name="x\x1b[31mred")], {"a": [2]}, ["y"]))
+    r = cg("import", str(path), "-o", str(tmp_path / "evil.yaml"))
+    assert r.code == 1 and "\x1b" not in r.err and "Erf" in r.err
