@@ -92,9 +92,8 @@ def test_a_live_pytorch_export(tmp_path: Path) -> None:
     """Runs where torch is installed: a fresh MLP, exported now, gives cg PyTorch's gradients."""
     torch = pytest.importorskip("torch", reason="torch is not installed (tools/torch_models.py needs it too)")
     pytest.importorskip("onnxscript", reason="torch.onnx.export needs onnxscript")
-    from cg.interop.read import add_loss, read_model
-
     import cg as cglib
+    from cg.interop.read import add_loss, read_model
 
     torch.manual_seed(1)
     net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Sigmoid(), torch.nn.Linear(5, 4), torch.nn.Tanh(),
