@@ -169,8 +169,8 @@ def test_weights_in_another_file_are_refused_never_read(tmp_path: Any) -> None:
     t.ClearField("raw_data")
     t.external_data.add(key="location", value="/etc/passwd")
     graph = helper.make_graph([helper.make_node("Add", ["a", "W"], ["y"])], "g",
-                              [helper.make_tensor_value_info("a", F, [3])], [helper.make_tensor_value_info("y", F, [3])],
-                              initializer=[t])
+                              [helper.make_tensor_value_info("a", F, [3])],
+                              [helper.make_tensor_value_info("y", F, [3])], initializer=[t])
     data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
     with pytest.raises(CgError) as e:
         read_model(data, "m.onnx", {})
