@@ -11,6 +11,7 @@ The heavy modules (numpy, jsonschema) are imported on first use, so `cg --help` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,21 +23,29 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def load(path: str | Path) -> Graph:
+def load(path: str | Path, *, allow_paths: Sequence[str | Path] | None = None) -> Graph:
     """Read, parse and validate a graph file (JSON if named *.json, else YAML); raises
-    cg.errors.CgError subclasses."""
+    cg.errors.CgError subclasses. Imports and input files (`file:`) are read from the file's
+    folder tree and from `allow_paths` (default: the folders of CG_ALLOW_PATH)."""
     from cg.graph.builder import build
     from cg.parse.read import load_file
 
-    return build(load_file(path))
+    return build(load_file(path), allow_paths=_folders(allow_paths))
 
 
-def loads(text: str, file: str = "<string>") -> Graph:
-    """Parse and validate graph text; `file` is the name used in messages (*.json: read as JSON)."""
+def loads(text: str, file: str = "<string>", *, allow_paths: Sequence[str | Path] | None = None) -> Graph:
+    """Parse and validate graph text; `file` is the name used in messages (*.json: read as JSON)
+    and where relative paths start (the current directory for <string>)."""
     from cg.graph.builder import build
     from cg.parse.read import load_text
 
-    return build(load_text(text, file))
+    return build(load_text(text, file), allow_paths=_folders(allow_paths))
+
+
+def _folders(paths: Sequence[str | Path] | None) -> tuple[str, ...] | None:
+    if isinstance(paths, (str, Path)):  # one folder given alone, not its characters
+        paths = [paths]
+    return None if paths is None else tuple(str(p) for p in paths)
 
 
 def run(graph: Graph, inputs: dict[str, Any] | None = None, **options: Any) -> Result:

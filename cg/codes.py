@@ -42,6 +42,15 @@ CODES: tuple[Code, ...] = (
     Code("CG131", "bad-import", "an import outside the allowed folders, unreadable, not a library, or in a cycle"),
     Code("CG132", "bad-function", "a function named like a built-in op or another function, or returning an input"),
     Code("CG133", "library-only", "a library file (functions only) given where a graph is run"),
+    Code("CG140", "file-outside", "an input's file outside the folder of the graph file (and of --allow-path)"),
+    Code("CG141", "file-unreadable", "an input's file that is missing, not a regular file (a directory), that cannot"
+         " be read, or not named .npy or .npz"),
+    Code("CG142", "file-key", "an input's .npz array: the key is not in the archive, or missing, or given for a"
+         " .npy file"),
+    Code("CG143", "file-corrupt", "an input's file that is not a valid .npy or .npz (damaged, cut off, a member"
+         " larger than its header says)"),
+    Code("CG144", "file-dtype", "an input's array of a dtype cg refuses: Python objects (never unpickled), bool,"
+         " complex, strings, records, dates; a float array for dtype int"),
     Code("CG200", "non-finite", "NaN or Inf produced in the run"),
     Code("CG201", "op-failed", "an op failed on its values (index out of range)"),
     Code("CG210", "non-scalar-output", "a non-scalar output without --seed"),

@@ -51,9 +51,9 @@ def _limit(field: str, what: str) -> Callable[[Callable[..., None]], Callable[..
 @_limit("max_elements", "Most numbers in one tensor (value, input or node)")
 @_limit("max_total", "Most numbers a command holds or computes in all (values, gradients, passes)")
 @click.option("--allow-path", "allow_path", multiple=True, metavar="DIR",
-              help="Also allow `imports:` from this folder tree (repeatable; CG_ALLOW_PATH=DIR1:DIR2 adds "
-                   "folders too). By default a graph imports only from its own folder tree and the libraries "
-                   "shipped with cg (cg:nn).")
+              help="Also allow `imports:` and input files (`file:`) from this folder tree (repeatable; "
+                   "CG_ALLOW_PATH=DIR1:DIR2 adds folders too). By default a graph reads only from its own folder "
+                   "tree (and imports the libraries shipped with cg, cg:nn).")
 def main(allow_path: tuple[str, ...], **given: int | None) -> None:
     """cg: computational graphs in YAML, run forward and backward.
 

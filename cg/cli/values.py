@@ -12,7 +12,7 @@ import os
 import re
 import stat
 from collections.abc import Sequence
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 
@@ -28,7 +28,6 @@ MAX_DEPTH = 32
 # A value of 10^8 numbers is 800 MB as float64 before a single op runs; no graph cg is for needs
 # more than ten million (80 MB), and bigger ones are refused before they are read.
 MAX_ELEMENTS = Limits.max_elements  # the default; the one in force is limits.current().max_elements
-_NPY_HEADER = 100_000  # bytes: numpy writes headers of a few hundred (and refuses over 10,000 by default)
 EXPECTED = "expected a number or a bracketed list like [1, 2, 3]"
 
 # JSON's number grammar exactly: a token that passes here is one json.loads accepts.
@@ -169,61 +168,14 @@ def _load_json(f: BinaryIO, where: str) -> np.ndarray:
     return _parse_literal(text.strip(), what=where)
 
 
-def _npy_header(f: BinaryIO, where: str) -> tuple[tuple[int, ...], np.dtype[Any], bool]:
-    """Shape, dtype and order from the header, checked against the element limit and against the
-    file's size before a byte of data is read (a 144-byte file may claim 10^10 numbers)."""
-    from numpy.lib import format as npy
-
-    magic = f.read(len(npy.MAGIC_PREFIX))
-    if magic[:4] == b"PK\x03\x04":
-        raise _usage(f"{where}: an .npz archive, not a .npy array file; save one array with numpy.save")
-    if magic != npy.MAGIC_PREFIX:
-        raise _usage(f"{where}: not a .npy file (it does not start with numpy's magic bytes \\x93NUMPY)")
-    head = f.read(6)  # the version (2 bytes), then the header's length: 2 bytes (version 1) or 4, little-endian
-    length = int.from_bytes(head[2:4] if head[:1] == b"\x01" else head[2:6], "little")
-    if len(head) < 6 or length > _NPY_HEADER or length > os.fstat(f.fileno()).st_size:
-        raise _usage(f"{where}: not a valid .npy file (its header claims {length:,} bytes)")
-    f.seek(0)
-    try:
-        version = npy.read_magic(f)
-        read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
-        shape, fortran, dtype = read(f)  # type: ignore[operator]
-    except (ValueError, OSError, SyntaxError, TypeError) as e:
-        raise _usage(f"{where}: not a valid .npy file ({_show(str(e), 80)})") from None
-    if dtype.hasobject:
-        raise _usage(f"{where}: holds Python objects, which cg refuses to unpickle")
-    most = current_limits().max_elements
-    if not all(type(n) is int and n >= 0 for n in shape):  # (-1,), (True,)
-        raise _usage(f"{where}: not a valid .npy file (its shape {_show(str(shape), 80)} is not a list of sizes)")
-    size = math.prod(shape)
-    if size > most or max(shape, default=0) > most:  # (0, 10**22) holds no number, but numpy cannot make it
-        what = f"{size:,} numbers" if size else f"a dimension of {max(shape):,}"
-        raise _usage(f"{where}: {what}; cg refuses values of more than {most:,} ({Limits().hint('max_elements')})")
-    left = os.fstat(f.fileno()).st_size - f.tell()
-    if size * dtype.itemsize > left:
-        raise _usage(f"{where}: the header says {size:,} numbers of {dtype.itemsize} bytes, but the file holds"
-                     f" only {left:,} bytes of data (cut off?)")
-    return shape, dtype, fortran
-
-
 def _load_npy(f: BinaryIO, where: str) -> np.ndarray:
-    shape, dtype, fortran = _npy_header(f, where)
-    kind = dtype.kind
-    if kind not in "iuf":
-        raise _usage(f"{where}: expected integer or float numbers, got dtype {dtype}")
-    count = math.prod(shape)
-    data = f.read(count * dtype.itemsize)  # exactly what the header says, checked above to be there
-    arr = np.frombuffer(data, dtype=dtype, count=count)
-    arr = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
-    if kind == "u" and arr.size and int(arr.max()) > _INT64.max:
-        raise _usage(f"{where}: values do not fit in int64")
-    if kind in "iu":
-        return arr.astype(np.int64)
-    with np.errstate(over="ignore"):  # float128 beyond float64's range becomes inf, refused next
-        out = arr.astype(np.float64)
-    if not np.isfinite(out).all():
-        raise _usage(f"{where}: NaN and infinity are not allowed")
-    return out
+    """The array of a .npy file, its header checked before any data (cg/graph/arrays.py)."""
+    from cg.graph.arrays import ArrayFileError, read_data, read_header
+
+    try:
+        return read_data(f, read_header(f, os.fstat(f.fileno()).st_size))
+    except ArrayFileError as e:
+        raise _usage(f"{where}: {e}") from None
 
 
 def parse_assignments(text: str) -> list[tuple[str, str]]:

@@ -2,10 +2,10 @@
 
 Canonical form: top-level keys in the order cg, name, doc, imports, functions, inputs, nodes,
 outputs, expect; a function's doc, inputs, nodes, output; a node's keys expr or op, in, then its
-attributes (in the op's order), then doc; an input's value, shape, dtype, doc; expect's inputs,
-of, tol, rtol, values, grads. `inputs`, `nodes`, `expect`, `functions` and each function's
-`nodes` hold one entry per line; everything else is written in flow style (`{op: mul, in: [x,
-y]}`) when it fits in WIDTH columns, else in block style, one entry per line (long lists of
+attributes (in the op's order), then doc; an input's value (or file and key), shape, dtype, doc;
+expect's inputs, of, tol, rtol, values, grads. `inputs`, `nodes`, `expect`, `functions` and each
+function's `nodes` hold one entry per line; everything else is written in flow style (`{op: mul,
+in: [x, y]}`) when it fits in WIDTH columns, else in block style, one entry per line (long lists of
 numbers are wrapped).
 Numbers keep the text they were written with (0.1190 stays 0.1190, 010 stays 010); strings are
 plain where YAML allows, else double-quoted. Inputs and nodes stay in the order of the file.
@@ -47,7 +47,7 @@ WIDTH = 120  # the project's line length (ruff); every example graph's flow line
 INDENT = 2
 ROOT_ORDER = ("cg", "name", "doc", "imports", "functions", "inputs", "nodes", "outputs", "expect")
 FUNCTION_ORDER = ("doc", "inputs", "nodes", "output")
-INPUT_ORDER = ("value", "shape", "dtype", "doc")
+INPUT_ORDER = ("value", "file", "key", "shape", "dtype", "doc")
 EXPECT_ORDER = ("inputs", "of", "tol", "rtol", "values", "grads")
 BLOCK_SECTIONS = {("inputs",), ("nodes",), ("expect",), ("functions",)}
 

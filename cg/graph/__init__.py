@@ -3,8 +3,9 @@
 `ir.py` holds the records (Graph, Node, Input, Const, Aval...) that every later stage reads;
 `builder.py` checks a document and builds them (schema, names, references, cycles, shapes),
 with `scope.py`, `imports.py` and `functions.py` for libraries and function definitions,
-`expr.py` and `expr_nodes.py` for `expr` nodes, `composite.py` and `inline.py` for calls, and
-`expect.py` for the `expect` block.
+`folders.py` for where imports and input files may come from, `weights.py` and `arrays.py` for
+inputs whose default value is in a .npy or .npz file, `expr.py` and `expr_nodes.py` for `expr`
+nodes, `composite.py` and `inline.py` for calls, and `expect.py` for the `expect` block.
 
     from cg.graph import Graph, build    # the documented names, imported on first use
 """

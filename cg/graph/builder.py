@@ -8,6 +8,7 @@ one GraphError.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any
 
@@ -20,21 +21,25 @@ from cg.graph.inline import Inliner
 from cg.graph.ir import _ID, Graph
 from cg.graph.parts import Builder, build_nodes, check_cycles, check_references
 from cg.graph.shapes import infer
+from cg.graph.weights import Weights
 from cg.parse.document import Document
 
 __all__ = ["build"]
 
 
-def build(doc: Document, *, library: bool = False) -> Graph:
+def build(doc: Document, *, library: bool = False, allow_paths: Sequence[str] | None = None) -> Graph:
     """Validate a document and return its Graph, or raise GraphError with every problem.
-    A library file (functions only) is an error unless `library` (then its Graph is empty)."""
+    A library file (functions only) is an error unless `library` (then its Graph is empty).
+    allow_paths: folders besides the document's own that imports and input files (`file:`) may be
+    read from; None: those of `cg --allow-path` and CG_ALLOW_PATH (cg/graph/folders.py)."""
     with paused_gc():  # many small acyclic objects: see cg/gcpause.py
-        return _build(doc, library)
+        return _build(doc, library, allow_paths)
 
 
-def _build(doc: Document, library: bool = False) -> Graph:
-    scope = load_scope(doc)  # schema, imports and functions
+def _build(doc: Document, library: bool = False, allow_paths: Sequence[str] | None = None) -> Graph:
+    scope = load_scope(doc, allow_paths)  # schema, imports and functions
     b = Builder(doc, scope.ops())
+    b.files = None if scope.library else Weights(scope, doc.file)  # inputs' `file:` (weights.py)
     b.diags.extend(scope.diags)
     schema_ok = not scope.schema_diags
     data = doc.data if isinstance(doc.data, dict) else {}

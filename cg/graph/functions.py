@@ -28,7 +28,7 @@ function is called, by cg.graph.inline, which inlines the calls.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cg.graph.expr_nodes import ExprNodes
@@ -48,8 +48,10 @@ _ID = re.compile(ID_PATTERN)
 FUNCTION_KEYS = ("doc", "inputs", "nodes", "output")
 
 
-def load_scope(main: Document) -> Scope:
-    scope = Scope(main)
+def load_scope(main: Document, allow_paths: Sequence[str] | None = None) -> Scope:
+    """The document's schema problems, imports and functions, read and checked; allow_paths: the
+    folders besides the main file's that imports (and input files) may come from (cg/graph/folders.py)."""
+    scope = Scope(main, allow_paths=None if allow_paths is None else tuple(allow_paths))
     data = main.data if isinstance(main.data, dict) else {}
     if "functions" not in data and "imports" not in data:  # the common case: nothing more to read
         scope.schema_diags = validate(main)

@@ -5,11 +5,10 @@ importing file (to the current directory for standard input).
 
 What may be imported: files inside the folder of the main file (the one given on the command
 line; the current directory for standard input), inside a folder allowed with `cg --allow-path
-DIR` or CG_ALLOW_PATH, and the libraries shipped with cg (`cg:nn`). A graph from someone else's
-repository must not read /etc/shadow or ../../secrets: the real path (symlinks resolved) is
-checked before the file is looked at, and the refusal says nothing about the file. Messages about
-an imported file that fails to load name the file, the place and the kind of problem, never its
-text."""
+DIR` or CG_ALLOW_PATH, and the libraries shipped with cg (`cg:nn`): cg/graph/folders.py, which
+input files share. The real path (symlinks resolved) is checked before the file is looked at, and
+the refusal says nothing about the file. Messages about an imported file that fails to load name
+the file, the place and the kind of problem, never its text."""
 
 from __future__ import annotations
 
@@ -20,13 +19,12 @@ from typing import Any
 
 from cg.codes import name_of
 from cg.errors import Diagnostic, LoadError
+from cg.graph.folders import Folders, folder_of, unusable
 from cg.graph.order import topological_order, walk_cycle
 from cg.graph.scope import Scope, at, is_library
-from cg.limits import allowed_paths
 from cg.parse.read import load_file
 from cg.schema.messages import quote
 
-_NO_DIR = ("-", "<stdin>", "<string>")  # text without a file: imports are relative to the current directory
 SHIPPED = Path(__file__).resolve().parent.parent / "lib"  # `imports: [cg:nn]` is cg/lib/nn.yaml
 _SHIPPED_NAME = re.compile(r"cg:([a-z][a-z0-9_]*)")
 
@@ -35,28 +33,10 @@ def shipped_libraries() -> list[str]:
     return sorted(f"cg:{p.stem}" for p in SHIPPED.glob("*.yaml"))
 
 
-def _inside(real: str, folder: str) -> bool:
-    return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def _roots(main: str) -> list[str]:
-    """The real folders imports may come from, the main file's first."""
-    home = os.getcwd() if main in _NO_DIR else os.path.dirname(os.path.abspath(main))
-    return [os.path.realpath(home), *(os.path.realpath(p) for p in allowed_paths()), str(SHIPPED)]
-
-
-def _home(main: str) -> str:
-    """Where imports may come from, in words: the folder of mlp.yaml (graphs/). The folder is named
-    once (the message's prefix names the file already), so a deep checkout keeps the message short."""
-    if main in _NO_DIR:
-        return "the current directory"
-    return f"the folder of {os.path.basename(main)} ({os.path.join(os.path.dirname(main) or '.', '')})"
-
-
 def read_imports(scope: Scope) -> None:
     """Every file of the import closure, breadth first; missing files and non-libraries are errors."""
     todo = [scope.main]
-    roots = _roots(scope.main.file)
+    folders = scope.folders.also(str(SHIPPED))  # the graph's folders, and cg's own library
     known: dict[str, str | None] = {os.path.realpath(scope.main.file): scope.main.file}  # None: failed
     while todo:
         doc = todo.pop(0)
@@ -66,7 +46,7 @@ def read_imports(scope: Scope) -> None:
         for k, entry in enumerate(entries if isinstance(entries, list) else []):
             if not isinstance(entry, str) or not entry:
                 continue  # the schema says what is wrong
-            path = _resolve(scope, doc, k, entry, roots)
+            path = _resolve(scope, doc, k, entry, folders)
             if path is None:
                 scope.failed.add(doc.file)
                 continue
@@ -86,7 +66,7 @@ def read_imports(scope: Scope) -> None:
     _import_cycles(scope)
 
 
-def _resolve(scope: Scope, doc: Any, k: int, entry: str, roots: list[str]) -> str | None:
+def _resolve(scope: Scope, doc: Any, k: int, entry: str, folders: Folders) -> str | None:
     """The path to read for one entry, or None once the refusal is reported (CG131)."""
     shipped = _SHIPPED_NAME.fullmatch(entry)
     if entry.startswith("cg:"):
@@ -96,12 +76,14 @@ def _resolve(scope: Scope, doc: Any, k: int, entry: str, roots: list[str]) -> st
                         f"{', '.join(shipped_libraries())})", ("imports", k))
             return None
         return str(library)
+    if (why := unusable(entry)) is not None:
+        scope.error(doc, "CG131", f"cannot import {quote(entry)}: {why}", ("imports", k))
+        return None
     shipped_doc = _SHIPPED_NAME.fullmatch(doc.file) is not None  # cg:nn's own imports are beside it
-    base = str(SHIPPED) if shipped_doc else "" if doc.file in _NO_DIR else os.path.dirname(doc.file)
+    base = str(SHIPPED) if shipped_doc else folder_of(doc.file)
     path = os.path.normpath(os.path.join(base, entry))
-    if not any(_inside(os.path.realpath(path), root) for root in roots):  # before the file is looked at
-        scope.error(doc, "CG131", f"cannot import {quote(entry)}: it is outside {_home(scope.main.file)}; allow it "
-                    "with `cg --allow-path DIR` (or CG_ALLOW_PATH)", ("imports", k))
+    if folders.admit(path) is None:  # before the file is looked at
+        scope.error(doc, "CG131", f"cannot import {quote(entry)}: {folders.outside()}", ("imports", k))
         return None
     if not os.path.lexists(path):
         scope.error(doc, "CG131", f"cannot import {quote(entry)}: no such file ({quote(path, 80)})", ("imports", k))

@@ -49,6 +49,7 @@ class Builder:
         self.doc = doc
         self.ops = ops  # built-in ops, and the functions the document can call
         self.exprs: Callable[[Builder, str, dict[str, Any]], Node | None] | None = None  # {expr: ...} nodes
+        self.files: Callable[[Builder, str, dict[str, Any]], np.ndarray | None] | None = None  # {file: ...} inputs
         self.diags: list[Diagnostic] = []
 
     def error(self, code: str, message: str, path: tuple[Any, ...], node: str | None, *, key: bool = False) -> None:
@@ -65,6 +66,11 @@ class Builder:
             default = self.literal(spec["value"], dtype, value_path, name, "value")
             if default is None:
                 return None
+        elif "file" in spec:  # cg/graph/weights.py; none in a library file, whose inputs are refused
+            default = self.files(self, name, spec) if self.files is not None else None
+            if default is None:
+                return None
+            value_path = ("inputs", name, "file")
         shape = tuple(spec["shape"]) if "shape" in spec else (() if default is None else default.shape)
         if len(shape) > MAX_DIMS:
             path = ("inputs", name, "shape") if "shape" in spec else value_path

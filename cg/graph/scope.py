@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cg.errors import Diagnostic, Pos, did_you_mean
+from cg.graph.folders import Folders
 from cg.graph.ir import CallOp, Node
 from cg.ops import REGISTRY, Op
 from cg.parse.document import Document, YamlPath
@@ -104,6 +105,15 @@ class Scope:
     _ops: dict[str, ScopeOps] = field(default_factory=dict)  # file -> the view ops() gives
     hints_left: int = 20  # ' (did you mean ...?)' for the first few unknown names only, as graph._Suggest
     failed: set[str] = field(default_factory=set)  # files with an import that failed (reported there)
+    allow_paths: tuple[str, ...] | None = None  # folders besides the main file's (None: the CLI's, CG_ALLOW_PATH)
+    _folders: Folders | None = field(default=None, init=False, repr=False)
+
+    @property
+    def folders(self) -> Folders:
+        """Where imports and input files may be read from (worked out when a file first needs it)."""
+        if self._folders is None:
+            self._folders = Folders.of(self.main.file, self.allow_paths)
+        return self._folders
 
     @property
     def library(self) -> bool:

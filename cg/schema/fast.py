@@ -19,7 +19,7 @@ from cg.schema.messages import ID_PATTERN
 
 _ID = re.compile(ID_PATTERN)  # searched, as jsonschema does with `pattern`
 _TOP = frozenset({"cg", "name", "doc", "inputs", "nodes", "outputs", "expect"})
-_INPUT = frozenset({"value", "shape", "dtype", "doc"})
+_INPUT = frozenset({"value", "file", "key", "shape", "dtype", "doc"})
 _EXPECT = frozenset({"inputs", "of", "tol", "rtol", "values", "grads"})
 
 
@@ -102,6 +102,10 @@ def _plain_input(spec: Any) -> bool:
     if type(spec) is not dict:
         return is_tensor(spec)
     if not spec.keys() <= _INPUT or ("value" in spec and not is_tensor(spec["value"])):
+        return False
+    if "file" in spec and ("value" in spec or type(spec["file"]) is not str or not spec["file"]):  # value or file
+        return False
+    if "key" in spec and ("file" not in spec or type(spec["key"]) is not str or not spec["key"]):  # key with file
         return False
     if "dtype" in spec and spec["dtype"] not in ("float", "int"):  # enum: both strings
         return False

@@ -218,6 +218,13 @@ def _simple(err: Any, path: tuple[Any, ...]) -> tuple[str, str, tuple[Any, ...],
     if kind == "required":
         missing = [name for name in want if isinstance(inst, dict) and name not in inst]
         return "CG100", _missing(missing, path), path, True
+    if kind == "not" and isinstance(want, dict) and list(want) == ["required"]:  # {not: {required: [a, b]}}
+        both = " and ".join(f"'{k}'" for k in want["required"])
+        return "CG100", f"{label}{both} cannot both be given: the default value is one or the other", path, False
+    if kind == "dependentRequired":
+        found = [(k, need) for k, need in want.items() if isinstance(inst, dict) and k in inst]
+        needs = "; ".join(f"'{k}' needs '{n}'" for k, needed in found for n in needed if n not in inst)
+        return "CG100", f"{label}{needs} (key names an array of the .npz archive in file)", path, False
     if kind == "const" and path == ("cg",):
         if isinstance(inst, (int, float)) and not isinstance(inst, bool):
             return "CG100", f"unsupported format version {inst}: this cg reads 'cg: 1'", path, False
@@ -240,6 +247,8 @@ def _simple(err: Any, path: tuple[Any, ...]) -> tuple[str, str, tuple[Any, ...],
         k, item = _repeat(inst)
         what = f"output {quote(item)}" if path == ("outputs",) else f"{label}{item}"
         return "CG100", f"{what} is listed twice", (*path, k), False
+    if kind == "minLength" and want == 1:
+        return "CG100", f"{label}must not be empty", path, False
     if kind == "minimum":
         return "CG100", f"{label}must be {want} or more, got {inst}", path, False
     if kind == "maxItems":

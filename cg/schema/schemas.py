@@ -104,7 +104,8 @@ def graph_schema(*, strict_ops: bool = True) -> dict[str, Any]:
             "name": {"description": "graph name; defaults to the file's stem", "type": "string"},
             "doc": {"description": "what the graph computes, in words or a formula", "type": "string"},
             "inputs": {
-                "description": "the graph's leaves: name -> default value, or {value, shape, dtype, doc}",
+                "description": "the graph's leaves: name -> default value, or {value or file and key, shape, dtype,"
+                " doc}",
                 "type": "object",
                 "propertyNames": {"$ref": "#/$defs/id"},
                 "additionalProperties": {"$ref": "#/$defs/input"},
@@ -169,16 +170,34 @@ def graph_schema(*, strict_ops: bool = True) -> dict[str, Any]:
             },
             "tensor": _tensor(),
             "input": {
-                "description": "a number, a nested list of numbers, or a mapping with value, shape, dtype and doc",
+                "description": "a number, a nested list of numbers, or a mapping with value (or file and key),"
+                " shape, dtype and doc",
                 "anyOf": [
                     {"$ref": "#/$defs/tensor"},
                     {
                         "type": "object",
                         "additionalProperties": False,
+                        # The default value is written inline or read from a file, not both.
+                        "not": {"required": ["value", "file"]},
+                        "dependentRequired": {"key": ["file"]},
                         "properties": {
                             "value": {"description": "default value", "$ref": "#/$defs/tensor"},
+                            "file": {
+                                "description": "the default value from a file saved by numpy: a .npy file, or an"
+                                " .npz archive with key; relative to this file's folder, and inside it (or inside"
+                                " a folder allowed with `cg --allow-path DIR`)",
+                                "type": "string",
+                                "minLength": 1,
+                            },
+                            "key": {
+                                "description": "the name of the array in the .npz archive of file (numpy.savez's"
+                                " keyword)",
+                                "type": "string",
+                                "minLength": 1,
+                            },
                             "shape": {
-                                "description": "the shape; without it, the shape of value, or a scalar",
+                                "description": "the shape; without it, the shape of value (or of the array in"
+                                " file), or a scalar",
                                 "type": "array",
                                 "items": {"type": "integer", "minimum": 0},
                             },

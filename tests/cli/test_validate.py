@@ -66,7 +66,7 @@ BAD: dict[str, Expected | list[Expected]] = {
     "bad_output_name.yaml": ("CG100", 6, 11, None, "'n + 1' is not a valid name"),
     "ref_bad_name.yaml": ("CG100", 5, 21, "n", "'x-1' is not the name of an input or node"),
     # -- inputs --
-    "input_unknown_key.yaml": ("CG100", 4, 26, "v", "unknown key 'shpe' (did you mean 'shape'?) (allowed: value, shape, dtype, doc)"),  # noqa: E501
+    "input_unknown_key.yaml": ("CG100", 4, 26, "v", "unknown key 'shpe' (did you mean 'shape'?) (allowed: value, file, key, shape, dtype, doc)"),  # noqa: E501
     "dtype_double.yaml": ("CG100", 4, 26, "x", "'dtype': expected one of float, int, got the string 'double'"),
     "shape_negative.yaml": ("CG100", 4, 18, "v", "'shape[1]': must be 0 or more, got -3"),
     "shape_not_list.yaml": ("CG100", 4, 14, "v", "'shape': expected a list, got the number 3"),

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT, CliResult
 
+from cg import limits
 from cg.cli import main
 from cg.graph import imports
 
@@ -132,7 +133,7 @@ def test_allow_path_and_the_variable_allow_a_folder(tmp_path: Path, outside: Pat
     r = cg("--allow-path", "/nowhere", "validate", str(path), env={"CG_ALLOW_PATH": str(outside)})
     assert r.code == 0, r.out  # the option adds to the variable
     refusal(path)  # and neither stays for the next run in the same process, nor for the library
-    assert imports.allowed_paths() == tuple(p for p in os.environ.get("CG_ALLOW_PATH", "").split(os.pathsep) if p)
+    assert limits.allowed_paths() == tuple(p for p in os.environ.get("CG_ALLOW_PATH", "").split(os.pathsep) if p)
 
 
 def test_an_allowed_folder_does_not_allow_its_neighbours(tmp_path: Path, outside: Path) -> None:

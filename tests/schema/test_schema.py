@@ -99,7 +99,7 @@ def _mutations(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
             for value in odd:
                 yield {**data, section: {**entries, name: value}}
             if isinstance(entry, dict):
-                for key in [*entry, "axis", "keepdims", "shape", "value", "dtype", "doc", "tol", "of"]:
+                for key in [*entry, "axis", "keepdims", "shape", "value", "file", "key", "dtype", "doc", "tol", "of"]:
                     for value in odd:
                         yield {**data, section: {**entries, name: {**entry, key: value}}}
 
