@@ -46,6 +46,7 @@ schema: $(STAMP)  ## regenerate the committed copies of the JSON Schemas
 	$(BIN)/cg schema > schema/graph.schema.json
 	$(BIN)/cg schema --result > schema/result.schema.json
 	$(BIN)/cg schema --diagnostics > schema/diagnostics.schema.json
+	$(BIN)/cg schema --snapshot > schema/snapshot.schema.json
 
 bench: $(STAMP)  ## W1-W4, loading, start-up: prints them and writes bench/results.md (one BLAS thread)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python bench/all.py

@@ -11,11 +11,15 @@ The heavy modules (numpy, jsonschema) are imported on first use, so `cg --help` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import sys
+import types
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from cg.check.api import Against, CheckReport
     from cg.eval.grad import ValueAndGrad
     from cg.eval.interp import Result
     from cg.graph.ir import Graph
@@ -78,4 +82,37 @@ def value_and_grad(graph: Graph, **options: Any) -> ValueAndGrad:
     return _value_and_grad(graph, **options)
 
 
-__all__ = ["__version__", "load", "loads", "run", "value_and_grad"]
+def check(graph_or_path: Graph | str | os.PathLike[str], inputs: Mapping[str, Any] | None = None,
+          against: Against | None = None, *, per_node: bool = False, rtol: float = 1e-5, atol: float = 1e-7,
+          of: str | None = None, all_nodes: bool = False, seed: int = 0) -> CheckReport:
+    """The checks of `cg check` on one graph (a Graph, or the path of a graph file), for tests:
+
+        report = cg.check("graphs/mlp.yaml", against={"grads": {"b2": -0.5272}}, atol=1e-4)
+        assert report.passed, report   # on failure pytest prints the table and each problem
+
+    `against` is a snapshot: a path (a result saved by `cg run -f json`, or the partial format of
+    schema/snapshot.schema.json), a mapping in the partial format ({"values": {...}, "grads": {...},
+    "inputs": {...}, "of": ...}; numpy arrays and tensors welcome), or a Result of cg.run. The report
+    has `passed`, `rows`, `diagnostics` and `notes`; see cg.check.api.check for the rest."""
+    from cg.check.api import check as _check
+
+    graph = load(os.fspath(graph_or_path)) if isinstance(graph_or_path, (str, os.PathLike)) else graph_or_path
+    return _check(graph, inputs, against, per_node=per_node, rtol=rtol, atol=atol, of=of, all_nodes=all_nodes,
+                  seed=seed)
+
+
+class _Facade(types.ModuleType):
+    """The module `cg`, whose `check` is the function above although cg/check/ is a package: Python
+    binds a package's name in its parent when it is first imported (`from cg.check.report import
+    ...` would make `cg.check` the package), and this keeps the function. Import the package's
+    modules with `from cg.check.x import y`; `import cg.check.x as m` does not work."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "check" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Facade
+
+__all__ = ["__version__", "check", "load", "loads", "run", "value_and_grad"]

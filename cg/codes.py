@@ -66,7 +66,8 @@ CODES: tuple[Code, ...] = (
     Code("CG330", "cannot-write", "an output file (-o) that cannot be written: a directory, no permission, no space"),
     Code("CG400", "local-derivative", "`cg check --per-node`: a node's VJP or JVP disagrees with finite differences"),
     Code("CG401", "expect-mismatch", "`cg check`: a value or gradient differs from the file's `expect` block"),
-    Code("CG402", "snapshot-mismatch", "`cg check --against`: a node moved, or is missing, against the saved result"),
+    Code("CG402", "snapshot-mismatch", "`cg check --against`: a value or gradient moved, a name on one side only, or"
+         " a snapshot that compares nothing"),
     Code("CG403", "gradient-mismatch", "`cg check`: a gradient disagrees with finite differences, or forward mode"
          " with reverse mode"),
     Code("CG500", "fmt-refused", "`cg fmt`: the file cannot be rewritten without moving a comment (or faithfully)"),

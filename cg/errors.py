@@ -78,6 +78,12 @@ class NumericError(CgError):
     """A run produced NaN or Inf, or an op failed on the values it was given."""
 
 
+class SnapshotError(CgError):
+    """A snapshot to compare with (`cg check --against`, `cg.check(against=...)`) cannot be used:
+    not JSON, neither a saved result nor the partial format (schema/snapshot.schema.json), a value
+    that is not a rectangular list of numbers, a forward-mode result, or nothing to compare."""
+
+
 class UsageError(CgError):
     """A command-line value is malformed or does not fit the graph (exit code 2)."""
 

@@ -242,7 +242,8 @@ def test_an_import_against_the_order_is_found(tmp_path: Path, importer: str, imp
 
 def test_no_package_shadows_the_facade() -> None:
     """Importing cg.X.y sets the attribute cg.X to the package: a stage package named like a facade
-    function (load, run...) would replace that function for everyone once any of its modules loads."""
+    function (load, run...) would replace that function for everyone once any of its modules loads.
+    cg.check is both: the facade keeps its function (cg/__init__.py, _Facade)."""
     import importlib
 
     import cg
@@ -250,7 +251,7 @@ def test_no_package_shadows_the_facade() -> None:
     for m in DEPS:
         if m != "cg.__main__":  # runs the CLI
             importlib.import_module(m)
-    for name in ("load", "loads", "run", "value_and_grad"):
+    for name in ("check", "load", "loads", "run", "value_and_grad"):
         assert callable(getattr(cg, name)), f"cg.{name} is {getattr(cg, name)!r}"
 
 

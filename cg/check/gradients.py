@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from cg.check.against import Snapshot, check_expect, check_snapshot
+from cg.check.against import check_expect, check_snapshot
 from cg.check.fd import EPS, NOISE, check_derivative, check_rules, elements
 from cg.check.report import FileReport, Options, Row, row
+from cg.check.snapshot import Snapshot
 from cg.errors import CgError, Diagnostic, NumericError, UsageError
-from cg.eval.interp import Result, jvp, run
+from cg.eval.interp import Result, jvp, require_name, run
 from cg.eval.plan import Report, plan_for
 from cg.graph.ir import Graph, Node
 from cg.ops import Array
@@ -62,22 +63,21 @@ def draw_inputs(graph: Graph, given: Mapping[str, Any], rng: np.random.Generator
     return values, drawn
 
 
-def _run_at(graph: Graph, given: Mapping[str, Any], rng: np.random.Generator,
+def _run_at(graph: Graph, given: Mapping[str, Any], of: str, rng: np.random.Generator,
             report: FileReport, progress: Report | None = None) -> tuple[Result, np.ndarray]:
-    """The run whose gradients are checked, and the cotangent of its output: 1 for a scalar, a
-    random r for a tensor (then <r, output> is what is differentiated)."""
-    of = graph.outputs[0]
+    """The run whose gradients are checked, and the cotangent of its output `of`: 1 for a scalar, a
+    random r for a tensor (then <r, of> is what is differentiated)."""
     values, drawn = draw_inputs(graph, given, rng)
     shape = graph.avals[of].shape
     seed = None if math.prod(shape) == 1 else rng.normal(size=shape)
     try:
-        result = run(graph, values, seed=seed, progress=progress)
+        result = run(graph, values, of=of, seed=seed, progress=progress)
     except NumericError:
         if not any(graph.avals[n].dtype == "float" for n in drawn):
             raise
         # Normal values leave the domain of log, sqrt, pow...: try positive ones, once.
         values, drawn = draw_inputs(graph, given, rng, positive=True)
-        result = run(graph, values, seed=seed)
+        result = run(graph, values, of=of, seed=seed)
         report.notes.append("random inputs drawn from [0.5, 2]: normal ones gave NaN or Inf")
     if drawn:
         report.notes.append(f"random inputs (--seed to change): {', '.join(drawn)}")
@@ -212,10 +212,12 @@ def first_bad_node(graph: Graph, env: Mapping[str, Array], opts: Options, rng: n
 
 
 def check_graph(graph: Graph, given: Mapping[str, Any] | None = None, opts: Options | None = None,
-                snapshot: Snapshot | None = None, progress: Report | None = None) -> FileReport:
+                snapshot: Snapshot | None = None, progress: Report | None = None, *,
+                of: str | None = None) -> FileReport:
     """Every check of one graph. What fails is in the report; a UsageError (a command-line value
     that does not fit the graph) is raised. `progress(what, done, total)` hears how far the run,
-    the per-node check and each gradient's finite differences are (the CLI's bar)."""
+    the per-node check and each gradient's finite differences are (the CLI's bar). `of` is the
+    output differentiated (default: the first; the expect block names its own)."""
     opts = opts or Options()
     rng = np.random.default_rng(opts.seed)  # one per file: the results do not depend on the file order
     report = FileReport(graph.file)
@@ -224,7 +226,7 @@ def check_graph(graph: Graph, given: Mapping[str, Any] | None = None, opts: Opti
         return report
     with np.errstate(all="ignore"):  # NaN and Inf show up as failed comparisons
         try:
-            _check_gradients(graph, given or {}, opts, rng, report, progress)
+            _check_gradients(graph, given or {}, of or graph.outputs[0], opts, rng, report, progress)
         except UsageError:
             raise
         except CgError as e:
@@ -232,17 +234,17 @@ def check_graph(graph: Graph, given: Mapping[str, Any] | None = None, opts: Opti
         if graph.expect is not None:
             report.rows.append(check_expect(graph, report))
         if snapshot is not None:
-            report.rows.append(check_snapshot(graph, given or {}, snapshot, opts, report))
+            report.rows.append(check_snapshot(graph, given or {}, snapshot, opts, report, of))
     return report
 
 
-def _check_gradients(graph: Graph, given: Mapping[str, Any], opts: Options, rng: np.random.Generator,
+def _check_gradients(graph: Graph, given: Mapping[str, Any], of: str, opts: Options, rng: np.random.Generator,
                      report: FileReport, progress: Report | None = None) -> None:
-    of = graph.outputs[0]
+    require_name(graph, of, "of=")
     if graph.avals[of].dtype != "float":
         report.notes.append(f"output '{of}' is an integer: no gradient to check")
         return
-    result, seed = _run_at(graph, given, rng, report, progress)
+    result, seed = _run_at(graph, given, of, rng, report, progress)
     if opts.per_node:
         bad = first_bad_node(graph, result.values, opts, rng, report, progress)
         if bad is not None:

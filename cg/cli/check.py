@@ -32,8 +32,9 @@ Exit codes: 0 every check passed, 1 a check failed or a graph is invalid, 2 usag
               help="Seed of the random inputs, tangents, cotangents and sampled elements.")
 @click.option("--per-node", is_flag=True,
               help="First check every node's VJP and JVP at the values of the run; name the first that is wrong.")
-@click.option("--against", metavar="RESULT.json", type=click.Path(dir_okay=False),
-              help="Also compare with a result saved by `cg run --format json` (one FILE only).")
+@click.option("--against", metavar="SNAPSHOT.json", type=click.Path(dir_okay=False),
+              help="Also compare with a snapshot (one FILE only): a result saved by `cg run --format json`, or"
+              " {\"values\": {...}, \"grads\": {...}} for any of the graph's names (`cg schema --snapshot`).")
 @click.option("--answers", metavar="ANSWERS.yaml", type=click.Path(dir_okay=False),
               help="Grade a worksheet's answers (from `cg exercise`) instead: each blank right or wrong, with a"
               " hint (one FILE only).")
@@ -184,16 +185,12 @@ def _read_limited(path: str, where: str, what: str) -> bytes:
 
 
 def _snapshot(path: str) -> Any:
-    """The saved result: a regular file, read up to the file-size limit (CG004 beyond it)."""
-    from cg.check.against import read_snapshot
-    from cg.printable import printable
+    """The snapshot: a regular file, read up to the file-size limit (a usage error, exit 2, if it cannot
+    be read); what it holds is checked by cg/check/snapshot.py (SnapshotError, exit 1)."""
+    from cg.check.snapshot import load_snapshot
+    from cg.errors import UsageError
 
-    raw = _read_limited(path, f"--against {path}", "the saved result")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise click.UsageError(f"--against: cannot read {printable(path)}: not UTF-8 text") from None
-    return read_snapshot(text, f"--against {path}")
+    return load_snapshot(path, unreadable=UsageError)
 
 
 # ---- output: cg/render/checks.py ------------------------------------------------------------------

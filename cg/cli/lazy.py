@@ -17,8 +17,8 @@ from click import formatting
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("cg.cli.run", "run", "Run FILE forward and backward and print every node's value and gradient."),
-    "schema": ("cg.cli.schema", "schema", "Print the JSON Schema of graph files (or of run results, or of"
-               " diagnostics)."),
+    "schema": ("cg.cli.schema", "schema", "Print the JSON Schema of graph files (or of run results, diagnostics"
+               " or snapshots)."),
     "validate": ("cg.cli.validate", "validate", "Check graph files (and *.yaml / *.yml files in directories)"
                  " without running them."),
     "check": ("cg.cli.check", "check", "Check the gradients of graph files (and *.yaml / *.yml in directories):"

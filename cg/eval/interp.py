@@ -15,7 +15,7 @@ import numpy as np
 from cg.errors import CgError, NumericError, UsageError, did_you_mean
 from cg.eval.plan import Plan, Report, StepFailure, plan_for, reachable
 from cg.gcpause import paused_gc
-from cg.graph.ir import Aval, Graph, Node
+from cg.graph.ir import Aval, Graph, Node, brief, names_text, plural
 from cg.graph.parts import to_array
 from cg.graph.shapes import infer
 from cg.ops import Array
@@ -78,6 +78,23 @@ class Result:
     tangents: dict[str, np.ndarray | None] | None = None  # forward mode: d(node)/d(direction)
     wrt: tuple[str, ...] = ()  # forward mode: the inputs that have a tangent
 
+    def __repr__(self) -> str:
+        """<Result of mlp: loss=0.749118, 6 inputs, 19 nodes, grads d loss/d [W1, b1, w2, b2, x, y]>:
+        short, with no array in it (the dataclass's repr would print every value and gradient)."""
+        g = self.graph
+        shown = self.of if self.of is not None else (g.outputs[0] if g.outputs else None)
+        head = f"{brief(shown)}={_brief_value(self.values[shown])}, " if shown in self.values else ""
+        counts = f"{plural(len(g.inputs), 'input')}, {plural(len(self.values) - len(g.inputs), 'node')}"
+        if self.tangents is not None:
+            what = f"forward mode, tangents along [{names_text(self.wrt)}]"
+        elif self.of is not None:
+            wrt = [i.name for i in g.inputs if self.grads.get(i.name) is not None]
+            what = f"grads d {brief(self.of)}/d [{names_text(wrt)}]"
+        else:
+            what = "no gradients"
+        bad = f", NaN or Inf in [{names_text(self.nonfinite, 3)}]" if self.nonfinite else ""
+        return f"<Result of {brief(g.name, 30)}: {head}{counts}, {what}{bad}>"
+
     def value(self, name: str) -> np.ndarray:
         return self.values[name]
 
@@ -105,6 +122,15 @@ def _display(kind: str, result: Result) -> str | None:
         return show(result) if show is not None else None
     except Exception:
         return None
+
+
+def _brief_value(value: Any) -> str:
+    """A value in a repr: a number, or its dtype and shape."""
+    arr = np.asarray(value)
+    if arr.size == 1:
+        item = arr.reshape(-1)[0].item()
+        return f"{item:.6g}" if isinstance(item, float) else str(item)
+    return f"<{arr.dtype.name} {list(arr.shape)}>"
 
 
 def _numeric(graph: Graph, node: Node, code: str, what: str) -> NumericError:

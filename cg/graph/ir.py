@@ -7,7 +7,7 @@ cg/graph/builder.py (build)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -16,6 +16,7 @@ import numpy as np
 
 from cg.errors import Pos
 from cg.ops import Op, Shape
+from cg.printable import printable
 from cg.schema.messages import ID_PATTERN
 
 
@@ -79,6 +80,17 @@ class Graph:
     expect: Expect | None = None
     composites: tuple[Composite, ...] = ()  # calls of functions, inlined: see cg/graph/composite.py
 
+    def __repr__(self) -> str:
+        """<Graph mlp: 6 inputs, 3 nodes (19 inlined), outputs [loss]>: short, whatever the graph's size
+        (the dataclass's repr would print every node and array)."""
+        if not self.outputs:
+            return f"<Graph {brief(self.name, 30)}: a library, no outputs>"
+        hidden = {i for c in self.composites if c.parent is None for i in c.inner if i != c.output}
+        shown = len(self.nodes) - len(hidden)
+        nodes = plural(shown, "node") + (f" ({len(self.nodes)} inlined)" if hidden else "")
+        return f"<Graph {brief(self.name, 30)}: {plural(len(self.inputs), 'input')}, {nodes}, outputs" \
+               f" [{names_text(self.outputs)}]>"
+
     def input(self, name: str) -> Input | None:
         return self._inputs_by_name.get(name)
 
@@ -102,6 +114,23 @@ class Graph:
             (n, tuple((k, a) for k, a in enumerate(n.args) if isinstance(a, str) and self.avals[a].dtype == "float"))
             for n in self.nodes
         )
+
+
+def brief(name: str, most: int = 16) -> str:
+    """A name for a repr: control characters escaped, cut to `most` characters."""
+    name = printable(name)
+    return name if len(name) <= most else name[: most - 3] + "..."
+
+
+def names_text(names: Sequence[str], most: int = 5) -> str:
+    """'a, b, c' for a repr: the names, each cut; beyond `most` + 1, the first `most` and how many in all."""
+    if len(names) <= most + 1:
+        return ", ".join(brief(n) for n in names)
+    return ", ".join(brief(n) for n in names[:most]) + f", ... ({len(names)} in all)"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' * (n != 1)}"
 
 
 def _inlined(*_: Any, **__: Any) -> Any:

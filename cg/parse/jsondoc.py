@@ -51,9 +51,12 @@ def load_file(
 
 
 def load_text(
-    text: str | bytes, file: str, *, max_bytes: int | None = None, max_depth: int | None = None
+    text: str | bytes, file: str, *, max_bytes: int | None = None, max_depth: int | None = None,
+    nonfinite: bool = False,
 ) -> Document:
-    """Parse JSON text (bytes must be UTF-8) into a Document; raise LoadError on any problem."""
+    """Parse JSON text (bytes must be UTF-8) into a Document; raise LoadError on any problem.
+    nonfinite: NaN, Infinity and -Infinity are read as those strings instead of refused (snapshots:
+    Python's json module writes them)."""
     limits = current_limits()
     raw = to_bytes(text)
     source = decode(raw, file, limits.max_bytes if max_bytes is None else max_bytes, language="JSON")
@@ -63,10 +66,10 @@ def load_text(
     with paused_gc():  # as for YAML: many acyclic objects, nothing for the collector to find
         data = _fast(source, raw, file, depth, limits.max_values)
     if data is None:  # something to report, or to look at closely
-        return _read_all(source, file, depth, limits.max_values)
+        return _read_all(source, file, depth, limits.max_values, nonfinite)
 
     def locate() -> PositionStore:
-        return _read_all(source, file, depth, limits.max_values).store
+        return _read_all(source, file, depth, limits.max_values, nonfinite).store
 
     return Document(data, file, locate=locate)
 
@@ -213,8 +216,9 @@ class _Reader:
     """JSON text to data with the offset of every value and key (in a PositionTree: linear in the
     number of values at any depth), and every problem of the file."""
 
-    def __init__(self, source: str, file: str, max_depth: int, max_values: int) -> None:
+    def __init__(self, source: str, file: str, max_depth: int, max_values: int, nonfinite: bool = False) -> None:
         self.source, self.file, self.max_depth, self.max_values = source, file, max_depth, max_values
+        self.nonfinite = nonfinite
         self.tree = PositionTree(source)
         self.diags: list[Diagnostic] = []
         self.values = 0
@@ -346,6 +350,8 @@ class _Reader:
                 return value, i + len(word)
         for word in _NON_FINITE:
             if s.startswith(word, i):
+                if self.nonfinite:
+                    return word, i + len(word)
                 self.report("CG007", f"non-finite numbers ({word}) are not allowed in graph files", i)
                 return object(), i + len(word)  # a stand-in; the file is refused
         m = _NUMBER.match(s, i)
@@ -374,7 +380,7 @@ class _Reader:
         return Document(root, self.file, store=self.tree)
 
 
-def _read_all(source: str, file: str, max_depth: int, max_values: int) -> Document:
-    reader = _Reader(source, file, max_depth, max_values)
+def _read_all(source: str, file: str, max_depth: int, max_values: int, nonfinite: bool = False) -> Document:
+    reader = _Reader(source, file, max_depth, max_values, nonfinite)
     with paused_gc():
         return reader.document(reader.run())

@@ -21,10 +21,10 @@ import pytest
 from conftest import GRAPHS, ROOT, CliResult, cg
 
 import cg as cglib
-from cg.check.against import read_snapshot
 from cg.check.gradients import check_graph
 from cg.check.report import Options
-from cg.errors import UsageError
+from cg.check.snapshot import parse_snapshot
+from cg.errors import SnapshotError
 from cg.ops import REGISTRY, installed
 
 LOG = "graphs/log3x2p5xy.yaml"
@@ -435,24 +435,25 @@ def test_snapshot_of_composites_compares_cleanly(tmp_path: Path, graph: str, exp
     assert "[CG402]" not in r.out and re.search(r"^  \(snapshot\) .* ok", r.out, re.M)
 
 
-def test_snapshot_usage_errors(tmp_path: Path) -> None:
+def test_snapshot_usage_and_content_errors(tmp_path: Path) -> None:
+    # A file that cannot be read is a usage error (2); one whose contents are not a snapshot fails (1).
     snap = snapshot(tmp_path, LOG)
     assert cg("check", LOG, "graphs/sincos.yaml", "--against", str(snap)).code == 2  # one file only
     assert cg("check", LOG, "--against", str(tmp_path / "none.json")).code == 2
     bad = tmp_path / "bad.json"
     bad.write_text('{"nodes": [{"id": "x"}]}')
     r = cg("check", LOG, "--against", str(bad))
-    assert r.code == 2 and "not a result of `cg run --format json`" in r.err
+    assert r.code == 1 and f"{bad}:1:12: missing required key 'value' [CG100]" in r.err
     fwd = tmp_path / "fwd.json"
     assert cg("run", LOG, "--wrt", "x", "-f", "json", "-o", str(fwd)).code == 0
     r = cg("check", LOG, "--against", str(fwd))
-    assert r.code == 2 and "forward-mode result" in r.err
+    assert r.code == 1 and "a forward-mode result" in r.err and "[CG402]" in r.err
 
 
 def test_read_snapshot_accepts_nonfinite_strings() -> None:
     text = '{"of": "s", "nodes": [{"id": "x", "op": "input", "value": [-1.0, "NaN"], "grad": ["Infinity", 0]}]}'
-    snap = read_snapshot(text, "t")
-    _, value, grad = snap.nodes["x"]
+    snap = parse_snapshot(text, "t")
+    value, grad = snap.values["x"], snap.grads["x"]
     assert np.isnan(value[1]) and grad is not None and grad[0] == np.inf
-    with pytest.raises(UsageError):
-        read_snapshot("[1, 2]", "t")
+    with pytest.raises(SnapshotError):
+        parse_snapshot("[1, 2]", "t")
