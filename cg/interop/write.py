@@ -3,7 +3,7 @@
 default value are also initializers (so the model runs as the graph does); constants are Constant
 nodes. With a run, each node's value and gradient go in its `metadata_props` (Netron shows them).
 
-Each cg op is written by one rule in EXPORT; tests/interop/test_export.py checks that every op of
+Each cg op is written by one rule in EXPORT; tests/interop/test_onnx_export.py checks that every op of
 the registry has one, so a new op cannot be left out silently. Helper values a rule needs (axes,
 a shape) are named `<id>::<what>`: `::` never appears in a cg id."""
 
