@@ -101,6 +101,35 @@ def check(graph_or_path: Graph | str | os.PathLike[str], inputs: Mapping[str, An
                   seed=seed)
 
 
+def import_onnx(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
+                inputs: Mapping[str, Any] | None = None, loss: str | None = None, label: str = "y", batch: int = 1,
+                seed: int = 0) -> Graph:
+    """`cg import` for Python: the ONNX model at `model` as the graph file `output` (its parameters
+    in output's .npz), every node checked against ONNX's reference evaluator first; the Graph.
+
+        graph = cg.import_onnx("mlp.onnx", "mlp.yaml", loss="softmax_xent", inputs={"x": x})
+
+    `inputs`: values of the model's inputs for the check (else seeded random ones, a symbolic
+    dimension being `batch`); `loss` (softmax_xent, bce or mse) appends a loss from cg:nn with a
+    label input `label`. Needs the onnx extra (pip install 'cg-graphs[onnx]')."""
+    import numpy as np
+
+    from cg.interop.save import import_file
+
+    given = {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v) for k, v in (inputs or {}).items()}
+    import_file(os.fspath(model), os.fspath(output), given, batch=batch, seed=seed, loss=loss, label=label)
+    return load(os.fspath(output))
+
+
+def export_onnx(graph: Graph, output: str | os.PathLike[str], result: Result | None = None) -> None:
+    """`cg export` for Python: the graph as an ONNX model at `output`; with a Result, each node's
+    value and gradient in its metadata_props."""
+    from cg.files import write_output
+    from cg.interop.write import to_model
+
+    write_output(to_model(graph, result).SerializeToString(), os.fspath(output))
+
+
 class _Facade(types.ModuleType):
     """The module `cg`, whose `check` is the function above although cg/check/ is a package: Python
     binds a package's name in its parent when it is first imported (`from cg.check.report import

@@ -46,21 +46,10 @@ def _import(model: str, output: str, inputs: tuple[str, ...], batch: int, seed: 
     import os
 
     from cg.cli.values import parse_inputs
-    from cg.errors import LoadError, UsageError
-    from cg.files import read_regular
-    from cg.interop.crosscheck import cross_check
-    from cg.interop.read import add_loss, read_model
-    from cg.interop.save import save_import
-    from cg.limits import current
+    from cg.interop.save import import_file
 
-    if not output.endswith((".yaml", ".yml")):
-        raise UsageError.one("CG300", f"-o {output}: the graph file's name must end in .yaml or .yml")
-    data = read_regular(model, current().max_bytes * 8, model, LoadError, what="model")
-    imported = read_model(data, model, parse_inputs(inputs), batch=batch, seed=seed)
-    agreement = cross_check(imported, model, data)
-    if loss[0] is not None:
-        add_loss(imported, loss[0], loss[1], seed)
-    written = save_import(imported, output)
+    imported, agreement, written = import_file(model, output, parse_inputs(inputs), batch=batch, seed=seed,
+                                               loss=loss[0], label=loss[1])
     click.echo(f"cg: imported {os.path.basename(model)}: {len(imported.nodes)} nodes, {len(imported.inputs)} "
                f"inputs -> {', '.join(written)}", err=True)
     click.echo(f"cg: every node checked against the {' and '.join(agreement.engines)}: {agreement.compared} "

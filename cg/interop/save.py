@@ -6,12 +6,34 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from collections.abc import Mapping
 
 import numpy as np
 
-from cg.files import write_output
+from cg.errors import LoadError, UsageError
+from cg.files import read_regular, write_output
 from cg.fmt.write import format_text
-from cg.interop.read import Imported
+from cg.interop.crosscheck import Agreement, cross_check
+from cg.interop.read import LOSSES, Imported, add_loss, read_model
+from cg.limits import current
+
+MODEL_BYTES = 8  # a model may be this many times the size limit of a graph file (cg --max-bytes)
+
+
+def import_file(model: str, output: str, given: Mapping[str, np.ndarray], *, batch: int = 1, seed: int = 0,
+                loss: str | None = None, label: str = "y") -> tuple[Imported, Agreement, list[str]]:
+    """`cg import`: read the model, cross-check it, append the loss, write the graph file and its
+    sidecar; what was imported, how it agreed with ONNX, and the files written."""
+    if loss is not None and loss not in LOSSES:
+        raise UsageError.one("CG300", f"loss must be one of {', '.join(LOSSES)}, not {loss!r}")
+    if not output.endswith((".yaml", ".yml")):
+        raise UsageError.one("CG300", f"-o {output}: the graph file's name must end in .yaml or .yml")
+    data = read_regular(model, current().max_bytes * MODEL_BYTES, model, LoadError, what="model")
+    imported = read_model(data, model, given, batch=batch, seed=seed)
+    agreement = cross_check(imported, model, data)
+    if loss is not None:
+        add_loss(imported, loss, label, seed)
+    return imported, agreement, save_import(imported, output)
 
 
 def save_import(imported: Imported, output: str) -> list[str]:

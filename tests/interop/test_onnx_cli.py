@@ -109,3 +109,20 @@ def test_a_live_pytorch_export(tmp_path: Path) -> None:
     for name, p in net.named_parameters():
         key = "_" + name.replace(".", "_")
         np.testing.assert_allclose(result.grads[key], p.grad.numpy(), rtol=1e-6, atol=1e-12)
+
+
+def test_the_python_api_imports_and_exports(tmp_path: Path) -> None:
+    import cg as cglib
+
+    snap = json.loads((MODELS / "logreg.torch.json").read_text(encoding="utf-8"))
+    graph = cglib.import_onnx(MODELS / "logreg.onnx", tmp_path / "logreg.yaml", loss="bce",
+                              inputs={"x": np.asarray(snap["inputs"]["x"])})
+    assert graph.outputs[0] == "loss" and (tmp_path / "logreg.npz").is_file()
+    report = cglib.check(graph, against=snap, rtol=1e-6)
+    assert report.passed, str(report)
+    cglib.export_onnx(graph, tmp_path / "again.onnx", cglib.run(graph, {"y": np.asarray(snap["inputs"]["y"])}))
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(tmp_path / "again.onnx")), full_check=True)
+    with pytest.raises(Exception, match="loss must be one of"):
+        cglib.import_onnx(MODELS / "logreg.onnx", tmp_path / "x.yaml", loss="hinge")
