@@ -70,7 +70,7 @@ def read_model(data: bytes, file: str, given: Mapping[str, np.ndarray], *, batch
     feeds = _feeds(model, params, given, batch, seed, file)
     reference = _evaluate(model, feeds, params, file)
     namer = Namer()
-    imp = Importer(reference, namer)
+    imp = Importer(reference, namer, file=file)
     inputs: dict[str, Declared] = {}
     arrays: dict[str, np.ndarray] = {}
     for name, value in [*feeds.items(), *params.items()]:
@@ -198,11 +198,11 @@ def _evaluate(model: Any, feeds: dict[str, np.ndarray], params: dict[str, np.nda
 
 def _import_node(imp: Importer, node: Any, onnx: Any) -> None:
     if node.domain not in ("", "ai.onnx"):
-        raise unsupported(node, f"ops of the domain {node.domain!r} are not ONNX's standard ops")
+        raise unsupported(node, f"ops of the domain {node.domain!r} are not ONNX's standard ops", imp.file)
     names = [n for n in node.input if n]
     for n in names if node.op_type not in ("Shape", "Size") else ():  # shapes are known: constants
         if n not in imp.known and n not in imp.consts:
-            raise unsupported(node, f"its input {n!r} comes from an output cg does not import")
+            raise unsupported(node, f"its input {n!r} comes from an output cg does not import", imp.file)
     if node.op_type in ("Shape", "Size") or (node.op_type in FOLDABLE and all(n in imp.consts for n in names)):
         for out in node.output:
             if out:
@@ -210,7 +210,7 @@ def _import_node(imp: Importer, node: Any, onnx: Any) -> None:
         return
     rule = RULES.get(node.op_type)
     if rule is None:
-        raise unsupported(node, f"not an op cg imports. cg imports: {', '.join(sorted(RULES))}")
+        raise unsupported(node, f"not an op cg imports. cg imports: {', '.join(sorted(RULES))}", imp.file)
     imp.doc = f"ONNX {node.op_type} {node.name}".strip()
     rule(imp, node, {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute})
 

@@ -33,6 +33,7 @@ class Importer:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # cg id -> {op, in, attrs..., doc}
     big_consts: dict[str, np.ndarray] = field(default_factory=dict)  # cg id -> a constant made an input
     doc: str = ""  # the doc of the nodes being emitted: which ONNX node they come from
+    file: str = ""  # the model's file, for messages
 
     def arg(self, name: str) -> Arg:
         """An ONNX value as a cg argument: the id of its node or input, or the constant itself."""
@@ -49,7 +50,8 @@ class Importer:
     def const(self, name: str, what: str, node: Any) -> np.ndarray:
         """A value the rule needs at import time (axes, a shape, an index): it must be a constant."""
         if name not in self.consts:
-            raise unsupported(node, f"its {what} ({name!r}) is computed from the model's inputs; cg needs it constant")
+            raise unsupported(node, f"its {what} ({name!r}) is computed from the model's inputs; cg needs it "
+                              "constant", self.file)
         return self.consts[name]
 
     def shape(self, name: str) -> tuple[int, ...]:
@@ -75,8 +77,8 @@ class Importer:
 Rule = Callable[[Importer, Any, dict[str, Any]], None]
 
 
-def unsupported(node: Any, why: str) -> CgError:
-    return CgError.one("CG712", f"ONNX node {node.name or '(unnamed)'!r} ({node.op_type}): {why}")
+def unsupported(node: Any, why: str, file: str = "") -> CgError:
+    return CgError.one("CG712", f"ONNX node {node.name or '(unnamed)'!r} ({node.op_type}): {why}", file=file or None)
 
 
 def _unary(op: str) -> Rule:
@@ -154,12 +156,13 @@ def _transpose(imp: Importer, node: Any, attrs: dict[str, Any]) -> None:
 def _same(imp: Importer, node: Any, attrs: dict[str, Any]) -> None:
     """Identity; Dropout at inference (its mask output unused); a Cast between float types."""
     if node.op_type == "Dropout" and len(node.input) > 2 and node.input[2] and imp.consts.get(node.input[2], 0):
-        raise unsupported(node, "dropout in training mode changes values at random")
+        raise unsupported(node, "dropout in training mode changes values at random", imp.file)
     if node.op_type == "Cast":
         was, now = np.asarray(imp.values[node.input[0]]).dtype.kind, np.asarray(imp.values[node.output[0]]).dtype.kind
         if was != now and not (was in "iu" and now in "iu"):
             raise unsupported(node, f"a cast from {np.asarray(imp.values[node.input[0]]).dtype} to "
-                              f"{np.asarray(imp.values[node.output[0]]).dtype} changes values; cg computes in float64")
+                              f"{np.asarray(imp.values[node.output[0]]).dtype} changes values; cg computes in float64",
+                              imp.file)
     imp.alias(node.output[0], node.input[0])
 
 
@@ -190,7 +193,8 @@ def _gather(imp: Importer, node: Any, attrs: dict[str, Any]) -> None:
     """Gather of one entry along the last axis: cg's `index` with a scalar index."""
     rank = len(imp.shape(node.input[0]))
     if int(attrs.get("axis", 0)) % max(rank, 1) != rank - 1 or imp.shape(node.input[1]) != ():
-        raise unsupported(node, "cg's index picks one entry along the last axis (a scalar index on the last axis)")
+        raise unsupported(node, "cg's index picks one entry along the last axis (a scalar index on the last axis)",
+                          imp.file)
     imp.emit("index", [imp.arg(node.input[0]), imp.arg(node.input[1])], node.output[0])
 
 
@@ -198,7 +202,8 @@ def _gather_elements(imp: Importer, node: Any, attrs: dict[str, Any]) -> None:
     """GatherElements along the last axis with one index per row: cg's `index`, then back to [..., 1]."""
     data, out = imp.shape(node.input[0]), node.output[0]
     if int(attrs.get("axis", 0)) % max(len(data), 1) != len(data) - 1 or imp.shape(node.input[1]) != (*data[:-1], 1):
-        raise unsupported(node, "cg's index picks one entry per row along the last axis (indices [..., 1])")
+        raise unsupported(node, "cg's index picks one entry per row along the last axis (indices [..., 1])",
+                          imp.file)
     i = imp.arg(node.input[1])
     rows = list(data[:-1])
     if isinstance(i, str):
