@@ -10,7 +10,7 @@ finite difference: NOISE ulps of |f| divided by the step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,8 +89,10 @@ def check_derivative(actual: np.ndarray, f: Callable[[np.ndarray], Array], x: Ar
     The step is STEP * max(1, |x|). Where that fails at a small |x| (log at 1e-5: the step would be
     as large as x), STEP * |x| is tried too and the better kept. Where it still fails, the element
     is skipped as a kink (relu at 0, |x| at 0, a near-tie of max) if its one-sided derivatives
-    differ by a gap that does not shrink with the step and the rule's value lies between them.
-    Elements where f is not finite on both sides cannot be checked and are skipped too."""
+    differ by a gap that does not shrink with the step and the rule's value lies between them, or
+    as a jump (sign at 0) if its differences grow as the step shrinks (f changes by a fixed amount
+    over any step: there is no derivative to check). Elements where f is not finite on both sides
+    cannot be checked and are skipped too."""
     x = np.array(x, dtype=np.float64)
     ax = np.abs(x.reshape(-1)[index])
     h = STEP * np.maximum(ax, 1.0)
@@ -109,7 +111,9 @@ def check_derivative(actual: np.ndarray, f: Callable[[np.ndarray], Array], x: Ar
         lo, hi = np.minimum(d.left[rows], d.right[rows]), np.maximum(d.left[rows], d.right[rows])
         loose = 1e-6 + 1e-3 * np.maximum(np.abs(lo), np.abs(hi))
         between = (actual[rows] >= lo - loose) & (actual[rows] <= hi + loose)
-        skipped[rows] |= (err[rows] > allowed[rows]) & (gap > allowed[rows]) & (gap4 > 0.5 * gap) & between
+        kink = (gap > allowed[rows]) & (gap4 > 0.5 * gap) & between
+        jump = (np.abs(quarter.central) > 2 * np.abs(d.central[rows])) & (np.abs(d.central[rows]) > allowed[rows])
+        skipped[rows] |= (err[rows] > allowed[rows]) & (kink | jump)
     return Compared(d.central, np.where(skipped, 0.0, err), allowed, skipped)
 
 
@@ -198,13 +202,18 @@ def check_rules(op: Op, xs: Sequence[np.ndarray], attrs: dict[str, Any], diff: S
     return RuleCheck(None, kinks, vjp_error, jvp_error)
 
 
-def sample(op: Op, shapes: Sequence[Shape], rng: np.random.Generator) -> list[Array]:
-    """Random arguments for `op` inside its sampling domain."""
+def sample(op: Op, shapes: Sequence[Shape], rng: np.random.Generator,
+           attrs: Mapping[str, Any] | None = None) -> list[Array]:
+    """Random arguments for `op` inside its sampling domain (`attrs`: the case's attributes, which
+    the domain "class" reads its n from)."""
     xs: list[Array] = []
     for i, shape in enumerate(shapes):
         domain = op.domain_of(i)
         if domain == "index":
             xs.append(rng.integers(0, shapes[0][-1], size=shape))
+        elif domain == "class":  # onehot's i: from -n to n - 1 (a negative one counts from the end)
+            n = int((attrs or {})["n"])
+            xs.append(rng.integers(-n, n, size=shape))
         elif domain == "positive":
             xs.append(rng.uniform(0.5, 2.0, size=shape))
         elif domain == "nonzero":

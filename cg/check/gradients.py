@@ -29,15 +29,20 @@ from cg.ops import Array
 
 
 def _index_range(graph: Graph, name: str) -> int | None:
-    """For an int input used only as the index of `index` nodes: the size of the axis it picks from."""
+    """For an int input used only as the index of `index` nodes (the size of the axis it picks
+    from) and of `onehot` nodes (their n): the smallest of those sizes."""
     sizes = []
     for node in graph.nodes:
         uses = [k for k, a in enumerate(node.args) if a == name]
-        if uses and (node.op.name != "index" or uses != [1]):
-            return None
-        if uses:
+        if not uses:
+            continue
+        if node.op.name == "onehot" and uses == [0]:
+            sizes.append(int(node.attrs["n"]))
+        elif node.op.name == "index" and uses == [1]:
             v = node.args[0]
             sizes.append(graph.avals[v].shape[-1] if isinstance(v, str) else v.value.shape[-1])
+        else:
+            return None
     return min(sizes) if sizes else None
 
 

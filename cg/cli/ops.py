@@ -20,4 +20,5 @@ def ops() -> None:
         attrs = ", ".join(f"{n}{'' if a.required else '?'}" for n, a in op.attrs.items())
         click.echo(f"{op.name:12} {op.arity_text():18} {attrs:18} {op.doc}")
         if op.formulas is not None:
-            click.echo(f"{'':12} {'; '.join(op.formulas.lines(op.arity[1]))}")
+            lines = op.formulas.lines(op.arity[1])  # none for onehot: its one input is an integer
+            click.echo(f"{'':12} {'; '.join(lines) if lines else 'no derivative: its input is an integer'}")

@@ -241,11 +241,12 @@ def _forward(plan: ModuleLayout) -> Iterator[str]:
 
 def _promotes(plan: ModuleLayout, node: Node) -> bool:
     """In a float32 module, a float node's expression gives float64 when it has an integer
-    argument: numpy promotes int64 with float32 to float64 (the kernels keep float32 otherwise)."""
+    argument (numpy promotes int64 with float32 to float64) or only integer arguments (onehot's i:
+    its kernel makes float64); the kernels keep float32 otherwise."""
     if plan.dtype == "float64" or plan.graph.avals[node.id].dtype != "float":
         return False
-    return any(k not in node.op.int_args and (a.dtype if isinstance(a, Const) else plan.graph.avals[a].dtype) == "int"
-               for k, a in enumerate(node.args))
+    dtypes = [a.dtype if isinstance(a, Const) else plan.graph.avals[a].dtype for a in node.args]
+    return "float" not in dtypes or any(k not in node.op.int_args and d == "int" for k, d in enumerate(dtypes))
 
 
 def _cast(plan: ModuleLayout, expr: str) -> str:

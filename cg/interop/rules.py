@@ -159,7 +159,8 @@ def _same(imp: Importer, node: Any, attrs: dict[str, Any]) -> None:
         raise unsupported(node, "dropout in training mode changes values at random", imp.file)
     if node.op_type == "Cast":
         was, now = np.asarray(imp.values[node.input[0]]).dtype.kind, np.asarray(imp.values[node.output[0]]).dtype.kind
-        if was != now and not (was in "iu" and now in "iu"):
+        # Booleans to floats changes nothing either: cg holds a comparison's (Greater's) as 1.0 and 0.0.
+        if was != now and not (was in "iu" and now in "iu") and not (was == "b" and now == "f"):
             raise unsupported(node, f"a cast from {np.asarray(imp.values[node.input[0]]).dtype} to "
                               f"{np.asarray(imp.values[node.output[0]]).dtype} changes values; cg computes in float64",
                               imp.file)
@@ -214,10 +215,52 @@ def _gather_elements(imp: Importer, node: Any, attrs: dict[str, Any]) -> None:
     imp.emit("reshape", [picked], out, shape=list(imp.shape(out)))
 
 
+def _expand(imp: Importer, node: Any, attrs: dict[str, Any]) -> None:
+    """Expand broadcasts both ways (the result has the broadcast of both shapes): cg's broadcast_to
+    to the shape the model produced, from a constant target."""
+    imp.const(node.input[1], "shape", node)
+    out = node.output[0]
+    if imp.shape(out) == imp.shape(node.input[0]):
+        imp.alias(out, node.input[0])
+    else:
+        imp.emit("broadcast_to", [imp.arg(node.input[0])], out, shape=list(imp.shape(out)))
+
+
+def _greater(imp: Importer, node: Any, attrs: dict[str, Any]) -> None:
+    """Greater(a, b) of floats: cg holds its booleans as 1.0 and 0.0, step(a - b) (exact: a float
+    a - b is > 0 exactly when a > b), or step(a) when b is 0. Only a Cast (to a float) or an Identity
+    can use them in cg; the other ops that take booleans are not imported."""
+    a, b, out = node.input[0], node.input[1], node.output[0]
+    if np.asarray(imp.values[a]).dtype.kind != "f":
+        raise unsupported(node, "cg imports comparisons of floats (a comparison of integers could overflow in a - b)")
+    if b in imp.consts and not np.any(imp.consts[b]) and imp.shape(out) == imp.shape(a):
+        imp.emit("step", [imp.arg(a)], out)
+        return
+    difference = imp.emit("sub", [imp.arg(a), imp.arg(b)], suffix=f"{out}_difference")
+    imp.emit("step", [difference], out)
+
+
+def _onehot(imp: Importer, node: Any, attrs: dict[str, Any]) -> None:
+    """OneHot of integer indices on the last axis with off and on values 0 and 1: cg's onehot. (ONNX
+    gives a row of zeros for an index out of range, where cg's run stops with an error.)"""
+    i, out = node.input[0], node.output[0]
+    depth = np.ravel(imp.const(node.input[1], "depth", node))
+    values = np.ravel(imp.const(node.input[2], "values", node)).tolist()
+    if int(attrs.get("axis", -1)) not in (-1, len(imp.shape(i))):
+        raise unsupported(node, "cg's onehot adds a last axis (axis -1)")
+    if values != [0, 1]:
+        raise unsupported(node, f"cg's onehot writes 0 and 1 (its off and on values), not {values}")
+    if np.asarray(imp.values[i]).dtype.kind not in "iu":
+        raise unsupported(node, "cg's onehot takes integer indices")
+    if int(depth[0]) < 1:
+        raise unsupported(node, f"its depth is {int(depth[0])}; cg's onehot needs at least 1")
+    imp.emit("onehot", [imp.arg(i)], out, n=int(depth[0]))
+
+
 RULES: dict[str, Rule] = {
     **{t: _unary(op) for t, op in (("Neg", "neg"), ("Exp", "exp"), ("Log", "log"), ("Sqrt", "sqrt"), ("Abs", "abs"),
                                    ("Sin", "sin"), ("Cos", "cos"), ("Tanh", "tanh"), ("Sigmoid", "sigmoid"),
-                                   ("Relu", "relu"))},
+                                   ("Relu", "relu"), ("Sign", "sign"))},
     **{t: _binary(op) for t, op in (("Add", "add"), ("Sub", "sub"), ("Mul", "mul"), ("Div", "div"), ("Pow", "pow"),
                                     ("MatMul", "matmul"))},
     "Sum": _variadic("add", pairwise=False),
@@ -233,7 +276,10 @@ RULES: dict[str, Rule] = {
     "Gemm": _gemm,
     "Gather": _gather,
     "GatherElements": _gather_elements,
+    "Expand": _expand,
+    "Greater": _greater,
+    "OneHot": _onehot,
 }
 # Ops that fold away when their inputs are constants (shape arithmetic), and only then.
-FOLDABLE = frozenset({"Constant", "Shape", "Concat", "Slice", "ConstantOfShape", "Range", "Equal", "Where", "Expand",
-                      "Size", *RULES})
+FOLDABLE = frozenset({"Constant", "Shape", "Concat", "Slice", "ConstantOfShape", "Range", "Equal", "Where", "Size",
+                      *RULES})

@@ -17,6 +17,7 @@ import numpy as np
 from cg.eval.interp import Result
 from cg.graph.ir import Const, Graph, Node
 from cg.interop.need import onnx_module
+from cg.ops.kernels import summed_axes
 
 OPSET = 18  # Reduce* take their axes as an input from 18 on
 IR_VERSION = 10  # nodes carry metadata_props from IR 10 (onnx 1.16)
@@ -110,11 +111,65 @@ def _index(ex: Exporter, node: Node, args: list[str]) -> None:
     ex.add("Squeeze", [picked, last], node.id)
 
 
+def _arg_shape(ex: Exporter, node: Node, k: int) -> tuple[int, ...]:
+    a = node.args[k]
+    return tuple(np.shape(a.value)) if isinstance(a, Const) else ex.shape(a)
+
+
+def _step(ex: Exporter, node: Node, args: list[str]) -> None:
+    """[x > 0] as a float: Greater, then a Cast of its booleans to DOUBLE."""
+    zero = ex.const(f"{node.id}::zero", np.asarray(0.0))
+    above = ex.add("Greater", [args[0], zero], f"{node.id}::above")
+    ex.add("Cast", [above], node.id, to=FLOAT)
+
+
+def _broadcast_to(ex: Exporter, node: Node, args: list[str]) -> None:
+    shape = ex.const(f"{node.id}::shape", np.asarray(ex.shape(node.id), np.int64))
+    ex.add("Expand", [args[0], shape], node.id)
+
+
+def _sum_to(ex: Exporter, node: Node, args: list[str]) -> None:
+    """ReduceSum over the axes broadcasting would add (leading ones, and those where the target has
+    1, kept), then a Reshape that drops the leading ones; one ReduceSum when only one kind goes."""
+    have, want = _arg_shape(ex, node, 0), ex.shape(node.id)
+    axes = summed_axes(have, want)
+    if not axes:  # nothing to sum: the target is x's shape
+        ex.add("Identity", args, node.id)
+        return
+    lead = len(have) - len(want)
+    given = ex.const(f"{node.id}::axes", np.asarray(axes, np.int64))
+    if lead == 0 or all(a < lead for a in axes):  # size-1 axes only (kept), or leading ones only (dropped)
+        ex.add("ReduceSum", [args[0], given], node.id, keepdims=int(lead == 0))
+        return
+    summed = ex.add("ReduceSum", [args[0], given], f"{node.id}::summed", keepdims=1)
+    target = ex.const(f"{node.id}::shape", np.asarray(want, np.int64))
+    ex.add("Reshape", [summed, target], node.id)
+
+
+def _onehot(ex: Exporter, node: Node, args: list[str]) -> None:
+    """ONNX OneHot on the last axis, with off and on values 0.0 and 1.0 (it counts a negative i from
+    the end too; cg refuses an i out of range where ONNX would give a row of zeros). The values are
+    FLOAT, cast to DOUBLE after (0 and 1 are exact in both; onnxruntime has no OneHot that writes
+    doubles). ONNX wants indices with at least one axis: a scalar i is made [1], the result [n] again."""
+    n = int(node.attrs["n"])
+    depth = ex.const(f"{node.id}::n", np.asarray(n, np.int64))
+    values = ex.onnx.numpy_helper.from_array(np.asarray([0.0, 1.0], np.float32), f"{node.id}::values")
+    ex.nodes.append(ex.helper.make_node("Constant", [], [values.name], name=values.name, value=values))
+    i = args[0]
+    first = ex.const(f"{node.id}::first", np.asarray([0], np.int64)) if not _arg_shape(ex, node, 0) else None
+    if first is not None:
+        i = ex.add("Unsqueeze", [i, first], f"{node.id}::row")
+    picked = ex.add("OneHot", [i, depth, values.name], f"{node.id}::onehot", axis=-1)
+    if first is not None:
+        picked = ex.add("Squeeze", [picked, first], f"{node.id}::squeezed")
+    ex.add("Cast", [picked], node.id, to=FLOAT)
+
+
 EXPORT: dict[str, ExportRule] = {
     **{op: _same(t) for op, t in (("neg", "Neg"), ("exp", "Exp"), ("log", "Log"), ("sqrt", "Sqrt"), ("abs", "Abs"),
                                   ("sin", "Sin"), ("cos", "Cos"), ("tanh", "Tanh"), ("sigmoid", "Sigmoid"),
                                   ("relu", "Relu"), ("sub", "Sub"), ("div", "Div"), ("pow", "Pow"),
-                                  ("matmul", "MatMul"), ("maximum", "Max"), ("minimum", "Min"))},
+                                  ("matmul", "MatMul"), ("maximum", "Max"), ("minimum", "Min"), ("sign", "Sign"))},
     "square": _square,
     "add": _add,
     "mul": _mul,
@@ -125,6 +180,10 @@ EXPORT: dict[str, ExportRule] = {
     "transpose": _transpose,
     "reshape": _reshape,
     "index": _index,
+    "step": _step,
+    "broadcast_to": _broadcast_to,
+    "sum_to": _sum_to,
+    "onehot": _onehot,
 }
 
 
@@ -134,7 +193,7 @@ def _args(ex: Exporter, node: Node) -> list[str]:
     floats = ex.graph.avals[node.id].dtype == "float"
     names = []
     for k, a in enumerate(node.args):
-        keep_int = not floats or (node.op.name == "index" and k == 1)
+        keep_int = not floats or k in node.op.int_args  # index's i, onehot's i
         if isinstance(a, Const):
             names.append(ex.const(f"{node.id}::in{k}", a.value if keep_int else a.value.astype(np.float64)))
         elif ex.graph.avals[a].dtype == "int" and not keep_int:

@@ -66,7 +66,9 @@ class Op:
     shape: Callable[..., Shape]  # shape(shapes, **attrs) -> output shape, or ShapeMismatch
     cases: tuple[Case, ...]
     attrs: dict[str, Attr] = field(default_factory=dict)
-    domain: tuple[str, ...] = ("real",)  # how tests sample each argument (last repeats)
+    # How tests sample each argument (last repeats): "real", "positive", "nonzero", "index" (an
+    # integer below the first argument's last size), "class" (an integer from -n to n - 1, n an attribute)
+    domain: tuple[str, ...] = ("real",)
     int_args: frozenset[int] = frozenset()  # argument positions that must be integers
     keeps_int: bool = False  # integer inputs give an integer output (add, max, reshape...)
     code: CodeRule | None = None  # how `cg compile` writes it (see CodeRule)

@@ -26,6 +26,10 @@ ELEMENTWISE: tuple[Op, ...] = (
     unary("sigmoid", "1 / (1 + e**-x), one fused gate with local gradient s(1 - s)", k.sigmoid, k.d_sigmoid,
           "y * (1 - y)"),
     unary("relu", "max(x, 0); gradient 0 at x = 0", k.relu, k.d_relu, "x > 0", keeps_int=True),
+    unary("sign", "-1, 0 or 1 as x < 0, = 0, > 0 (an integer for an integer x); derivative 0 (almost everywhere: "
+          "it jumps at 0)", np.sign, k.d_zero, "0", keeps_int=True),
+    unary("step", "[x > 0]: 1.0 where x > 0, else 0.0 (relu's derivative; 0 at 0), a float even for an integer x; "
+          "derivative 0 (almost everywhere: it jumps at 0)", k.step, k.d_zero, "0"),
     fold("add", "x1 + x2 + ...: distributes the gradient unchanged to every input", operator.add, product=False,
          cases=NARY_CASES),
     fold("mul", "x1 * x2 * ...: each input's gradient is the product of the others", operator.mul, product=True,

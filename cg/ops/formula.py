@@ -100,6 +100,12 @@ FUNCS: dict[str, Fn] = {
     "unpermute": Fn(_unpermute, "{0} with x's axis order", r"\operatorname{{permute}}^{{-1}}({0})"),
     "unshape": Fn(lambda v, env: np.reshape(v, np.shape(env["x"])), "{0} reshaped to x's shape",
                   r"\operatorname{{reshape}}_{{x}}({0})"),
+    # broadcast_to's and sum_to's: g summed back to x's shape over the axes broadcasting added, and g
+    # broadcast to x's shape (the shape sum_to summed it from)
+    "unbroadcast": Fn(lambda v, env: k.unbroadcast(np.asarray(v), np.shape(env["x"])),
+                      "Σ {0} over the broadcast axes", r"\textstyle\sum_{{\mathrm{{broadcast}}}} {0}"),
+    "spread": Fn(lambda v, env: np.broadcast_to(v, np.shape(env["x"])), "{0} broadcast to x's shape",
+                 r"\operatorname{{broadcast}}_{{x}}({0})"),
 }
 # Names bound by the environment beyond the inputs, y, g and the attributes.
 SPECIAL = {"others": ("∏ⱼ≠ᵢ xⱼ", r"\prod_{j \ne i} x_j"), "n": ("n", "n")}

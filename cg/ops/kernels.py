@@ -124,6 +124,16 @@ def d_relu(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return x > 0  # a bool (0 at 0): multiplying by it keeps the cotangent's dtype
 
 
+@inline
+def step(x: np.ndarray) -> np.ndarray:
+    return (x > 0) * like(1.0, x)  # [x > 0] in x's float dtype (float64 for an integer x)
+
+
+@inline
+def d_zero(x: np.ndarray, y: np.ndarray) -> float:
+    return 0.0  # sign and step: piecewise constant (the jump at 0 has no derivative)
+
+
 # ---- two-input elementwise ops: forward rules and partials(a, b, y) -----------------------------
 
 
@@ -184,6 +194,11 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if gshape == shape:
         return g
     return np.sum(g, axis=summed_axes(gshape, shape), keepdims=True).reshape(shape)
+
+
+@inline
+def broadcast(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.broadcast_to(x, shape).copy()  # a new array, not numpy's read-only view
 
 
 # ---- reductions ---------------------------------------------------------------------------------
@@ -360,3 +375,14 @@ def index_grad(g: np.ndarray, i: np.ndarray, shape: tuple[int, ...]) -> np.ndarr
     else:
         np.put_along_axis(gv, np.asarray(i)[..., None], np.asarray(g)[..., None], -1)
     return gv
+
+
+@helper
+def onehot(i: np.ndarray, n: int) -> np.ndarray:
+    """1.0 at entry i (a negative i counts from the end) of a new last axis of size n, 0.0 elsewhere;
+    an IndexError for an i outside -n..n-1."""
+    i = np.asarray(i)
+    bad = (i < -n) | (i >= n)
+    if bad.any():
+        raise IndexError(f"index {i[bad].flat[0]} is out of range for onehot with n = {n} (from {-n} to {n - 1})")
+    return (np.arange(n) == np.where(i < 0, i + n, i)[..., None]).astype(np.float64)

@@ -1,4 +1,4 @@
-"""The softmax family (softmax, log_softmax, logsumexp) and index: the ops of classifiers. Their
+"""The softmax family (softmax, log_softmax, logsumexp), index and onehot: the ops of classifiers. Their
 maths is in cg/ops/kernels.py, called by the numeric rules and written out by the code rules."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 import cg.ops.kernels as k
-from cg.ops.base import Array, Case, Op, OpFailure, Shape, ShapeMismatch, Tangent
+from cg.ops.base import Array, Attr, Case, Op, OpFailure, Shape, ShapeMismatch, Tangent
 from cg.ops.code import CodeRule, Site
 from cg.ops.formula import Formula, Formulas
 from cg.ops.tensor import AXIS, KEEPDIMS, _axes, _reduced_shape
@@ -145,4 +145,39 @@ INDEX = Op(
 )
 
 
-NN: tuple[Op, ...] = (SOFTMAX, LOG_SOFTMAX, LOGSUMEXP, INDEX)
+# ---- onehot ---------------------------------------------------------------------------
+
+
+def _onehot(i: Array, n: int) -> Array:
+    try:
+        return k.onehot(i, n)
+    except IndexError as e:  # the kernel's own check, so that compiled code refuses it too
+        raise OpFailure(str(e)) from None
+
+
+def _onehot_shape(shapes: Sequence[Shape], n: int) -> Shape:
+    if n < 1:
+        raise ShapeMismatch(f"onehot: n = {n}; the new last axis needs at least 1 entry")
+    return (*shapes[0], n)
+
+
+ONEHOT = Op(
+    "onehot",
+    "1.0 at entry i of a new last axis of size n, 0.0 elsewhere (i: integers of any shape; a negative i counts "
+    "from the end, as in index; one outside -n..n-1 is an error)",
+    (1, 1),
+    _onehot,
+    lambda g, y, xs, n: [None],  # i is an integer: no gradient
+    lambda ts, y, xs, n: np.zeros_like(y),
+    _onehot_shape,
+    (Case(((),), {"n": 3}), Case(((4,),), {"n": 3}), Case(((2, 3),), {"n": 5}), Case(((2,),), {"n": 1})),
+    attrs={"n": Attr({"type": "integer", "minimum": 1}, "the number of classes: the size of the new last axis",
+                     required=True)},
+    domain=("class",),
+    int_args=frozenset({0}),
+    code=CodeRule(lambda s: s.call(k.onehot, s.args[0], int(s.attrs["n"])), lambda s: [None]),
+    formulas=Formulas((None,), ("i",)),  # i: an integer, no derivative
+)
+
+
+NN: tuple[Op, ...] = (SOFTMAX, LOG_SOFTMAX, LOGSUMEXP, INDEX, ONEHOT)

@@ -190,7 +190,8 @@ class _Folder(ast.NodeTransformer):
 
 class _FloatForm(ast.NodeTransformer):
     """numpy -> Python floats: np.log(x) -> math.log(x), np.where(c, a, b) -> a if c else b,
-    np.sign(x) -> (x > 0.0) - (x < 0.0), like(c, ...) -> c, np.nan -> math.nan."""
+    np.sign(x) -> float((x > 0.0) - (x < 0.0)) (a float, as numpy's on a float), like(c, ...) -> c,
+    np.nan -> math.nan."""
 
     def visit_Call(self, node: ast.Call) -> ast.expr:
         node.args = [self.visit(a) for a in node.args]
@@ -206,7 +207,8 @@ class _FloatForm(ast.NodeTransformer):
             return ast.IfExp(test, yes, no)
         if func.attr == "sign":
             x = node.args[0]
-            return ast.BinOp(_compare(x, ast.Gt()), ast.Sub(), _compare(copy.deepcopy(x), ast.Lt()))
+            difference = ast.BinOp(_compare(x, ast.Gt()), ast.Sub(), _compare(copy.deepcopy(x), ast.Lt()))
+            return ast.Call(ast.Name("float", ast.Load()), [difference], [])
         if func.attr not in MATH or any(k.arg != "dtype" for k in node.keywords):  # Python floats are float64
             raise NoFloatForm(f"np.{func.attr} has no float form")
         # Python floats: an integer literal becomes a float (max(x, 0) would give the int 0).

@@ -162,7 +162,7 @@ OP_CASES = [
 @pytest.mark.parametrize(("op", "case"), OP_CASES)
 def test_every_op_case_agrees_with_the_interpreter(op: Op, case: Case) -> None:
     rng = np.random.default_rng(1)
-    xs = sample(op, case.shapes, rng)
+    xs = sample(op, case.shapes, rng, case.attrs)
     graph = op_graph(op, case, xs)
     shape = graph.avals["y"].shape
     seed = rng.normal(size=shape) if shape != () else None
@@ -334,7 +334,7 @@ def test_generated_modules_pass_ruff_with_the_project_rules(tmp_path: Path) -> N
     for op in REGISTRY.values():
         scalar = (Case(((),) * op.arity[0]),) if op.code is not None and op.code.scalar else ()
         for k, case in enumerate((*op.cases, *scalar)):  # on Python floats too: helpers translated to math
-            xs = sample(op, case.shapes, np.random.default_rng(0))
+            xs = sample(op, case.shapes, np.random.default_rng(0), case.attrs)
             sources[f"op_{op.name}_{k}"] = compile_source(op_graph(op, case, xs))
     for name, source in sources.items():
         (tmp_path / f"{name}.py").write_text(source)

@@ -41,7 +41,7 @@ def test_every_op_has_an_export_rule() -> None:
 
 @pytest.mark.parametrize(("op", "case"), CASES)
 def test_each_op_exports_and_comes_back(op: Op, case: Case) -> None:
-    xs = sample(op, case.shapes, np.random.default_rng(0))
+    xs = sample(op, case.shapes, np.random.default_rng(0), case.attrs)
     graph = one_node(op, case, xs)
     given = {f"x{k}": x for k, x in enumerate(xs)}
     out = graph.avals["y"].shape
@@ -57,6 +57,30 @@ def test_each_op_exports_and_comes_back(op: Op, case: Case) -> None:
     for k in given:
         if result.grads.get(k) is not None:
             np.testing.assert_allclose(again.grads[k], result.grads[k], rtol=1e-12, atol=1e-300)
+
+
+NEW_OPS = ("sign", "step", "broadcast_to", "sum_to", "onehot")  # issue 14's, exported with care for onnxruntime
+
+
+@pytest.mark.parametrize(("op", "case"), [p for p in CASES if p.values[0].name in NEW_OPS])
+def test_the_new_ops_exports_run_in_onnxruntime_too(op: Op, case: Case) -> None:
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    xs = sample(op, case.shapes, np.random.default_rng(0), case.attrs)
+    data = to_model(one_node(op, case, xs)).SerializeToString()
+    imported = read_model(data, "model.onnx", {f"x{k}": x for k, x in enumerate(xs)})
+    agreement = cross_check(imported, "model.onnx", data)  # with the model's bytes: onnxruntime as well
+    assert agreement.engines[1] == f"onnxruntime {ort.__version__}" and agreement.worst == 0.0
+
+
+def test_onehot_exports_onnx_onehot_and_comes_back_as_onehot() -> None:
+    op = REGISTRY["onehot"]
+    i = np.asarray([[0, -1, 2], [1, -3, 0]])
+    model = to_model(one_node(op, Case(((2, 3),), {"n": 3}), [i]))
+    assert [n.op_type for n in model.graph.node if n.op_type != "Constant"] == ["OneHot", "Cast"]
+    got = ReferenceEvaluator(model).run(None, {"x0": i})[0]
+    assert got.dtype == np.float64 and np.array_equal(got, op.forward(i, n=3))
+    imported = read_model(model.SerializeToString(), "model.onnx", {"x0": i})
+    assert [n["op"] for n in imported.nodes.values()] == ["onehot"]
 
 
 EXAMPLES = [p.name for p in sorted(GRAPHS.glob("*.yaml")) if "functions:" not in p.read_text(encoding="utf-8")

@@ -53,10 +53,20 @@ def const(name: str, value: Any) -> Any:
     return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value), name))
 
 
+def onehot_model(depth: Any = 4, values: Any = (0.0, 1.0), axis: int = -1) -> bytes:
+    """OneHot of an int64 input i [2, 3] (model() makes float inputs)."""
+    nodes = [const("n", np.asarray(depth, np.int64)), const("v", np.asarray(values, np.float32)),
+             helper.make_node("OneHot", ["i", "n", "v"], ["y"], name="the_OneHot", axis=axis)]
+    out = [2, 3, int(depth)] if axis == -1 else [int(depth), 2, 3]
+    graph = helper.make_graph(nodes, "test", [helper.make_tensor_value_info("i", TensorProto.INT64, [2, 3])],
+                              [helper.make_tensor_value_info("y", F, out)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8).SerializeToString()
+
+
 I64 = np.int64
 W = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
 MODELS: dict[str, Callable[[], bytes]] = {
-    **{t: (lambda t=t: one(t)) for t in ("Neg", "Exp", "Abs", "Sin", "Cos", "Tanh", "Sigmoid", "Relu")},
+    **{t: (lambda t=t: one(t)) for t in ("Neg", "Exp", "Abs", "Sin", "Cos", "Tanh", "Sigmoid", "Relu", "Sign")},
     **{t: (lambda t=t, attrs=attrs: model([helper.make_node("Relu", ["a"], ["r"]),  # an output must be computed
                                            helper.make_node(t, ["r"], ["y"], **attrs)], {"a": [2, 3]}, ["y"]))
        for t, attrs in (("Identity", {}), ("Dropout", {}), ("Cast", {"to": TensorProto.DOUBLE}))},
@@ -96,6 +106,12 @@ MODELS: dict[str, Callable[[], bytes]] = {
     "GatherElements": lambda: model([const("i", np.asarray([[2], [0]], I64)),
                                      helper.make_node("GatherElements", ["a", "i"], ["y"], axis=1)],
                                     {"a": [2, 3]}, ["y"]),
+    "Expand": lambda: model([const("s", np.asarray([3, 2, 4], I64)), helper.make_node("Expand", ["a", "s"], ["y"])],
+                            {"a": [2, 1]}, ["y"]),
+    "Greater": lambda: model([helper.make_node("Greater", ["a", "b"], ["c"]),
+                              helper.make_node("Cast", ["c"], ["y"], to=TensorProto.FLOAT)], {"a": [2, 3], "b": [3]},
+                             ["y"]),
+    "OneHot": onehot_model,
 }
 
 
@@ -115,6 +131,55 @@ def test_gemm_is_transpose_matmul_scale_add() -> None:
     nodes = read_model(MODELS["Gemm"](), "m.onnx", {}).nodes
     assert [n["op"] for n in nodes.values()] == ["transpose", "matmul", "mul", "mul", "add"]
     assert all(n["doc"] == "ONNX Gemm" for n in nodes.values())
+
+
+def test_greater_is_a_step_of_the_difference_or_of_a_itself_against_0() -> None:
+    nodes = read_model(MODELS["Greater"](), "m.onnx", {}).nodes
+    assert [n["op"] for n in nodes.values()] == ["sub", "step"]  # the Cast to float changes nothing
+    data = model([const("z", np.asarray(0.0, np.float32)), helper.make_node("Greater", ["a", "z"], ["c"]),
+                  helper.make_node("Cast", ["c"], ["y"], to=TensorProto.DOUBLE)], {"a": [2, 3]}, ["y"])
+    imported = read_model(data, "m.onnx", {"a": np.asarray([[1.0, -1.0, 0.0], [2.0, 0.5, -3.0]], np.float32)})
+    assert [(n["op"], n["in"]) for n in imported.nodes.values()] == [("step", ["a"])]
+    assert cross_check(imported, "m.onnx").compared == 2  # Greater's booleans and the Cast's floats
+
+
+def test_expand_is_broadcast_to_the_shape_the_model_produced() -> None:
+    nodes = read_model(MODELS["Expand"](), "m.onnx", {}).nodes
+    assert [(n["op"], n["shape"]) for n in nodes.values()] == [("broadcast_to", [3, 2, 4])]
+    both_ways = model([const("s", np.asarray([3, 1], I64)), helper.make_node("Expand", ["a", "s"], ["e"]),
+                       helper.make_node("Relu", ["e"], ["y"])], {"a": [1, 4]}, ["y"])  # [1, 4] and [3, 1]: [3, 4]
+    imported = read_model(both_ways, "m.onnx", {})
+    assert next(iter(imported.nodes.values()))["shape"] == [3, 4] and cross_check(imported, "m.onnx").compared == 2
+
+
+def test_onehot_with_negative_indices_imports_and_agrees() -> None:
+    imported = read_model(MODELS["OneHot"](), "m.onnx", {"i": np.asarray([[0, -1, 3], [2, 1, -4]])})
+    assert [(n["op"], n["n"]) for n in imported.nodes.values()] == [("onehot", 4)]
+    assert cross_check(imported, "m.onnx").worst == 0.0
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    (lambda: onehot_model(values=(-1.0, 1.0)), "writes 0 and 1 (its off and on values), not [-1.0, 1.0]"),
+    (lambda: onehot_model(axis=0), "cg's onehot adds a last axis"),
+    (lambda: model([helper.make_node("Greater", ["a", "a"], ["c"]),
+                    helper.make_node("Cast", ["c"], ["y"], to=TensorProto.INT64)], {"a": [2]}, ["y"]),
+     "a cast from bool to int64 changes values"),
+])
+def test_what_the_new_rules_cannot_import_is_refused(data: Callable[[], bytes], words: str) -> None:
+    with pytest.raises(CgError) as e:
+        read_model(data(), "m.onnx", {})
+    d = e.value.diagnostics[0]
+    assert d.code == "CG712" and words in d.message, d.message
+
+
+def test_greater_of_integers_is_refused() -> None:
+    nodes = [helper.make_node("Greater", ["i", "j"], ["y"], name="the_Greater")]
+    graph = helper.make_graph(nodes, "test", [helper.make_tensor_value_info(k, TensorProto.INT64, [2]) for k in "ij"],
+                              [helper.make_tensor_value_info("y", TensorProto.BOOL, [2])])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8).SerializeToString()
+    with pytest.raises(CgError) as e:
+        read_model(data, "m.onnx", {})
+    assert "cg imports comparisons of floats" in e.value.diagnostics[0].message
 
 
 def test_shape_arithmetic_folds_into_constants() -> None:

@@ -40,7 +40,7 @@ def formula_cotangents(op: Op, xs: list[np.ndarray], y: np.ndarray, g: np.ndarra
 
 def mismatches(op: Op, case: Case, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
-    xs = sample(op, case.shapes, rng)
+    xs = sample(op, case.shapes, rng, case.attrs)
     attrs = {name: a.default for name, a in op.attrs.items() if not a.required} | case.attrs
     y = op.forward(*xs, **attrs)
     g = rng.normal(size=np.shape(y))

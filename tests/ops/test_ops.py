@@ -25,7 +25,7 @@ CASES = [
 @pytest.mark.parametrize(("op", "case"), CASES)
 def test_rules_match_finite_differences(op: Op, case: Case) -> None:
     rng = np.random.default_rng(0)
-    xs = sample(op, case.shapes, rng)
+    xs = sample(op, case.shapes, rng, case.attrs)
     result = check_op(op, xs, case.attrs, rng)  # the checker `cg check --per-node` uses (cg/check/fd.py)
     assert result.problem is None, result.problem
     assert result.vjp_error < TOL and result.jvp_error < TOL
@@ -107,7 +107,7 @@ def test_some_op_takes_needs() -> None:
 @pytest.mark.parametrize(("op", "case"), NEEDS_CASES)
 def test_a_vjp_with_needs_gives_the_same_cotangents_it_is_asked_for(op: Op, case: Case) -> None:
     rng = np.random.default_rng(3)
-    xs = sample(op, case.shapes, rng)
+    xs = sample(op, case.shapes, rng, case.attrs)
     full = {name: a.default for name, a in op.attrs.items()} | case.attrs
     y = op.forward(*xs, **full)
     g = rng.normal(size=np.shape(y))
@@ -145,7 +145,7 @@ def test_float32_arguments_give_float32_results_and_cotangents(name: str) -> Non
     op = REGISTRY[name]
     case = op.cases[1]
     rng = np.random.default_rng(5)
-    xs = [x.astype(np.float32) if x.dtype.kind == "f" else x for x in sample(op, case.shapes, rng)]
+    xs = [x.astype(np.float32) if x.dtype.kind == "f" else x for x in sample(op, case.shapes, rng, case.attrs)]
     y = op.forward(*xs, **case.attrs)
     assert y.dtype == np.float32, name
     g = np.ones(np.shape(y), np.float32)
