@@ -8,6 +8,7 @@ stays fast.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -47,7 +48,6 @@ def _jacobian(file: str, of: str | None, wrt: str, inputs: tuple[str, ...], mode
     from cg.eval.jacobian import jacobian as compute
     from cg.graph.builder import build
     from cg.progress import progress
-    from cg.render.reports import jacobian_json, plain_jacobian, rich_jacobian
 
     # On a terminal, a bar once the work has taken half a second (cg/progress.py), erased at the end.
     bar = click.get_current_context().with_resource(progress(f"reading {shown(file)}"))
@@ -60,6 +60,13 @@ def _jacobian(file: str, of: str | None, wrt: str, inputs: tuple[str, ...], mode
         count = result.nonfinite_entries
         entries = f" ({count:,} entr{'y' if count == 1 else 'ies'} of the matrix)" if count else ""
         warn_nonfinite(result.nonfinite, bar, entries)
+    show_jacobian(result, bar, fmt, output, precision)
+
+
+def show_jacobian(result: Any, bar: Any, fmt: str, output: str | None, precision: int) -> None:
+    """The matrix as JSON, a rich table on a terminal, or plain text (cg jacobian and cg hessian)."""
+    from cg.render.reports import jacobian_json, plain_jacobian, rich_jacobian
+
     before_writing(bar, output, "the matrix")
     if fmt == "json":
         write_output(jacobian_json(result), output)

@@ -53,6 +53,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("cg.cli.export", "export_command", "Write FILE as an ONNX model (opset 18, float64): node names are"
                " cg ids, inputs with a default are initializers, and the model passes ONNX's full checker. When"
                " the graph can run, ONNX's reference evaluator runs the model and its outputs must equal cg's."),
+    "grad": ("cg.cli.grad", "grad_command", "Write the backward pass of FILE as a graph file: the forward nodes,"
+             " then one node per step of the backward pass in reverse order (dz_e, dz_x_from_a, fan-out sums as add"
+             " nodes), each with a doc naming the rule it applies. Its outputs: OF, then d OF / d each input."),
+    "hessian": ("cg.cli.grad", "hessian_command", "The Hessian d²OF / dWRT² of FILE, by differentiating its gradient"
+                " graph (`cg grad`): one row per element of d OF / d WRT, one column per element of WRT, in the"
+                " formats of cg jacobian."),
     "report": ("cg.cli.report", "report", "Run FILE and write a Markdown report: name, doc, inputs, picture,"
                " values and gradients, and the command line that reproduces it (to stdout, or to -o FILE)."),
 }
