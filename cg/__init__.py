@@ -84,7 +84,7 @@ def value_and_grad(graph: Graph, **options: Any) -> ValueAndGrad:
 
 def check(graph_or_path: Graph | str | os.PathLike[str], inputs: Mapping[str, Any] | None = None,
           against: Against | None = None, *, per_node: bool = False, rtol: float = 1e-5, atol: float = 1e-7,
-          of: str | None = None, all_nodes: bool = False, seed: int = 0) -> CheckReport:
+          of: str | None = None, all_nodes: bool = False, seed: int = 0, order: int = 1) -> CheckReport:
     """The checks of `cg check` on one graph (a Graph, or the path of a graph file), for tests:
 
         report = cg.check("graphs/mlp.yaml", against={"grads": {"b2": -0.5272}}, atol=1e-4)
@@ -98,7 +98,7 @@ def check(graph_or_path: Graph | str | os.PathLike[str], inputs: Mapping[str, An
 
     graph = load(os.fspath(graph_or_path)) if isinstance(graph_or_path, (str, os.PathLike)) else graph_or_path
     return _check(graph, inputs, against, per_node=per_node, rtol=rtol, atol=atol, of=of, all_nodes=all_nodes,
-                  seed=seed)
+                  seed=seed, order=order)
 
 
 def import_onnx(model: str | os.PathLike[str], output: str | os.PathLike[str], *,

@@ -70,6 +70,8 @@ CODES: tuple[Code, ...] = (
          " a snapshot that compares nothing"),
     Code("CG403", "gradient-mismatch", "`cg check`: a gradient disagrees with finite differences, or forward mode"
          " with reverse mode"),
+    Code("CG404", "second-derivative", "`cg check --order 2 --per-node`: a node's second derivative (its VJP in graph"
+         " form, differentiated) disagrees with finite differences"),
     Code("CG500", "fmt-refused", "`cg fmt`: the file cannot be rewritten without moving a comment (or faithfully)"),
     Code("CG600", "expr-syntax", "an expression that is not Python syntax, or not printable ASCII"),
     Code("CG601", "expr-not-allowed", "an expression uses syntax outside the allow-list (attributes, strings...)"),

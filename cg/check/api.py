@@ -68,7 +68,7 @@ def snapshot_of(against: Against) -> Snapshot:
 
 def check(graph: Graph, inputs: Mapping[str, Any] | None = None, against: Against | None = None, *,
           per_node: bool = False, rtol: float = 1e-5, atol: float = 1e-7, of: str | None = None,
-          all_nodes: bool = False, seed: int = 0) -> CheckReport:
+          all_nodes: bool = False, seed: int = 0, order: int = 1) -> CheckReport:
     """Every check of `cg check` on one graph: its gradients against finite differences, forward
     against reverse mode, its `expect` block, and `against` (a snapshot: see snapshot_of). `inputs`
     win over the snapshot's point and the defaults; inputs left without a value are drawn at random
@@ -76,6 +76,6 @@ def check(graph: Graph, inputs: Mapping[str, Any] | None = None, against: Agains
     (default: the first). Raises UsageError for inputs or `of` that do not fit the graph,
     SnapshotError for a snapshot that cannot be used."""
     snapshot = None if against is None else snapshot_of(against)
-    opts = Options(rtol=rtol, atol=atol, all_nodes=all_nodes, seed=seed, per_node=per_node)
+    opts = Options(rtol=rtol, atol=atol, all_nodes=all_nodes, seed=seed, per_node=per_node, order=order)
     found = check_graph(graph, dict(inputs or {}), opts, snapshot, of=of)
     return CheckReport(found.file, found.ok, tuple(found.rows), tuple(found.problems), tuple(found.notes))

@@ -259,10 +259,19 @@ def _check_gradients(graph: Graph, given: Mapping[str, Any], of: str, opts: Opti
         report.notes.append("no float inputs: no gradient to check")
         return
     rows.append(forward_row(graph, result, seed, opts, rng))
+    if opts.order == 2:
+        from cg.check.second import first_bad_second, hvp_rows
+
+        if opts.per_node and (bad := first_bad_second(graph, result.values, opts, rng)) is not None:
+            report.problems.append(bad)
+        rows += hvp_rows(graph, result, seed, opts, rng, report)
     for done in rows:
         if not done.ok:
             where = graph.input(done.name) or graph.node(done.name)
-            what = ("forward mode (jvp) disagrees with reverse mode" if where is None
+            hessian = done.name.endswith(" (H·v)")
+            where = graph.input(done.name.removesuffix(" (H·v)")) if hessian else where
+            what = ("Hessian-vector product disagrees with differences of the gradient" if hessian
+                    else "forward mode (jvp) disagrees with reverse mode" if where is None
                     else "gradient disagrees with finite differences")
             report.problems.append(Diagnostic("CG403", f"{what} (max error {done.abs_err:.3g})", graph.file,
                                               where.pos if where else None, done.name if where else None))

@@ -19,6 +19,7 @@ class Options(Tolerance):
     all_nodes: bool = False  # the gradient of every float node, not only of the inputs
     seed: int = 0  # random inputs, tangents, cotangents and sampled elements
     per_node: bool = False
+    order: int = 1  # 2: also Hessian-vector products (and, per node, each op's second derivative)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ Exit codes: 0 every check passed, 1 a check failed or a graph is invalid, 2 usag
               help="Seed of the random inputs, tangents, cotangents and sampled elements.")
 @click.option("--per-node", is_flag=True,
               help="First check every node's VJP and JVP at the values of the run; name the first that is wrong.")
+@click.option("--order", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="2: also check Hessian-vector products (forward mode over the gradient graph, `cg grad`) against"
+              " differences of the gradients; with --per-node, each op's second derivative.")
 @click.option("--against", metavar="SNAPSHOT.json", type=click.Path(dir_okay=False),
               help="Also compare with a snapshot (one FILE only): a result saved by `cg run --format json`, or"
               " {\"values\": {...}, \"grads\": {...}} for any of the graph's names (`cg schema --snapshot`).")
@@ -51,7 +54,8 @@ def check(**options: Any) -> None:
 
 
 def _check(paths: tuple[str, ...], inputs: tuple[str, ...], rtol: float, atol: float, all_nodes: bool, seed: int,
-           per_node: bool, against: str | None, answers: str | None, fmt: str | None, output: str | None) -> None:
+           per_node: bool, order: int, against: str | None, answers: str | None, fmt: str | None,
+           output: str | None) -> None:
     from cg.check.report import Options
     from cg.cli.values import parse_inputs
     from cg.render.diagnostics import resolve
@@ -77,7 +81,7 @@ def _check(paths: tuple[str, ...], inputs: tuple[str, ...], rtol: float, atol: f
         unused = [n for n in given if not any(g.input(n) for g in graphs if not isinstance(g, list))]
         if unused:
             raise click.UsageError(f"--inputs: no graph has an input named {', '.join(map(repr, unused))}")
-    opts = Options(rtol=rtol, atol=atol, all_nodes=all_nodes, seed=seed, per_node=per_node)
+    opts = Options(rtol=rtol, atol=atol, all_nodes=all_nodes, seed=seed, per_node=per_node, order=order)
     fmt = resolve(fmt, output is None and is_tty(sys.stdout))
     reports: list[FileReport] = []
     texts: list[str] = []

@@ -61,11 +61,14 @@ class _Doc:
                 for k, v in self.nodes.items()}
 
 
-def grad_document(graph: Graph, of: str | None = None, wrt: Sequence[str] | None = None) -> dict[str, Any]:
+def grad_document(graph: Graph, of: str | None = None, wrt: Sequence[str] | None = None, *,
+                  seed: np.ndarray | None = None) -> dict[str, Any]:
     """The document of the gradient graph of `graph` (d of / d wrt; default: the first output and
-    every float input)."""
+    every float input). `seed`, the cotangent of `of`, lets a non-scalar `of` be differentiated
+    (as <seed, of>); by default `of` must be a scalar, its cotangent 1."""
     of = of or graph.outputs[0]
-    _check_of(graph, of)
+    if seed is None or of not in graph.avals or np.shape(seed) != graph.avals[of].shape:
+        _check_of(graph, of)
     wrt = list(wrt) if wrt else [i.name for i in graph.inputs if i.aval.dtype == "float"]
     _check_wrt(graph, wrt)
     ids = {i.name: i.name for i in graph.inputs}
@@ -76,7 +79,7 @@ def grad_document(graph: Graph, of: str | None = None, wrt: Sequence[str] | None
     for n in graph.nodes:
         doc.nodes[ids[n.id]] = _forward(n, ids)
     shapes = {name: tuple(a.shape) for name, a in graph.avals.items()}
-    totals = _backward(graph, of, set(wrt), ids, shapes, doc)
+    totals = _backward(graph, of, set(wrt), ids, shapes, doc, 1.0 if seed is None else seed)
     outputs = [ids[of]] + [_output(doc, f"d{ids[of]}", name, totals.get(name), shapes[name]) for name in wrt]
     return {"cg": 1, "name": f"{graph.name}_grad", "doc": f"d{of}/d({', '.join(wrt)}) of {graph.name}: the forward "
             "pass, then the backward pass written as nodes (cg grad)", "inputs": inputs, "nodes": doc.finished(),
@@ -127,7 +130,7 @@ def _needed(graph: Graph, of: str, wrt: set[str]) -> set[str]:
 
 
 def _backward(graph: Graph, of: str, wrt: set[str], ids: dict[str, str], shapes: dict[str, tuple[int, ...]],
-              doc: _Doc) -> dict[str, Val]:
+              doc: _Doc, seed: Any) -> dict[str, Val]:
     """Each needed name's cotangent, written in reverse order; the totals, by the graph's names."""
     needed = _needed(graph, of, wrt)
     sends = {name: 0 for name in needed}  # how many cotangents each name receives: one, or a fan-out sum
@@ -137,7 +140,7 @@ def _backward(graph: Graph, of: str, wrt: set[str], ids: dict[str, str], shapes:
                 if isinstance(a, str) and a in needed and n.op.formulas and n.op.formulas.rule(k) is not None:
                     sends[a] += 1
     arrived: dict[str, list[tuple[str, Val]]] = {name: [] for name in needed}
-    totals: dict[str, Val] = {of: const(1.0)}  # dz/dz = 1
+    totals: dict[str, Val] = {of: const(seed)}  # dz/dz = 1
     writer = Writer(REGISTRY, doc.emit)
     d = f"d{ids[of]}"
     for n in reversed(graph.nodes):

@@ -60,3 +60,27 @@ def everything_inside(found: tuple[Cluster, ...]) -> dict[str, list[str]]:
         if c.parent in inside:
             inside[c.parent] += inside[c.key]
     return inside
+
+
+GRAD_MARK = "(cg grad)"  # how `cg grad` ends the doc of the graphs it writes (cg/eval/gradgraph.py)
+
+
+def is_gradient_graph(graph: Graph) -> bool:
+    return graph.doc.endswith(GRAD_MARK) and bool(graph.outputs)
+
+
+def bands(graph: Graph, box_keys: Iterable[str]) -> tuple[Cluster, ...]:
+    """A gradient graph's two bands: the forward pass (what its first output depends on) and the
+    backward pass (the nodes written by `cg grad`, which the first output does not need)."""
+    forward = {graph.outputs[0]}
+    for n in reversed(graph.nodes):  # topological order: one pass, no recursion
+        if n.id in forward:
+            forward.update(a for a in n.args if isinstance(a, str))
+    nodes = {n.id for n in graph.nodes}
+    members: dict[str, list[str]] = {"forward": [], "backward": []}
+    for key in box_keys:
+        name, _, part = key.partition(".")
+        if name in nodes and (not part or part.startswith("in")):
+            members["forward" if name in forward else "backward"].append(key)
+    return (Cluster("forward", "forward pass", None, tuple(members["forward"])),
+            Cluster("backward", "backward pass (cg grad)", None, tuple(members["backward"])))

@@ -21,7 +21,7 @@ from cg.eval.plan import reachable
 from cg.graph.composite import call_flows, shown_nodes
 from cg.graph.ir import Const, Graph, Node
 from cg.printable import printable, printable_text
-from cg.render.clusters import MODES, Cluster, clusters
+from cg.render.clusters import MODES, Cluster, bands, clusters, is_gradient_graph
 from cg.render.table import arg_text, fmt_value, is_number
 
 GREEN, RED, GREY, INK, BLUE = "#1a7f37", "#cf222e", "#8c959f", "#24292f", "#0969da"
@@ -203,7 +203,11 @@ def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4,
     graph = subject.graph if isinstance(subject, Result) else subject
     reverse = isinstance(subject, Result) and subject.tangents is None
     of = subject.of if isinstance(subject, Result) and reverse else (graph.outputs[0] if graph.outputs else None)
-    on_path = reachable(graph, of, downstream=False) if of is not None else frozenset(graph.avals)
+    banded = is_gradient_graph(graph)
+    if banded and view.show == "both":  # d(first output)/d(a backward node) is 0 by construction: noise
+        view = View("values", view.formulas)
+    # A gradient graph's backward nodes lie on no path to its first output, by construction: not grey.
+    on_path = reachable(graph, of, downstream=False) if of is not None and not banded else frozenset(graph.avals)
     shown = _shown(subject, values, of, precision, calls=composites == "node", view=view)
     input_op = {"float": "input", "int": "input (int)"}
     boxes = [Box(i.name, "input", i.name, input_op[i.aval.dtype], i.doc, i.name in on_path, grad=shown.grad(i.name),
@@ -232,7 +236,8 @@ def picture(subject: Result | Graph, *, values: bool = True, precision: int = 4,
     if any(a.formula for a in arrows):
         legend += ((INK, "∂: each edge's local derivative d node / d argument" + (", as its op's formula"
                                                                                    if view.formulas else "")),)
-    found = clusters(graph, [b.key for b in boxes]) if composites == "cluster" else ()
+    keys = [b.key for b in boxes]
+    found = bands(graph, keys) if banded else clusters(graph, keys) if composites == "cluster" else ()
     return Picture(graph.name, graph.doc, of, legend, tuple(boxes), tuple(arrows), found)
 
 
