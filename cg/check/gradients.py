@@ -274,7 +274,8 @@ def _check_gradients(graph: Graph, given: Mapping[str, Any], of: str, opts: Opti
                     else "forward mode (jvp) disagrees with reverse mode" if where is None
                     else "gradient disagrees with finite differences")
             report.problems.append(Diagnostic("CG403", f"{what} (max error {done.abs_err:.3g})", graph.file,
-                                              where.pos if where else None, done.name if where else None))
+                                              where.pos if where else None,
+                                              done.name.removesuffix(" (H·v)") if where else None))
     report.rows.extend(rows)
 
 

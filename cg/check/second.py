@@ -86,20 +86,22 @@ def _second(node: Node, env: Mapping[str, Any], opts: Options, rng: np.random.Ge
     y = np.asarray(op.forward(*xs, **attrs), np.float64)
     g = rng.normal(size=y.shape)
     ts = {k: rng.normal(size=xs[k].shape) for k in diff}
+    tg = rng.normal(size=y.shape)
     for i in diff:
         mini, out = _vjp_as_graph(node, i, xs, y, g, attrs)
         if out is None:
             continue
         values = run(mini, on_nonfinite="keep", seed=None if not mini.avals[mini.outputs[0]].shape else
                      np.ones(mini.avals[mini.outputs[0]].shape)).values
-        tangent = jvp(mini, values, {f"x{k}": t for k, t in ts.items()}).get(out)
+        # The cotangent g moves too: in forward over reverse, it depends on the inputs downstream.
+        tangent = jvp(mini, values, {**{f"x{k}": t for k, t in ts.items()}, "g": tg}).get(out)
         actual = np.zeros(xs[i].size) if tangent is None else np.asarray(tangent, np.float64).reshape(-1)
 
         def vjp_along(t: np.ndarray, i: int = i) -> np.ndarray:
             s = float(t.reshape(-1)[0])
             moved = [x + s * ts[k] if k in ts else x for k, x in enumerate(xs)]
             ym = op.forward(*moved, **attrs)
-            return np.asarray(op.vjp(g, ym, moved, **attrs)[i], np.float64).reshape(-1)
+            return np.asarray(op.vjp(g + s * tg, ym, moved, **attrs)[i], np.float64).reshape(-1)
 
         c = check_derivative(actual.reshape(1, -1), vjp_along, np.zeros(1), np.arange(1), opts)
         if not c.ok and not c.skipped.all():
@@ -110,7 +112,8 @@ def _second(node: Node, env: Mapping[str, Any], opts: Options, rng: np.random.Ge
 
 def _vjp_as_graph(node: Node, i: int, xs: list[np.ndarray], y: np.ndarray, g: np.ndarray,
                   attrs: dict[str, Any]) -> tuple[Graph, str | None]:
-    """A graph of node's op on inputs x0.. with the value g, computing the cotangent of input i."""
+    """A graph of node's op on inputs x0.. and g (the cotangent arriving), computing the
+    cotangent of input i as the op's graph form writes it."""
     from cg.graph.builder import build
     from cg.parse.read import load_text
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,11 @@ class Val:
         value: Literal = self.const.tolist()
         return value
 
+    @property
+    def scalar(self) -> float | None:
+        """The number, for a scalar constant; else None."""
+        return float(self.const) if self.const is not None and self.const.ndim == 0 else None
+
     def is_const(self, number: float | None = None) -> bool:
         if self.const is None:
             return False
@@ -66,7 +71,7 @@ class Writer:
     """Writes nodes through `emit`, knowing each one's shape from the registry's shape rules, and
     folding what is constant (1 - 1, 2 * 3) so that the written graph stays readable."""
 
-    def __init__(self, registry: dict[str, Op], emit: Emit) -> None:
+    def __init__(self, registry: Mapping[str, Op], emit: Emit) -> None:
         self.registry, self.emit = registry, emit
         self.local: Val | None = None  # the last local derivative ∂y/∂xᵢ written, for its writer to name
 
@@ -88,14 +93,11 @@ class Writer:
             else self.op("sub", a, b)
 
     def mul(self, a: Val, b: Val) -> Val:
-        if a.is_const(1) and np.ndim(a.const) == 0:
-            return b
-        if b.is_const(1) and np.ndim(b.const) == 0:
-            return a
-        if a.is_const(-1) and np.ndim(a.const) == 0:
-            return self.neg(b)
-        if b.is_const(-1) and np.ndim(b.const) == 0:
-            return self.neg(a)
+        for one, other in ((a, b), (b, a)):
+            if one.scalar == 1.0:
+                return other
+            if one.scalar == -1.0:
+                return self.neg(other)
         return self.op("mul", a, b)
 
     def neg(self, a: Val) -> Val:
@@ -138,7 +140,7 @@ def vjp_graph(w: Writer, site: Site) -> Val | None:
     w.local = value
     # g times the local derivative, summed over broadcast axes. A constant derivative (add's 1, sub's
     # -1) is still a product node: "dz_d = dz_e · 1" is the chain rule's step, as the notes write it.
-    product = w.op("mul", site.g, value) if value.is_const() and np.ndim(value.const) == 0 else w.mul(site.g, value)
+    product = w.op("mul", site.g, value) if value.scalar is not None else w.mul(site.g, value)
     return w.sum_to(product, x.shape)
 
 
@@ -191,8 +193,8 @@ def _walk(w: Writer, node: ast.expr, env: dict[str, Val], site: Site) -> Val:
             return w.sub(a, b)
         if kind == "mul":
             return w.mul(a, b)
-        if kind == "pow" and b.is_const(2) and np.ndim(b.const) == 0:
-            return w.op("square", a)
+        if kind == "pow" and b.scalar in (1.0, 2.0):
+            return a if b.scalar == 1.0 else w.op("square", a)  # a ** (2 - 1) is a
         return w.op(kind, a, b)
     if isinstance(node, ast.Compare):
         return _compare(w, type(node.ops[0]), _walk(w, node.left, env, site), _walk(w, node.comparators[0], env, site))
@@ -251,8 +253,12 @@ def _axis(site: Site) -> int:
     return int(site.attrs["axis"])
 
 
+def _elementwise(name: str) -> Callable[[Writer, list[Val], Site], Val]:
+    return lambda w, a, s: w.op(name, a[0])
+
+
 CALLS: dict[str, Callable[[Writer, list[Val], Site], Val]] = {
-    **{f: (lambda w, a, s, f=f: w.op(f, a[0])) for f in ("exp", "log", "sqrt", "sin", "cos", "sign")},
+    **{f: _elementwise(f) for f in ("exp", "log", "sqrt", "sin", "cos", "sign")},
     "T": lambda w, a, s: _transpose_last(w, a[0]),
     "expand": lambda w, a, s: _expand(w, a[0], s),
     "argmax": lambda w, a, s: _argmax(w, s),

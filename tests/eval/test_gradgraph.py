@@ -46,7 +46,7 @@ CASES = [pytest.param(op, case, id=f"{op.name}-{'x'.join(str(list(s)) for s in c
 def test_every_op_case(op: Op, case: Case) -> None:
     """z = sum(c * op(x...)) with a random constant c: dz/dx is the VJP of op with g = c."""
     rng = np.random.default_rng(0)
-    xs = sample(op, case.shapes, rng)
+    xs = sample(op, case.shapes, rng, case.attrs)
     attrs = {k: a.default for k, a in op.attrs.items()} | case.attrs
     y = op.forward(*xs, **attrs)
     c = rng.standard_normal(np.shape(y))
@@ -132,3 +132,22 @@ def test_hessians_match_a_hand_derivation_and_differences(name: str, wrt: str, g
     np.testing.assert_allclose(found, hand, rtol=1e-9, atol=1e-12)
     report = cglib.check(graph, given, order=2)  # H·v against differences of the gradients
     assert report.passed and any(r.name.endswith("(H·v)") for r in report.rows), str(report)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_compiling_the_gradient_graph_gives_the_backward_code(name: str) -> None:
+    """`cg compile` of the gradient graph: straight-line code whose forward() computes what the
+    original module's backward() does."""
+    from cg.compile.module import compile_module
+
+    graph = cglib.load(GRAPHS / name)
+    given = point(graph)
+    original = compile_module(graph)
+    values = original.forward(**given)
+    want = original.backward(values)
+    grads = grad_graph(graph)
+    module = compile_module(grads, name=f"{graph.name}_grad")
+    got = module.forward(**{k: v for k, v in given.items() if grads.input(k) is not None})
+    floats = [i.name for i in graph.inputs if i.aval.dtype == "float"]
+    for name_, out in zip(floats, grads.outputs[1:]):
+        np.testing.assert_allclose(getattr(got, out), getattr(want, name_), rtol=1e-12, atol=1e-15, err_msg=name_)
