@@ -37,7 +37,7 @@ def hvp_rows(graph: Graph, result: Result, seed: np.ndarray, opts: Options, rng:
     text = json.dumps(grad_document(graph, result.of, floats, seed=seed))
     grads = build(load_text(text, f"{graph.file} (cg grad)"))
     point = {i.name: result.values[i.name] for i in graph.inputs}
-    v = {n: rng.normal(size=np.shape(point[n])) for n in floats}
+    v = {n: _relative(rng, np.asarray(point[n])) for n in floats}
     env = run(grads, point, seed=None if not grads.avals[grads.outputs[0]].shape else
               np.ones(grads.avals[grads.outputs[0]].shape)).values
     tangents = jvp(grads, env, v)
@@ -65,6 +65,12 @@ def hvp_rows(graph: Graph, result: Result, seed: np.ndarray, opts: Options, rng:
     return rows
 
 
+def _relative(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+    """A random direction scaled by |x| (1 where x is 0), as cg/check/fd.py's tangents: a step along
+    it is relative for every element, so log at 1e-5 is not stepped below 0."""
+    return rng.normal(size=x.shape) * np.where(x == 0, 1.0, np.abs(x))
+
+
 def first_bad_second(graph: Graph, env: Mapping[str, Any], opts: Options,
                      rng: np.random.Generator) -> Diagnostic | None:
     """The first node whose VJP, written as a graph and differentiated in forward mode, disagrees
@@ -79,13 +85,14 @@ def first_bad_second(graph: Graph, env: Mapping[str, Any], opts: Options,
 def _second(node: Node, env: Mapping[str, Any], opts: Options, rng: np.random.Generator) -> str | None:
     op = node.op
     xs = [np.asarray(x) for x in node.arg_values(env)]
-    diff = [k for k, x in enumerate(xs) if k not in op.int_args and x.dtype.kind == "f"]
+    diff = [k for k, x in enumerate(xs)
+            if isinstance(node.args[k], str) and k not in op.int_args and x.dtype.kind == "f"]  # not constants
     if not diff or op.formulas is None or not all(np.isfinite(x).all() for x in xs):
         return None
     attrs = dict(node.attrs)
     y = np.asarray(op.forward(*xs, **attrs), np.float64)
     g = rng.normal(size=y.shape)
-    ts = {k: rng.normal(size=xs[k].shape) for k in diff}
+    ts = {k: _relative(rng, xs[k]) for k in diff}
     tg = rng.normal(size=y.shape)
     for i in diff:
         mini, out = _vjp_as_graph(node, i, xs, y, g, attrs)

@@ -162,8 +162,8 @@ def _backward(graph: Graph, of: str, wrt: set[str], ids: dict[str, str], shapes:
                 continue
             local = writer.local
             if local is not None and local.ref in doc.fresh and local.ref != cot.ref:  # ∂a/∂x: da_dx
-                partial = f"∂{ids[n.id]}/∂{ids[a]}"
-                doc.rename(local.ref, doc.name(f"d{ids[n.id]}_d{ids[a]}"), f"{partial} = {doc.doc.split(' · ')[-1]}")
+                partial = f"d{ids[n.id]}/d{ids[a]}"
+                doc.rename(local.ref, doc.name(f"d{ids[n.id]}_d{ids[a]}"), f"{partial} = {doc.doc.split(' * ')[-1]}")
             if cot.ref in doc.fresh:
                 final = doc.name(doc.stem)
                 doc.rename(cot.ref, final)
@@ -180,7 +180,7 @@ def _const(c: Const) -> Val:
 
 
 def _rule_doc(n: Node, k: int, d: str, ids: dict[str, str], own: bool) -> str:
-    """"dz/de += dz/dz · 1/e  (log)": which rule a cotangent node applies, in the graph's names."""
+    """"dz/de = dz/dz * 1/e  (log)": which rule a cotangent node applies, in the graph's names."""
     from cg.eval.edges import _formula_names
     from cg.ops.formula import show
 
@@ -189,11 +189,11 @@ def _rule_doc(n: Node, k: int, d: str, ids: dict[str, str], own: bool) -> str:
     name, here = (ids[x] if isinstance(x, str) else "?"), ids[n.id]
     if rule is None:
         return f"{d}/d{name}: the VJP of {n.op.name}"
-    names = {key: "·".join(ids.get(p, p) for p in parts) for key, parts in _formula_names(n, k)}
+    names = {key: "*".join(ids.get(p, p) for p in parts) for key, parts in _formula_names(n, k)}
     names["g"] = f"{d}/d{here}"
     text, sign = show(rule.tree, False, names), "=" if own else "+="
     if rule.kind == "local":
-        return f"{d}/d{name} {sign} {d}/d{here} · {text}  ({n.op.name})"
+        return f"{d}/d{name} {sign} {d}/d{here} * {text}  ({n.op.name})"
     return f"{d}/d{name} {sign} {text}  ({n.op.name})"
 
 

@@ -157,16 +157,24 @@ def _env(w: Writer, site: Site) -> dict[str, Val]:
 
 
 def _matrices(w: Writer, site: Site, env: dict[str, Val], tree: ast.expr) -> Val:
-    """matmul: numpy makes a 1-D operand a row (first) or column (second) matrix, and g with it."""
+    """matmul: numpy makes a 1-D operand a row (first) or column (second) matrix, and g with it;
+    only the operands the formula names are reshaped (dA uses B, dB uses A)."""
     a, b = site.args
+    if len(a.shape) == 1 and len(b.shape) == 1:  # a dot product: each cotangent is g times the other vector
+        return w.mul(site.g, b if site.i == 0 else a)
     g = site.g
+    g_shape = g.shape
     if len(a.shape) == 1:
-        g = w.reshape(g, (*g.shape[:-1], 1, g.shape[-1]) if len(b.shape) >= 2 else (1, *g.shape))
+        g_shape = (*g_shape[:-1], 1, g_shape[-1]) if len(b.shape) >= 2 else (1, *g_shape)
     if len(b.shape) == 1:
-        g = w.reshape(g, (*g.shape, 1))
+        g_shape = (*g_shape, 1)
     names = site.op.formulas.names if site.op.formulas is not None else ("A", "B")
-    env = {**env, "g": g, names[0]: w.reshape(a, (1, *a.shape)) if len(a.shape) == 1 else a,
-           names[1]: w.reshape(b, (*b.shape, 1)) if len(b.shape) == 1 else b}
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    env = {**env, "g": w.reshape(g, g_shape)}
+    if names[0] in used:
+        env[names[0]] = w.reshape(a, (1, *a.shape)) if len(a.shape) == 1 else a
+    if names[1] in used:
+        env[names[1]] = w.reshape(b, (*b.shape, 1)) if len(b.shape) == 1 else b
     value = _walk(w, tree, env, site)
     x = site.args[site.i]
     if len(x.shape) == 1:  # back from the row or column, then over the batch axes

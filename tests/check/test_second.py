@@ -16,7 +16,7 @@ from cg.ops import REGISTRY, installed
 
 
 def test_every_example_graph_passes_at_order_2() -> None:
-    r = cg("check", "--order", "2", "graphs/")
+    r = cg("check", "--order", "2", "--per-node", "graphs/")
     assert r.code == 0, r.out + r.err
     assert r.out.count("(H·v)") >= 13 and "FAIL" not in r.out
 

@@ -419,3 +419,10 @@ def test_docs_cluster_picture_is_the_drawing_of_the_mlp() -> None:
     root = ET.parse(ROOT / "docs" / "mlp-clusters.svg").getroot()
     texts = {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
     assert {"h: sigmoid_neuron", "h/z: linear", "loss: bce", "0.7491", "-2.1151"} <= texts
+
+
+def test_docs_gradient_graph_picture_is_the_drawing_of_cg_grad() -> None:
+    """docs/log3x2p5xy-grad.svg is `cg grad graphs/log3x2p5xy.yaml -o g.yaml && cg draw g.yaml -o ...`."""
+    root = ET.parse(ROOT / "docs" / "log3x2p5xy-grad.svg").getroot()
+    texts = {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"forward pass", "backward pass (cg grad)", "dz_x", "da_dx", "0.6429", "0.2381"} <= texts

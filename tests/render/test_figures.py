@@ -193,3 +193,22 @@ def test_cluster_labels_are_nodes_in_the_innermost_cluster_around_both_ends() ->
     inner = re.search(r'subgraph "cluster_h/z" \{[^\n]*', dot)
     assert inner and '"label ' in inner.group(0)  # h/z/Wx -> h/z: its label sits inside h/z's frame
     assert "rankdir=TB" in dot and "rankdir=LR" in cg("draw", "graphs/mlp.yaml", "-f", "dot").out
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed (Debian package graphviz)")
+@pytest.mark.parametrize("name", ["log3x2p5xy.yaml", "mlp.yaml", "multiclass_loss.yaml"])
+def test_a_gradient_graph_is_drawn_in_two_bands(name: str, tmp_path: Path) -> None:
+    """`cg grad`'s file: the forward pass and the backward pass in two frames, values only (the
+    gradients of its first output with respect to the backward nodes are 0 by construction)."""
+    import json
+    import subprocess
+
+    grad = tmp_path / "g.yaml"
+    assert cg("grad", str(GRAPHS / name), "-o", str(grad)).code == 0
+    dot = cg("draw", str(grad), "-f", "dot").out
+    assert 'subgraph "cluster_forward" { label=<<I>forward pass</I>>' in dot
+    assert 'subgraph "cluster_backward" { label=<<I>backward pass (cg grad)</I>>' in dot
+    assert "#cf222e" not in dot.split("digraph", 1)[1].split("];", 1)[1]  # no red numbers below the title
+    layout = json.loads(subprocess.run(["dot", "-Tjson"], input=dot.encode(), capture_output=True,
+                                       check=True).stdout)
+    assert border_crossings(layout) == []
