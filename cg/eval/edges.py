@@ -85,7 +85,7 @@ def _node_edges(result: Result, node: Node) -> list[Edge]:
         cot = cotangents[k] if is_float else None
         flow = None if cot is None else np.array(np.broadcast_to(cot, np.shape(xs[k])), dtype=np.float64)
         formula, value = _formula(node, k, xs, y) if is_float else (None, None)
-        names = _formula_names(node, k) if formula is not None else ()
+        names = formula_names(node, k) if formula is not None else ()
         edges.append(Edge(src, node.id, k, tuple(np.shape(xs[k])), tuple(np.shape(y)), local, flow, formula, value,
                           names))
     return edges
@@ -101,7 +101,8 @@ def _arg_text(a: Any) -> str:
     return str(int(v)) if float(v).is_integer() else str(float(v))
 
 
-def _formula_names(node: Node, k: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def formula_names(node: Node, k: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The node's own names for the names of its op's formula k (x -> "e", others -> ("3",))."""
     assert node.op.formulas is not None
     args = [_arg_text(a) for a in node.args]
     names: dict[str, tuple[str, ...]] = {n: (a,) for n, a in zip(node.op.formulas.names, args)}

@@ -181,7 +181,7 @@ def _const(c: Const) -> Val:
 
 def _rule_doc(n: Node, k: int, d: str, ids: dict[str, str], own: bool) -> str:
     """"dz/de = dz/dz * 1/e  (log)": which rule a cotangent node applies, in the graph's names."""
-    from cg.eval.edges import _formula_names
+    from cg.eval.edges import formula_names
     from cg.ops.formula import show
 
     rule = n.op.formulas.rule(k) if n.op.formulas else None
@@ -189,7 +189,7 @@ def _rule_doc(n: Node, k: int, d: str, ids: dict[str, str], own: bool) -> str:
     name, here = (ids[x] if isinstance(x, str) else "?"), ids[n.id]
     if rule is None:
         return f"{d}/d{name}: the VJP of {n.op.name}"
-    names = {key: "*".join(ids.get(p, p) for p in parts) for key, parts in _formula_names(n, k)}
+    names = {key: "*".join(ids.get(p, p) for p in parts) for key, parts in formula_names(n, k)}
     names["g"] = f"{d}/d{here}"
     text, sign = show(rule.tree, False, names), "=" if own else "+="
     if rule.kind == "local":
