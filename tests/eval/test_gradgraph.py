@@ -61,7 +61,7 @@ def test_every_op_case(op: Op, case: Case) -> None:
     got = cglib.run(grads)
     floats = [i.name for i in graph.inputs if i.aval.dtype == "float"]
     for name_, out in zip(floats, grads.outputs[1:]):
-        np.testing.assert_allclose(got.values[out], want.grads[name_], rtol=1e-10, atol=1e-12, err_msg=name_)
+        np.testing.assert_allclose(got.values[out], want.grads[name_], rtol=1e-12, atol=1e-14, err_msg=name_)
 
 
 def test_the_textbook_backward_pass_reads_like_the_notes(tmp_path: Path) -> None:
