@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 import cg.ops.kernels as k
-from cg.ops.base import Array, Attr, Case, Op, Shape, ShapeMismatch, Tangent
+from cg.ops.base import Array, Attr, Batching, Case, Op, Shape, ShapeMismatch, Tangent, pad_rank
 from cg.ops.code import CodeRule, Site, sum_to
 from cg.ops.formula import Formula, Formulas
 
@@ -136,7 +136,63 @@ def reduction(name: str, doc: str, fn: Callable[..., Array], kind: str) -> Op:
     )
     formula = Formula(REDUCTION_FORMULAS[kind], "vjp")
     return Op(name, doc, (1, 1), forward, vjp, jvp, shape, cases, attrs=REDUCE_ATTRS,
-              keeps_int=kind != "mean", code=_reduction_code(kind, fn), formulas=Formulas((formula,)))
+              keeps_int=kind != "mean", code=_reduction_code(kind, fn), formulas=Formulas((formula,)),
+              batch=batch_axis)
+
+
+# ---- batching rules (cg/eval/batch.py): the batch axis is axis 0 in front of each row ----------------
+
+
+def shift_axis(axis: Any, rank: int) -> Any:
+    """An axis attribute of a row, for the batched value: None -> every row axis; a >= 0 -> a + 1
+    (a negative axis counts from the end: unchanged); lists likewise."""
+    if axis is None:
+        return list(range(1, rank + 1))
+    if isinstance(axis, int):
+        return axis + 1 if axis >= 0 else axis
+    return [a + 1 if a >= 0 else a for a in axis]
+
+
+def batch_axis(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
+    """Reductions and the softmax family: the same call with the axis moved past the batch axis."""
+    return Batching((None,), {**attrs, "axis": shift_axis(attrs.get("axis"), len(rows[0]))}, loose=False)
+
+
+def _batch_matmul(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
+    """A 1-D row operand becomes [1, n] (first) or [n, 1] (second); both are padded to one rank, so
+    that the batch axes line up; a result made from a 1-D operand is reshaped to numpy's row shape."""
+    a, b = rows
+    a2 = (1, *a) if len(a) == 1 else a
+    b2 = (*b, 1) if len(b) == 1 else b
+    rank = max(len(a2), len(b2))
+    pads = tuple(None if p == r else p for p, r in zip((pad_rank(a2, rank), pad_rank(b2, rank)), rows))
+    result = _matmul_shape(rows) if 1 in (len(a), len(b)) else None
+    return Batching(pads, dict(attrs), result)
+
+
+def _batch_transpose(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
+    perm = _perm(attrs.get("axes"), len(rows[0]))
+    return Batching((None,), {**attrs, "axes": [0, *(a + 1 for a in perm)]}, loose=False)
+
+
+def _batch_reshape(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
+    shape = _reshape_shape(rows, attrs["shape"])  # -1 resolved: [B, -1] cannot hold a row of size 0
+    return Batching((None,), {**attrs, "shape": list(shape)}, loose=False, shape_attrs=("shape",))
+
+
+def _batch_broadcast_to(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
+    x, shape = rows[0], list(attrs["shape"])
+    return Batching((None if len(x) == len(shape) else pad_rank(x, len(shape)),), {**attrs, "shape": shape},
+                    loose=False, shape_attrs=("shape",))
+
+
+def _batch_sum_to(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
+    """sum_to sums the leading axes of x that `shape` lacks; the batch axis must stay: the target
+    gets 1s for those axes (summed with keepdims), and the result is reshaped to the row's shape."""
+    rank, shape = len(rows[0]), tuple(attrs["shape"])
+    full = pad_rank(shape, rank)
+    return Batching((None,), {**attrs, "shape": list(full)}, None if full == shape else shape, loose=False,
+                    shape_attrs=("shape",))
 
 
 # ---- matmul ---------------------------------------------------------------------------
@@ -212,6 +268,7 @@ MATMUL = Op(
     code=CodeRule(lambda site: site.call(operator.matmul, *site.args), _matmul_code_vjp),
     needs=True,
     formulas=Formulas((Formula("g @ T(B)", "vjp"), Formula("T(A) @ g", "vjp")), ("A", "B"), matrices=True),
+    batch=_batch_matmul,
 )
 
 # ---- transpose and reshape ------------------------------------------------------------
@@ -254,6 +311,7 @@ TRANSPOSE = Op(
         fresh=False,
     ),
     formulas=Formulas((Formula("unpermute(g)", "vjp"),)),
+    batch=_batch_transpose,
 )
 
 
@@ -289,6 +347,7 @@ RESHAPE = Op(
         fresh=False,
     ),
     formulas=Formulas((Formula("unshape(g)", "vjp"),)),
+    batch=_batch_reshape,
 )
 
 
@@ -343,6 +402,7 @@ BROADCAST_TO = Op(
     code=CodeRule(lambda s: s.call(k.broadcast, s.args[0], s.shape), lambda s: [sum_to(s.g, s.shape, s.shapes[0])],
                   fresh=False),
     formulas=Formulas((Formula("unbroadcast(g)", "vjp"),)),
+    batch=_batch_broadcast_to,
 )
 SUM_TO = Op(
     "sum_to",
@@ -364,6 +424,7 @@ SUM_TO = Op(
     code=CodeRule(lambda s: sum_to(s.args[0], s.shapes[0], s.shape),
                   lambda s: [s.call(np.broadcast_to, s.g, s.shapes[0])], fresh=False),
     formulas=Formulas((Formula("spread(g)", "vjp"),)),
+    batch=_batch_sum_to,
 )
 
 
