@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -248,7 +248,11 @@ def _chunks(graph: Graph, columns: Mapping[str, np.ndarray], params: Mapping[str
             graphs[b] = batched(graph, b)
         inputs = {name: column[start:stop] for name, column in columns.items()}
         inputs.update((name, np.broadcast_to(value, (b, *value.shape))) for name, value in params.items())
-        result = run(graphs[b], inputs, of=of, seed=np.ones(b), on_nonfinite="keep")
+        try:
+            result = run(graphs[b], inputs, of=of, seed=np.ones(b), on_nonfinite="keep")
+        except NumericError as e:  # an op failed (an index out of range): say which rows were running
+            raise NumericError([replace(d, message=f"in rows {start} to {stop - 1}: {d.message}")
+                                for d in e.diagnostics]) from None
         if result.nonfinite:
             raise _nonfinite(graph, result.values, result.grads, names, start)
         yield Chunk(start, stop, {n: result.values[n] for n in names}, {n: result.grads[n] for n in names})
