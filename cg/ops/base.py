@@ -9,7 +9,7 @@ from one derivative (df) or one set of partials, so those cannot disagree either
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, reduce
 from typing import Any, TypeVar
@@ -56,6 +56,35 @@ class Case:
 
 
 @dataclass(frozen=True)
+class Batching:
+    """How an op runs with a leading batch axis on every argument (cg/eval/batch.py): what a
+    batching rule returns for the row shapes of the arguments and the node's attributes."""
+
+    pads: tuple[Shape | None, ...]  # per argument: the row shape to give it first (leading 1s, then a
+    # broadcast where sizes differ), or None to take it as it is
+    attrs: dict[str, Any]  # the attributes of the batched call
+    result: Shape | None = None  # the row shape to reshape the batched result to, or None
+    loose: bool = True  # a size-1 batch axis broadcasts (elementwise, matmul): a constant needs no copy per row
+    shape_attrs: tuple[str, ...] = ()  # attributes that are shapes of the batched value: B is put in front
+
+
+# batch(row shapes, attrs) -> Batching: see Batching and cg/eval/batch.py
+BatchRule = Callable[[Sequence[Shape], Mapping[str, Any]], Batching]
+
+
+def pad_rank(shape: Sequence[int], rank: int) -> Shape:
+    """shape with leading 1s up to `rank` axes."""
+    return (1,) * (rank - len(shape)) + tuple(shape)
+
+
+def batch_elementwise(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
+    """Elementwise ops broadcast: every argument's row padded to the common rank with leading 1s,
+    so that numpy lines the batch axes up with each other and not with a row axis."""
+    rank = max(len(r) for r in rows)
+    return Batching(tuple(None if len(r) == rank else pad_rank(r, rank) for r in rows), dict(attrs))
+
+
+@dataclass(frozen=True)
 class Op:
     name: str
     doc: str
@@ -82,6 +111,8 @@ class Op:
     # The local derivative as formulas over the inputs, y, g and attributes (cg/ops/formula.py):
     # shown by `cg ops` and `cg run --edges`, and checked against the VJP by the op tests.
     formulas: Formulas | None = None
+    # How a node of this op runs over a batch of rows (cg/eval/batch.py); every registered op has one.
+    batch: BatchRule | None = None
 
     def __post_init__(self) -> None:
         if self.df is not None and self.vjp is not df_rules(self.df)[0]:
@@ -189,7 +220,8 @@ def unary(name: str, doc: str, fn: Callable[[Array], Array], df: Callable[[Array
     code = CodeRule(lambda s: s.call(fn, s.args[0]), lambda s: [times(s.call(df, s.args[0], s.y), s.g)],
                     broadcast=True, scalar=True)
     return Op(name, doc, (1, 1), fn, vjp, jvp, lambda shapes: shapes[0], UNARY_CASES, domain=(domain,),
-              keeps_int=keeps_int, code=code, df=df, formulas=Formulas((Formula(formula),)))
+              keeps_int=keeps_int, code=code, df=df, formulas=Formulas((Formula(formula),)),
+              batch=batch_elementwise)
 
 
 def binary(name: str, doc: str, fn: Callable[[Array, Array], Array],
@@ -202,7 +234,7 @@ def binary(name: str, doc: str, fn: Callable[[Array, Array], Array],
     code = CodeRule(lambda s: s.call(fn, *s.args), lambda s: [times(d, s.g) for d in s.calls(partials, *s.args, s.y)],
                     broadcast=True, scalar=True)
     return Op(name, doc, (2, 2), fn, vjp, jvp, broadcast_shapes, BINARY_CASES, domain=domain, keeps_int=keeps_int,
-              code=code, formulas=Formulas(tuple(Formula(f) for f in formulas), ("a", "b")))
+              code=code, formulas=Formulas(tuple(Formula(f) for f in formulas), ("a", "b")), batch=batch_elementwise)
 
 
 def others(items: Sequence[T]) -> list[list[T]]:
@@ -232,4 +264,4 @@ def fold(name: str, doc: str, fn: Callable[[Array, Array], Array], *, product: b
     code = CodeRule(lambda s: s.fold(fn, s.args), code_partials, broadcast=True, scalar=True)
     formula = Formula("others" if product else "1")  # one rule for input i
     return Op(name, doc, (2, None), forward, vjp, jvp, broadcast_shapes, cases, keeps_int=True, code=code,
-              formulas=Formulas((formula,)))
+              formulas=Formulas((formula,)), batch=batch_elementwise)

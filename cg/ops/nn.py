@@ -3,16 +3,16 @@ maths is in cg/ops/kernels.py, called by the numeric rules and written out by th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 import cg.ops.kernels as k
-from cg.ops.base import Array, Attr, Case, Op, OpFailure, Shape, ShapeMismatch, Tangent
+from cg.ops.base import Array, Attr, Batching, Case, Op, OpFailure, Shape, ShapeMismatch, Tangent
 from cg.ops.code import CodeRule, Site
 from cg.ops.formula import Formula, Formulas
-from cg.ops.tensor import AXIS, KEEPDIMS, _axes, _reduced_shape
+from cg.ops.tensor import AXIS, KEEPDIMS, _axes, _reduced_shape, batch_axis
 
 # ---- softmax family -------------------------------------------------------------------
 
@@ -61,6 +61,7 @@ SOFTMAX = Op(
     code=CodeRule(lambda s: s.call(k.softmax, s.args[0], _axis(s)),
                   lambda s: [s.call(k.softmax_grad, s.g, s.y, _axis(s))]),
     formulas=Formulas((Formula("y * (g - inner(g, y))", "vjp"),)),  # (diag(y) - y yᵀ) g
+    batch=batch_axis,
 )
 LOG_SOFTMAX = Op(
     "log_softmax",
@@ -75,6 +76,7 @@ LOG_SOFTMAX = Op(
     code=CodeRule(lambda s: s.call(k.log_softmax, s.args[0], _axis(s)),
                   lambda s: [s.call(k.log_softmax_grad, s.g, s.y, _axis(s))]),
     formulas=Formulas((Formula("g - exp(y) * total(g)", "vjp"),)),
+    batch=batch_axis,
 )
 LOGSUMEXP = Op(
     "logsumexp",
@@ -93,6 +95,7 @@ LOGSUMEXP = Op(
         lambda s: [s.call(k.logsumexp_grad, s.g, s.args[0], _axis(s), bool(s.attrs["keepdims"]))],
     ),
     formulas=Formulas((Formula("expand(g) * softmax(x)", "vjp"),)),
+    batch=batch_axis,
 )
 
 # ---- index ----------------------------------------------------------------------------
@@ -128,6 +131,13 @@ def _index_code(site: Site) -> str:
     return site.call(k.pick if site.shapes[1] == () else k.pick_rows, v, i)
 
 
+def _batch_index(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
+    """i (one entry per row of v, or one for all) becomes exactly v's row shape minus its last axis
+    (padded, then broadcast): batched, v[..., i] then picks one entry per row, in each row of the batch."""
+    v, i = rows
+    return Batching((None, None if i == v[:-1] else v[:-1]), dict(attrs), loose=False)
+
+
 INDEX = Op(
     "index",
     "v[..., i]: picks entry i along the last axis (one per row when i has one entry per row)",
@@ -142,6 +152,7 @@ INDEX = Op(
     keeps_int=True,
     code=CodeRule(_index_code, lambda s: [s.call(k.index_grad, s.g, s.args[1], s.shapes[0]), None]),
     formulas=Formulas((Formula("col(g) * onehot(i)", "vjp"), None), ("v", "i")),  # i: an integer, no derivative
+    batch=_batch_index,
 )
 
 
@@ -177,6 +188,7 @@ ONEHOT = Op(
     int_args=frozenset({0}),
     code=CodeRule(lambda s: s.call(k.onehot, s.args[0], int(s.attrs["n"])), lambda s: [None]),
     formulas=Formulas((None,), ("i",)),  # i: an integer, no derivative
+    batch=lambda rows, attrs: Batching((None,), dict(attrs), loose=False),  # a new last axis: nothing moves
 )
 
 

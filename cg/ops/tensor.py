@@ -1,5 +1,5 @@
-"""Reductions, matmul, transpose, reshape, broadcast_to and sum_to (the softmax family, index and
-onehot: cg/ops/nn.py). Their
+"""Reductions, matmul, transpose and reshape (broadcast_to and sum_to: cg/ops/broadcasting.py; the
+softmax family, index and onehot: cg/ops/nn.py), each with its batching rule (cg/eval/batch.py). Their
 maths is in cg/ops/kernels.py; the code rules write the same kernels with the shapes and axes
 that a graph fixes before the run."""
 
@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 import cg.ops.kernels as k
-from cg.ops.base import Array, Attr, Case, Op, Shape, ShapeMismatch, Tangent
-from cg.ops.code import CodeRule, Site, sum_to
+from cg.ops.base import Array, Attr, Batching, Case, Op, Shape, ShapeMismatch, Tangent, pad_rank
+from cg.ops.broadcasting import BROADCAST_TO, SUM_TO
+from cg.ops.code import CodeRule, Site
 from cg.ops.formula import Formula, Formulas
 
 # ---- attributes -----------------------------------------------------------------------
@@ -136,7 +137,48 @@ def reduction(name: str, doc: str, fn: Callable[..., Array], kind: str) -> Op:
     )
     formula = Formula(REDUCTION_FORMULAS[kind], "vjp")
     return Op(name, doc, (1, 1), forward, vjp, jvp, shape, cases, attrs=REDUCE_ATTRS,
-              keeps_int=kind != "mean", code=_reduction_code(kind, fn), formulas=Formulas((formula,)))
+              keeps_int=kind != "mean", code=_reduction_code(kind, fn), formulas=Formulas((formula,)),
+              batch=batch_axis)
+
+
+# ---- batching rules (cg/eval/batch.py): the batch axis is axis 0 in front of each row ----------------
+
+
+def shift_axis(axis: Any, rank: int) -> Any:
+    """An axis attribute of a row, for the batched value: None -> every row axis; a >= 0 -> a + 1
+    (a negative axis counts from the end: unchanged); lists likewise."""
+    if axis is None:
+        return list(range(1, rank + 1))
+    if isinstance(axis, int):
+        return axis + 1 if axis >= 0 else axis
+    return [a + 1 if a >= 0 else a for a in axis]
+
+
+def batch_axis(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
+    """Reductions and the softmax family: the same call with the axis moved past the batch axis."""
+    return Batching((None,), {**attrs, "axis": shift_axis(attrs.get("axis"), len(rows[0]))}, loose=False)
+
+
+def _batch_matmul(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
+    """A 1-D row operand becomes [1, n] (first) or [n, 1] (second); both are padded to one rank, so
+    that the batch axes line up; a result made from a 1-D operand is reshaped to numpy's row shape."""
+    a, b = rows
+    a2 = (1, *a) if len(a) == 1 else a
+    b2 = (*b, 1) if len(b) == 1 else b
+    rank = max(len(a2), len(b2))
+    pads = tuple(None if p == r else p for p, r in zip((pad_rank(a2, rank), pad_rank(b2, rank)), rows))
+    result = _matmul_shape(rows) if 1 in (len(a), len(b)) else None
+    return Batching(pads, dict(attrs), result)
+
+
+def _batch_transpose(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
+    perm = _perm(attrs.get("axes"), len(rows[0]))
+    return Batching((None,), {**attrs, "axes": [0, *(a + 1 for a in perm)]}, loose=False)
+
+
+def _batch_reshape(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
+    shape = _reshape_shape(rows, attrs["shape"])  # -1 resolved: [B, -1] cannot hold a row of size 0
+    return Batching((None,), {**attrs, "shape": list(shape)}, loose=False, shape_attrs=("shape",))
 
 
 # ---- matmul ---------------------------------------------------------------------------
@@ -212,6 +254,7 @@ MATMUL = Op(
     code=CodeRule(lambda site: site.call(operator.matmul, *site.args), _matmul_code_vjp),
     needs=True,
     formulas=Formulas((Formula("g @ T(B)", "vjp"), Formula("T(A) @ g", "vjp")), ("A", "B"), matrices=True),
+    batch=_batch_matmul,
 )
 
 # ---- transpose and reshape ------------------------------------------------------------
@@ -254,6 +297,7 @@ TRANSPOSE = Op(
         fresh=False,
     ),
     formulas=Formulas((Formula("unpermute(g)", "vjp"),)),
+    batch=_batch_transpose,
 )
 
 
@@ -289,81 +333,7 @@ RESHAPE = Op(
         fresh=False,
     ),
     formulas=Formulas((Formula("unshape(g)", "vjp"),)),
-)
-
-
-# ---- broadcast_to and sum_to: broadcasting and its inverse, as ops ----------------------------
-
-TARGET = Attr({"type": "array", "items": {"type": "integer", "minimum": 0}}, "the shape of the result", required=True)
-NUMPY_RULES = "numpy's rules: no more axes than the larger shape, and each, matched from the end, 1 or equal"
-
-
-def _target(op: str, shape: Sequence[int]) -> Shape:
-    if any(n < 0 for n in shape):
-        raise ShapeMismatch(f"{op}: the target shape {list(shape)} has a negative size")
-    return tuple(int(n) for n in shape)
-
-
-def _fits(small: Shape, big: Shape) -> bool:
-    """`small` broadcasts to `big`: no more axes, and each of them (from the end) 1 or big's."""
-    return len(small) <= len(big) and all(a in (1, b) for a, b in zip(reversed(small), reversed(big)))
-
-
-def _broadcast_to_shape(shapes: Sequence[Shape], shape: Sequence[int]) -> Shape:
-    x, want = shapes[0], _target("broadcast_to", shape)
-    if not _fits(x, want):
-        raise ShapeMismatch(f"broadcast_to: cannot broadcast {list(x)} to {list(want)} ({NUMPY_RULES})")
-    return want
-
-
-def _sum_to_shape(shapes: Sequence[Shape], shape: Sequence[int]) -> Shape:
-    x, want = shapes[0], _target("sum_to", shape)
-    if not _fits(want, x):
-        raise ShapeMismatch(f"sum_to: cannot sum {list(x)} to {list(want)}: the target must broadcast to the "
-                            f"input's shape ({NUMPY_RULES})")
-    return want
-
-
-BROADCAST_TO = Op(
-    "broadcast_to",
-    "x broadcast to `shape` with numpy's rules (a new array); its gradient is summed back to x's shape",
-    (1, 1),
-    lambda x, shape: k.broadcast(x, tuple(shape)),
-    lambda g, y, xs, shape: [k.unbroadcast(g, np.shape(xs[0]))],
-    lambda ts, y, xs, shape: np.zeros_like(y) if ts[0] is None else k.broadcast(ts[0], tuple(shape)),
-    _broadcast_to_shape,
-    (
-        Case(((3,),), {"shape": [2, 3]}),  # a leading axis
-        Case(((2, 1),), {"shape": [2, 4]}),  # a size-1 axis
-        Case(((1, 3),), {"shape": [4, 2, 3]}),  # both
-        Case(((),), {"shape": [2, 2]}),
-    ),
-    attrs={"shape": TARGET},
-    keeps_int=True,
-    code=CodeRule(lambda s: s.call(k.broadcast, s.args[0], s.shape), lambda s: [sum_to(s.g, s.shape, s.shapes[0])],
-                  fresh=False),
-    formulas=Formulas((Formula("unbroadcast(g)", "vjp"),)),
-)
-SUM_TO = Op(
-    "sum_to",
-    "x summed down to `shape`, which broadcasts to x's shape (the inverse of broadcast_to: leading axes and the "
-    "axes where `shape` has 1 are summed)",
-    (1, 1),
-    lambda x, shape: k.unbroadcast(x, tuple(shape)),
-    lambda g, y, xs, shape: [np.broadcast_to(g, np.shape(xs[0]))],  # a read-only view, never updated in place
-    lambda ts, y, xs, shape: np.zeros_like(y) if ts[0] is None else k.unbroadcast(ts[0], tuple(shape)),
-    _sum_to_shape,
-    (
-        Case(((2, 3),), {"shape": [3]}),  # a leading axis
-        Case(((2, 3),), {"shape": [2, 1]}),  # a size-1 axis
-        Case(((4, 2, 3),), {"shape": [1, 3]}),  # both
-        Case(((2, 3),), {"shape": []}),
-    ),
-    attrs={"shape": TARGET},
-    keeps_int=True,
-    code=CodeRule(lambda s: sum_to(s.args[0], s.shapes[0], s.shape),
-                  lambda s: [s.call(np.broadcast_to, s.g, s.shapes[0])], fresh=False),
-    formulas=Formulas((Formula("spread(g)", "vjp"),)),
+    batch=_batch_reshape,
 )
 
 
