@@ -1,0 +1,99 @@
+"""`cg train`: gradient descent on some inputs of a graph (the parameters) over a data set: each
+step runs a minibatch through the batched graph (cg/eval/batch.py), averages the per-row gradients
+of the loss, and moves the parameters against them. One epoch is one pass over the rows, shuffled
+with a seeded generator when asked; the curve records the mean loss and the gradient norm per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cg.errors import UsageError
+from cg.eval.batch import run_rows
+from cg.graph.ir import Graph
+
+# hears (epoch, epochs, mean loss, gradient norm) after each epoch: the CLI's progress bar
+EpochReport = Callable[[int, int, float, float], None]
+
+
+@dataclass(frozen=True)
+class Epoch:
+    epoch: int  # 1-based
+    loss: float  # the mean loss over the epoch's rows, at the parameters each minibatch saw
+    grad_norm: float  # the norm of the last minibatch's mean gradient, over every parameter
+
+
+@dataclass(frozen=True)
+class Trained:
+    params: dict[str, np.ndarray]
+    curve: tuple[Epoch, ...]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    lr: float = 0.1
+    epochs: int = 20
+    batch: int = 64
+    shuffle: bool = False
+    seed: int = 0
+
+
+def _check(graph: Graph, params: Sequence[str], data: Mapping[str, Any], schedule: Schedule) -> None:
+    if not params:
+        raise UsageError.one("CG300", "--params: name at least one parameter to train")
+    for name in params:
+        found = graph.input(name)
+        if found is None or found.aval.dtype != "float":
+            raise UsageError.one("CG301", f"--params {name}: not a float input of the graph")
+        if name in data:
+            raise UsageError.one("CG300", f"--params {name}: it is a column of the data, not a parameter")
+    if not schedule.lr > 0 or schedule.epochs < 1 or schedule.batch < 1:
+        raise UsageError.one("CG300", "--lr must be positive, --epochs and --batch at least 1")
+
+
+def train(graph: Graph, data: Mapping[str, np.ndarray], params: Sequence[str], start: Mapping[str, Any],
+          schedule: Schedule = Schedule(), *, of: str | None = None, report: EpochReport | None = None) -> Trained:
+    """Minibatch gradient descent on `params` (starting at `start`, else the graph's defaults) over
+    the rows of `data`; the loss is `of` (default the first output), a scalar per row."""
+    _check(graph, params, data, schedule)
+    values = {name: np.array(start[name] if name in start else _default(graph, name), dtype=np.float64)
+              for name in params}
+    fixed = {k: v for k, v in start.items() if k not in values}
+    n = len(next(iter(data.values())))
+    rng = np.random.default_rng(schedule.seed)
+    curve = []
+    for epoch in range(1, schedule.epochs + 1):
+        order = rng.permutation(n) if schedule.shuffle else np.arange(n)
+        total, norm = 0.0, 0.0
+        for lo in range(0, n, schedule.batch):
+            rows = order[lo:lo + schedule.batch]
+            loss, grads = _step(graph, {k: v[rows] for k, v in data.items()}, {**fixed, **values}, params, of)
+            total += loss * len(rows)
+            norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads.values())))
+            for name in params:
+                values[name] = values[name] - schedule.lr * grads[name]
+        curve.append(Epoch(epoch, total / n, norm))
+        if report is not None:
+            report(epoch, schedule.epochs, curve[-1].loss, norm)
+    return Trained(values, tuple(curve))
+
+
+def _default(graph: Graph, name: str) -> np.ndarray:
+    found = graph.input(name)
+    if found is None or found.default is None:
+        raise UsageError.one("CG302", f"--params {name}: it has no default value; give a start with --inputs")
+    return found.default
+
+
+def _step(graph: Graph, rows: Mapping[str, np.ndarray], given: Mapping[str, Any], params: Sequence[str],
+          of: str | None) -> tuple[float, dict[str, np.ndarray]]:
+    """One minibatch: its mean loss and the mean gradient of each parameter (one chunk: all rows)."""
+    count = len(next(iter(rows.values())))
+    [chunk] = run_rows(graph, rows, given, of=of, chunk=count)
+    loss = chunk.values[of or graph.outputs[0]]
+    grads = {name: np.mean(np.asarray(chunk.grads[name]), axis=0) for name in params}
+    return float(np.mean(loss)), grads
