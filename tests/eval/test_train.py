@@ -66,3 +66,18 @@ def test_bad_parameters(params: list[str], words: str) -> None:
     graph = cglib.loads(json.dumps(GRAPH), "logreg.json")
     with pytest.raises(UsageError, match=words):
         train(graph, data(), params, {})
+
+
+def test_the_curve_as_csv_and_svg() -> None:
+    import xml.etree.ElementTree as ET
+
+    from cg.render.curve import curve_csv, curve_svg
+
+    graph = cglib.loads(json.dumps(GRAPH), "logreg.json")
+    curve = train(graph, data(), ["w", "b"], {}, Schedule(lr=0.5, epochs=6)).curve
+    lines = curve_csv(curve).splitlines()
+    assert lines[0] == "epoch,loss,grad_norm" and len(lines) == 7 and float(lines[6].split(",")[1]) == curve[-1].loss
+    root = ET.fromstring(curve_svg(curve, "logreg <training>"))
+    ns = "{http://www.w3.org/2000/svg}"
+    assert len(root.findall(f"{ns}circle")) == 6 and root.find(f"{ns}polyline") is not None
+    assert "logreg <training>" in {t.text for t in root.iter(f"{ns}text")}
