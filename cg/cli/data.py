@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +40,7 @@ class Totals:
     loss: float = 0.0
     grads: dict[str, np.ndarray | None] = field(default_factory=dict)
     values: dict[str, np.ndarray] = field(default_factory=dict)
+    nonfinite: list[int] = field(default_factory=list)  # examples with a NaN or Inf (--nonfinite keep)
 
 
 def run_data(graph: Any, file: str, data_file: str, given: dict[str, Any], *, of: str | None, reduce: str,
@@ -83,6 +86,8 @@ def run_data(graph: Any, file: str, data_file: str, given: dict[str, Any], *, of
 
     if per_row:
         target = output if output not in (None, "-") else None
+        if target is None:
+            before_writing(bar, None, "every row")  # onto a terminal: the rows come once the bar is gone
         if target is not None and target.lower().endswith(".parquet"):
             write_output(_parquet(counted(), of, params), target)
         else:
@@ -90,6 +95,14 @@ def run_data(graph: Any, file: str, data_file: str, given: dict[str, Any], *, of
     else:
         for _ in counted():
             pass
+    if totals.nonfinite:
+        from cg.graph.data import row_of
+
+        first = totals.nonfinite[0]
+        with bar.hidden(sys.stderr):
+            click.echo(f"cg: warning: not finite (NaN or Inf) in {len(totals.nonfinite):,} row"
+                       f"{'s' * (len(totals.nonfinite) != 1)}, the first row {row_of(first)} (example {first})",
+                       err=True)
     summary = _summary(totals, of, params, reduce, data.file, graph)
     if per_row:
         output = None  # the per-row table went to -o; the summary to stdout
@@ -141,13 +154,16 @@ def _add(totals: Totals, c: Any, of: str, params: list[str], file: str, nonfinit
     loss = np.asarray(c.values[of], dtype=np.float64).reshape(c.stop - c.start)
     checked = [(of, loss.reshape(len(loss), -1))]
     checked += [(p, np.asarray(g).reshape(len(loss), -1)) for p in params if (g := c.grads.get(p)) is not None]
+    any_bad = np.zeros(len(loss), bool)
     for name, arr in checked:
         bad = ~np.isfinite(arr).all(axis=1)
+        any_bad |= bad
         if bad.any() and nonfinite == "error":
             k = int(np.flatnonzero(bad)[0])
             what = "value" if name == of else f"gradient d {of}/d {name}"
             raise NumericError.one("CG200", f"row {row_of(c.start + k)} (example {c.start + k}): the {what} is NaN"
                                    " or infinite (--nonfinite keep goes on)", file=file)
+    totals.nonfinite.extend(c.start + int(k) for k in np.flatnonzero(any_bad))
     totals.rows += c.stop - c.start
     totals.loss += float(loss.sum())
     for p in params:
@@ -193,11 +209,20 @@ def _json(s: Summary) -> str:
     import json
 
     def num(v: Any) -> Any:
-        return None if v is None else np.asarray(v).tolist()
+        return None if v is None else _strings(np.asarray(v).tolist())
 
-    obj = {"data": s.file, "rows": s.rows, "reduce": s.reduce, "of": s.of, "loss": s.loss,
+    obj = {"data": s.file, "rows": s.rows, "reduce": s.reduce, "of": s.of, "loss": num(s.loss),
            "params": [{"name": n, "shape": list(v.shape), "value": num(v), "grad": num(g)} for n, v, g in s.params]}
     return json.dumps(obj, indent=2) + "\n"
+
+
+def _strings(x: Any) -> Any:
+    """NaN and the infinities as the strings "NaN", "Infinity", "-Infinity", as `cg run -f json` writes them."""
+    if isinstance(x, list):
+        return [_strings(e) for e in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+    return x
 
 
 # ---- --per-row -----------------------------------------------------------------------------------

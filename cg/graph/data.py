@@ -29,6 +29,7 @@ import io
 import math
 import os
 import re
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,9 @@ class _Column:
     name: str
     number: int  # 1-based position among the columns
     cells: np.ndarray
+    text: bool = False  # from CSV: cells as float64, with the first bad cell noted (never raised unless used)
+    problem: tuple[int, str] | None = None  # (example, what is wrong) of the first cell that is no number
+    nonint: tuple[int, str] | None = None  # (example, text) of the first cell that is no integer
 
 
 def _error(file: str, message: str, row: int | None = None, col: _Column | None = None,
@@ -143,16 +147,44 @@ def _csv_columns(path: str, raw: bytes) -> list[_Column]:
                 raise _error(path, f"column {k + 1} of the header has no name", 1)
             if name in names[:k]:
                 raise _error(path, f"column {_q(name)} named twice in the header", 1)
-        rows: list[list[str]] = []
-        for row in reader:
-            if len(row) != len(names):
-                at = row_of(len(rows))
-                raise _error(path, f"{len(row)} cells, but the header has {len(names)} columns", at)
-            rows.append(row)
+        width = len(names)
+        cols = [array("d") for _ in names]  # 8 bytes a cell: a 50 MB file of "1,1,1..." stays ~200 MB
+        problems: list[tuple[int, str] | None] = [None] * width
+        nonints: list[tuple[int, str] | None] = [None] * width
+        example = 0
+        for example, row in enumerate(reader):
+            if len(row) != width:
+                raise _error(path, f"{len(row)} cells, but the header has {width} columns", row_of(example))
+            for k, cell in enumerate(row):
+                cols[k].append(_cell(cell, k, example, problems, nonints))
     except csv.Error as e:
-        raise _error(path, f"not valid CSV ({e})", row_of(len(rows)) if "rows" in locals() else 1) from None
-    cells = np.array(rows, dtype=str).reshape(len(rows), len(names))
-    return [_Column(name, k + 1, cells[:, k]) for k, name in enumerate(names)]
+        raise _error(path, f"not valid CSV ({e})", row_of(example)) from None
+    return [_Column(name, k + 1, np.frombuffer(cols[k], dtype=np.float64) if len(cols[k]) else np.zeros(0),
+                    True, problems[k], nonints[k]) for k, name in enumerate(names)]
+
+
+def _cell(cell: str, k: int, example: int, problems: list[tuple[int, str] | None],
+          nonints: list[tuple[int, str] | None]) -> float:
+    """The number in a CSV cell; NaN where there is none, the first such cell of each column noted."""
+    try:
+        x = float(cell)  # also takes "1_0", "nan", "inf" and non-ASCII digits: refused below
+    except ValueError:
+        if problems[k] is None:
+            text = cell.strip()
+            problems[k] = (example, "empty cell" if not text else f"not a number: {_q(text)}")
+        return math.nan
+    if not math.isfinite(x) or "_" in cell or not cell.isascii():
+        if problems[k] is None:
+            text = cell.strip()
+            low = text.lower().lstrip("+-")
+            why = ("NaN and infinity are not allowed" if low in ("nan", "inf", "infinity") else
+                   f"{_q(text)} is too large for float64" if cell.isascii() and "_" not in cell else
+                   f"not a number: {_q(text)}")
+            problems[k] = (example, why)
+        return math.nan
+    if nonints[k] is None and (not cell.strip().lstrip("+-").isdigit() or abs(x) > 2**53):
+        nonints[k] = (example, cell.strip())
+    return x
 
 
 def _npz_columns(path: str, raw: bytes) -> list[_Column]:
@@ -355,7 +387,7 @@ def _from_parts(path: str, inp: Input, parts: list[_Column], by_name: Mapping[st
 def _whole(path: str, inp: Input, col: _Column) -> np.ndarray:
     arr = _numbers(path, inp, col)
     shape = inp.aval.shape
-    if col.cells.dtype.kind == "U" and shape:
+    if col.text and shape:
         raise _error(path, f"input '{inp.name}' has shape {list(shape)}: a CSV cell holds one number; give the"
                      f" columns {_wanted(inp).removeprefix('columns ').split(' (')[0]}", 1, col)
     if arr.shape[1:] != shape and (inp.shape_given or inp.default is not None or shape):
@@ -368,8 +400,15 @@ def _numbers(path: str, inp: Input, col: _Column) -> np.ndarray:
     """A column as numbers of the input's dtype, every row checked."""
     cells = col.cells
     integer = inp.aval.dtype == "int"
-    if cells.dtype.kind == "U":
-        arr = _parse_cells(path, col, integer, inp.name)
+    if col.text:
+        if col.problem is not None:
+            raise _error(path, col.problem[1], row_of(col.problem[0]), col)
+        if integer and col.nonint is not None:
+            example, text = col.nonint
+            big = text.lstrip("+-").isdigit()
+            raise _error(path, f"{_q(text)} is {'too large for' if big else 'not'} an integer, but input"
+                         f" '{inp.name}' is an integer", row_of(example), col)
+        arr = cells
     elif integer and cells.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(cells).reshape(len(cells), -1).all(axis=1) |
                              (cells != np.round(cells)).reshape(len(cells), -1).any(axis=1))
@@ -383,43 +422,6 @@ def _numbers(path: str, inp: Input, col: _Column) -> np.ndarray:
             first = int(np.flatnonzero(bad_rows)[0])
             raise _error(path, "NaN and infinity are not allowed", row_of(first), col)
     return arr.astype(np.int64 if integer else np.float64, copy=False)
-
-
-_NUMBER = re.compile(r"\s*[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)\s*")
-
-
-def _parse_cells(path: str, col: _Column, integer: bool, name: str) -> np.ndarray:
-    cells = col.cells
-    try:  # the fast path; on any failure, the cells are looked at one by one for the message
-        if integer:
-            return cells.astype(np.int64)
-        arr = cells.astype(np.float64)
-        if np.isfinite(arr).all() and all(_NUMBER.fullmatch(c) for c in cells.tolist()):
-            return arr
-    except (ValueError, OverflowError):
-        pass
-    for i, cell in enumerate(cells.tolist()):
-        text = cell.strip()
-        if not text:
-            raise _error(path, "empty cell", row_of(i), col)
-        low = text.lower().lstrip("+-")
-        if low in ("nan", "inf", "infinity"):
-            raise _error(path, "NaN and infinity are not allowed", row_of(i), col)
-        if not _NUMBER.fullmatch(text):
-            raise _error(path, f"not a number: {_q(text)}", row_of(i), col)
-        if integer:
-            try:
-                n = int(text)
-            except ValueError:
-                raise _error(path, f"{_q(text)} is not an integer, but input '{name}' is an integer",
-                             row_of(i), col) from None
-            if not _INT64.min <= n <= _INT64.max:
-                raise _error(path, f"{_q(text)} does not fit in int64", row_of(i), col)
-        elif not math.isfinite(float(text)):
-            raise _error(path, f"{_q(text)} is too large for float64", row_of(i), col)
-    # Unreachable in practice: numpy refused what every cell check accepted.
-    return np.array([int(c) if integer else float(c) for c in cells.tolist()],
-                    dtype=np.int64 if integer else np.float64)
 
 
 def load_data(graph: Graph, path: str, given: Mapping[str, Any], *, ignore_columns: bool = False) -> Data:

@@ -182,6 +182,7 @@ BAD = [
     ("nan", HEADER + "nan,2,3,1\n", "row 2, column 'x_0': NaN and infinity are not allowed", (2, 1)),
     ("inf", HEADER + "1,2,3,-inf\n", "row 2, column 'y': NaN and infinity are not allowed", (2, 4)),
     ("overflow", HEADER + "1,2,1e999,1\n", "row 2, column 'x_2': '1e999' is too large for float64", (2, 3)),
+    ("underscore", HEADER + "1,2,3,1\n1,2,1_0,1\n", "row 3, column 'x_2': not a number: '1_0'", (3, 3)),
     ("short-row", HEADER + "1,2,3,1\n1,2\n", "row 3: 2 cells, but the header has 4 columns", None),
     ("missing-element", "x_0,x_2,y\n1,2,1\n", "input 'x' has shape [3]: columns x_0 ... x_2 (row-major); missing 'x_1'",
      None),
@@ -228,9 +229,9 @@ def test_a_float_cell_for_an_int_input(tmp_path: Path) -> None:
 
 
 def test_ignore_columns_skips_what_is_no_input(tmp_path: Path) -> None:
-    (tmp_path / "rows.csv").write_text(HEADER.strip() + ",id,note\n1,2,3,1,7,9\n")
+    (tmp_path / "rows.csv").write_text(HEADER.strip() + ",id,note\n1,2,3,1,7,some text\n1,2,3,0,8,\n")
     r = cg("run", LOGREG, "--data", str(tmp_path / "rows.csv"), "--ignore-columns", "-f", "json")
-    assert r.code == 0 and r.json()["rows"] == 1
+    assert r.code == 0 and r.json()["rows"] == 2  # what a skipped column holds is never looked at
 
 
 def test_the_same_input_in_data_and_inputs_is_refused() -> None:
@@ -244,6 +245,9 @@ def test_a_nonfinite_loss_names_its_row(tmp_path: Path) -> None:
     r = cg("run", LOGREG, "--of", "nll", "--data", str(tmp_path / "rows.csv"), "--per-row", "-o", str(out))
     assert r.code == 1 and "row 3 (example 1): the value is NaN or infinite" in r.err and "[CG200]" in r.err
     assert not out.exists()
+    r = cg("run", LOGREG, "--of", "nll", "--data", str(tmp_path / "rows.csv"), "--nonfinite", "keep", "-f", "json")
+    assert r.code == 0 and "not finite (NaN or Inf) in 1 row, the first row 3 (example 1)" in r.err
+    assert r.json()["loss"] == "Infinity"
 
 
 def test_limits_apply_to_the_file_and_to_a_chunk(tmp_path: Path) -> None:
