@@ -132,11 +132,10 @@ def _read_bytes(path: str) -> bytes:
 
 
 def _csv_columns(path: str, raw: bytes) -> list[_Column]:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DataError.one("CG002", "not UTF-8 text", file=path) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # Decoded as read, a line at a time: a whole-text copy (StringIO holds 4 bytes a character) or a
+    # list of lines would take several times the file's size.
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline=""))
+    example = 0
     try:
         header = next(reader, None)
         if not header or all(not h.strip() for h in header):
@@ -151,7 +150,6 @@ def _csv_columns(path: str, raw: bytes) -> list[_Column]:
         cols = [array("d") for _ in names]  # 8 bytes a cell: a 50 MB file of "1,1,1..." stays ~200 MB
         problems: list[tuple[int, str] | None] = [None] * width
         nonints: list[tuple[int, str] | None] = [None] * width
-        example = 0
         for example, row in enumerate(reader):
             if len(row) != width:
                 raise _error(path, f"{len(row)} cells, but the header has {width} columns", row_of(example))
@@ -159,6 +157,8 @@ def _csv_columns(path: str, raw: bytes) -> list[_Column]:
                 cols[k].append(_cell(cell, k, example, problems, nonints))
     except csv.Error as e:
         raise _error(path, f"not valid CSV ({e})", row_of(example)) from None
+    except UnicodeDecodeError:
+        raise DataError.one("CG002", "not UTF-8 text", file=path) from None
     return [_Column(name, k + 1, np.frombuffer(cols[k], dtype=np.float64) if len(cols[k]) else np.zeros(0),
                     True, problems[k], nonints[k]) for k, name in enumerate(names)]
 
@@ -191,16 +191,21 @@ def _npz_columns(path: str, raw: bytes) -> list[_Column]:
     import zipfile
 
     columns: list[_Column] = []
+    most, total = current_limits().max_total, 0
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             for k, info in enumerate(archive.infolist()):
                 name = info.filename.removesuffix(".npy")
                 with archive.open(info) as f:
-                    try:
+                    try:  # each array within --max-elements (read_header), all of them within --max-total
                         header = read_header(f, info.file_size, "array")
                         check_kind(header)
                     except ArrayFileError as e:
                         raise _error(path, f"array {_q(name)}: {e}") from None
+                    total += header.size
+                    if total > most:
+                        raise DataError.one("CG004", f"the arrays hold more than {most:,} numbers"
+                                            f" ({Limits().hint('max_total')})", file=path)
                     data = f.read(header.nbytes)
                 arr = np.frombuffer(data, dtype=header.dtype, count=header.size)
                 arr = arr.reshape(header.shape[::-1]).T if header.fortran else arr.reshape(header.shape)
@@ -238,11 +243,16 @@ def _parquet_columns(path: str, raw: bytes) -> list[_Column]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    most = current_limits().max_total
     try:
+        meta = pq.ParquetFile(pa.BufferReader(raw)).metadata  # sizes before anything is decompressed
+        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if size > 8 * most:
+            raise DataError.one("CG004", f"the columns hold {size:,} bytes uncompressed, more than {most:,} numbers"
+                                f" ({Limits().hint('max_total')})", file=path)
         table = pq.read_table(pa.BufferReader(raw))
     except (pa.ArrowException, OSError, ValueError) as e:
         raise _error(path, f"not a valid Parquet file ({str(e)[:200]})") from None
-    most = current_limits().max_total
     columns: list[_Column] = []
     for k, name in enumerate(table.column_names):
         col = _Column(name, k + 1, np.empty(0))

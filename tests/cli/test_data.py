@@ -256,6 +256,8 @@ def test_limits_apply_to_the_file_and_to_a_chunk(tmp_path: Path) -> None:
     r = cg("--max-elements", "1000", "run", LOGREG, "--data", CSV, "--chunk", "500")
     assert r.code == 2 and "lower --chunk" in r.err and "[CG004]" in r.err
     assert cg("--max-elements", "1000", "run", LOGREG, "--data", CSV, "--chunk", "100").code == 0
+    r = cg("--max-total", "1000", "run", LOGREG, "--data", NPZ)  # 1,200 numbers: an .npz bomb stops here
+    assert r.code == 1 and "the arrays hold more than 1,000 numbers" in r.err and "[CG004]" in r.err
 
 
 def test_files_that_are_no_data(tmp_path: Path) -> None:
