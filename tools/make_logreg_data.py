@@ -1,5 +1,6 @@
-"""Write graphs/data/logreg.csv and graphs/data/logreg.npz: 300 examples for the notes' binary
-logistic regression (graphs/binary_logreg.yaml: w [3], b, features x [3], label y).
+"""Write graphs/data/binary_logreg.csv and .npz: 300 examples for the notes' binary logistic
+regression (graphs/binary_logreg.yaml: parameters w [3] and b, features x [3], label y; its loss is
+the node nll: `cg run graphs/binary_logreg.yaml --of nll --data graphs/data/binary_logreg.csv`).
 
 Seeded, so running it again gives the same bytes: `python tools/make_logreg_data.py`. The labels
 are drawn from the model itself with w* = [1.5, -2, 0.5], b* = -0.25 (p = sigmoid(w*.x + b*)), so
@@ -32,14 +33,14 @@ def make(rows: int = ROWS, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     x, y = make()
     OUT.mkdir(parents=True, exist_ok=True)
-    with open(OUT / "logreg.csv", "w", newline="", encoding="utf-8") as f:
+    with open(OUT / "binary_logreg.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["x_0", "x_1", "x_2", "y"])
         for xi, yi in zip(x, y):
             w.writerow([*(f"{v:.4f}" for v in xi), f"{yi:.0f}"])
-    with open(OUT / "logreg.npz", "wb") as f:  # the same rows, x as one column of whole vectors
+    with open(OUT / "binary_logreg.npz", "wb") as f:  # the same rows, x as one column of whole vectors
         np.savez(f, x=x, y=y)
-    print(f"wrote {OUT / 'logreg.csv'} and {OUT / 'logreg.npz'}: {len(y)} rows, {int(y.sum())} labelled 1")
+    print(f"wrote {OUT / 'binary_logreg.csv'} and .npz: {len(y)} rows, {int(y.sum())} labelled 1")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from cg.eval.interp import run
 from cg.graph.data import load_data
 
 LOGREG = "graphs/binary_logreg.yaml"  # the notes' logistic regression: w [3], b; data x [3], y
-CSV = "graphs/data/logreg.csv"
-NPZ = "graphs/data/logreg.npz"
+CSV = "graphs/data/binary_logreg.csv"
+NPZ = "graphs/data/binary_logreg.npz"
 HEADER = "x_0,x_1,x_2,y\n"
 
 
@@ -368,8 +368,8 @@ def test_the_generator_makes_the_shipped_files(tmp_path: Path, monkeypatch: pyte
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "OUT", tmp_path)
     module.main()
-    assert (tmp_path / "logreg.csv").read_bytes() == (ROOT / CSV).read_bytes()
-    with np.load(tmp_path / "logreg.npz") as fresh, np.load(ROOT / NPZ) as kept:
+    assert (tmp_path / "binary_logreg.csv").read_bytes() == (ROOT / CSV).read_bytes()
+    with np.load(tmp_path / "binary_logreg.npz") as fresh, np.load(ROOT / NPZ) as kept:
         assert sorted(fresh) == sorted(kept) == ["x", "y"]
         assert all(np.array_equal(fresh[k], kept[k]) for k in fresh)
 
