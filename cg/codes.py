@@ -51,6 +51,12 @@ CODES: tuple[Code, ...] = (
          " larger than its header says)"),
     Code("CG144", "file-dtype", "an input's array of a dtype cg refuses: Python objects (never unpickled), bool,"
          " complex, strings, records, dates; a float array for dtype int"),
+    Code("CG150", "bad-data", "`cg run --data`: a data file's cell or column that cannot be used (empty, not a number,"
+         " NaN or Inf, a float for an integer input, a ragged list), or a column missing for an input"),
+    Code("CG151", "unknown-column", "`cg run --data`: a column that is no input of the graph (without"
+         " --ignore-columns)"),
+    Code("CG152", "no-pyarrow", "`cg run --data` of a .parquet file without pyarrow (the optional extra"
+         " cg-graphs[data])"),
     Code("CG200", "non-finite", "NaN or Inf produced in the run"),
     Code("CG201", "op-failed", "an op failed on its values (index out of range)"),
     Code("CG210", "non-scalar-output", "a non-scalar output without --seed"),

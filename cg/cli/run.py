@@ -45,10 +45,22 @@ from cg.cli.options import inputs_option, nonfinite_option, output_option, preci
               " h1/Wx, instead of one row per call.")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True,
               help="The float type of every value and gradient (float32: what a model trains in).")
+@click.option("--data", "data_file", metavar="ROWS", type=click.Path(dir_okay=False),
+              help="Run over every row of ROWS (.csv, .npz or .parquet; columns bind to inputs by name) and print"
+              " the loss and the parameters' gradients reduced over the rows.")
+@click.option("--reduce", type=click.Choice(["mean", "sum"]), default="mean", show_default=True,
+              help="With --data: how the loss and gradients of the rows are reduced.")
+@click.option("--chunk", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="With --data: rows evaluated at a time (the element limits apply to a chunk).")
+@click.option("--per-row", is_flag=True,
+              help="With --data: write every row's loss and gradients, one line per (row, name, index), to -o"
+              " FILE.csv or FILE.parquet (stdout: CSV); the reduced summary goes to stdout.")
+@click.option("--ignore-columns", is_flag=True, help="With --data: skip columns that are no input of the graph.")
 @guard
 def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fmt: str,
         output: str | None, precision: int, nonfinite: str, mode: str, wrt: tuple[str, ...],
-        tangent_texts: tuple[str, ...], edges: bool, expand: bool, dtype: str) -> None:
+        tangent_texts: tuple[str, ...], edges: bool, expand: bool, dtype: str, data_file: str | None = None,
+        reduce: str = "mean", chunk: int = 1024, per_row: bool = False, ignore_columns: bool = False) -> None:
     """Run FILE forward and backward and print every node's value and gradient.
 
     With --mode forward (implied by --wrt or --tangent) it prints forward derivatives instead."""
@@ -66,6 +78,17 @@ def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fm
 
         graph = expanded(graph)
     given = parse_inputs(list(inputs))
+    if data_file is not None:
+        if mode == "forward" or wrt or tangent_texts or seed is not None or edges or dtype != "float64":
+            raise click.UsageError("--data runs reverse mode in float64: --mode forward, --wrt, --tangent, --seed,"
+                                   " --edges and --dtype do not combine with it")
+        from cg.cli.data import run_data
+
+        run_data(graph, file, data_file, given, of=of, reduce=reduce, chunk=chunk, per_row=per_row, output=output,
+                 fmt=fmt, precision=precision, nonfinite=nonfinite, ignore_columns=ignore_columns, bar=bar)
+        return
+    if per_row or ignore_columns or reduce != "mean" or chunk != 1024:
+        raise click.UsageError("--reduce, --chunk, --per-row and --ignore-columns are options of --data")
     seed_value = None if seed is None else parse_value(seed, what="--seed")
     tangents = tangents_of(wrt, tangent_texts) if mode == "forward" or wrt or tangent_texts else None
     for name in wrt:

@@ -1,0 +1,284 @@
+"""`cg run FILE --data rows.csv`: the loss over a data set and the gradient of the empirical risk.
+
+The loss (`--of`, default the first output) and the gradient of every parameter (a float input
+not taken from the data) are reduced over the rows: the mean (default) or the sum. The summary is
+a table (name, shape, value, grad; the loss first) or JSON:
+
+    {"data": FILE, "rows": N, "reduce": "mean", "of": LOSS,
+     "loss": VALUE, "params": [{"name": ..., "shape": [...], "value": ..., "grad": ...}, ...]}
+
+(`grad` is null for an integer input). `--per-row -o grads.csv|grads.parquet` writes one line per
+(row, name, index) of the loss and of every parameter: `row` is the example's 0-based index,
+`index` the element's (`[1, 0]`; empty for a scalar), `value` the value, `grad` d loss / d name
+for that row alone (empty for an integer). The file is written whole or not at all (cg/files.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import numpy as np
+
+from cg.cli.common import before_writing, shown, write_output
+
+PER_ROW_FORMATS = (".csv", ".parquet")
+
+
+@dataclass
+class Totals:
+    """The sums over the rows seen so far."""
+
+    rows: int = 0
+    loss: float = 0.0
+    grads: dict[str, np.ndarray | None] = field(default_factory=dict)
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    nonfinite: list[int] = field(default_factory=list)  # examples with a NaN or Inf (--nonfinite keep)
+
+
+def run_data(graph: Any, file: str, data_file: str, given: dict[str, Any], *, of: str | None, reduce: str,
+             chunk: int, per_row: bool, output: str | None, fmt: str, precision: int, nonfinite: str,
+             ignore_columns: bool, bar: Any) -> None:
+    from cg.errors import UsageError
+    from cg.eval.interp import require_name
+    from cg.graph.data import DataError, load_data
+
+    if per_row:
+        suffix = os.path.splitext(output or "")[1].lower()
+        if output is not None and output != "-" and suffix not in PER_ROW_FORMATS:
+            raise click.UsageError(f"--per-row writes a .csv or .parquet file, not {shown(output)}")
+        if suffix == ".parquet":
+            _need_pyarrow(output or "")
+    elif fmt not in ("table", "json"):
+        raise click.UsageError("with --data, --format is table or json (--per-row -o FILE.csv for every row)")
+    of = of or (graph.outputs[0] if graph.outputs else None)
+    if of is None:
+        raise UsageError.one("CG301", "the graph has no output: name the loss with --of", file=graph.file)
+    require_name(graph, of, "--of")
+    if graph.avals[of].shape not in ((), (1,)) or graph.avals[of].dtype != "float":
+        raise UsageError.one("CG210", f"--data needs a float scalar loss: '{of}' has shape"
+                             f" {list(graph.avals[of].shape)}; add a node that reduces it (e.g. op: sum)",
+                             file=graph.file)
+    bar.step(f"reading {shown(data_file)}")
+    data = load_data(graph, data_file, given, ignore_columns=ignore_columns)
+    if data.rows == 0:
+        raise DataError.one("CG150", "no rows: the data file holds no examples", file=data_file)
+    _check_budget(graph, chunk)
+    params = [i.name for i in graph.inputs if i.name not in data.columns]
+    from cg.eval.batch import run_rows
+
+    totals = Totals()
+    bar.step(f"running {data.rows:,} row{'s' * (data.rows != 1)}", total=data.rows)
+    chunks = run_rows(graph, data.columns, given, of=of, chunk=chunk)
+
+    def counted() -> Iterator[Any]:
+        for c in chunks:
+            _add(totals, c, of, params, data.file, nonfinite)
+            bar.report("rows", c.stop, data.rows)
+            yield c
+
+    if per_row:
+        target = output if output not in (None, "-") else None
+        if target is None:
+            before_writing(bar, None, "every row")  # onto a terminal: the rows come once the bar is gone
+        if target is not None and target.lower().endswith(".parquet"):
+            write_output(_parquet(counted(), of, params), target)
+        else:
+            write_output(_csv_lines(counted(), of, params), target)
+    else:
+        for _ in counted():
+            pass
+    if totals.nonfinite:
+        from cg.graph.data import row_of
+
+        first = totals.nonfinite[0]
+        with bar.hidden(sys.stderr):
+            click.echo(f"cg: warning: not finite (NaN or Inf) in {len(totals.nonfinite):,} row"
+                       f"{'s' * (len(totals.nonfinite) != 1)}, the first row {row_of(first)} (example {first})",
+                       err=True)
+    summary = _summary(totals, of, params, reduce, data.file, graph)
+    if per_row:
+        output = None  # the per-row table went to -o; the summary to stdout
+        if target is None:
+            return
+    before_writing(bar, output, "the results")
+    if fmt == "json":
+        write_output(_json(summary), output)
+    else:
+        write_output(_table(summary, precision), output)
+
+
+def _need_pyarrow(path: str) -> None:
+    from cg.errors import UsageError
+    from cg.graph.data import INSTALL
+
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise UsageError.one("CG152", f"writing Parquet ({shown(path)}) needs pyarrow: {INSTALL}") from None
+
+
+def _check_budget(graph: Any, chunk: int) -> None:
+    """The element limit applies to a chunk: no value of it may hold more than --max-elements
+    numbers, and all its values and gradients together no more than --max-total."""
+    import math as m
+
+    from cg.errors import UsageError
+    from cg.limits import Limits, current
+
+    limits = current()
+    sizes = [m.prod(a.shape) for a in graph.avals.values()]
+    biggest = max(sizes, default=1) * chunk
+    if biggest > limits.max_elements:
+        raise UsageError.one("CG004", f"--chunk {chunk:,}: a value of the chunk would hold {biggest:,} numbers, over"
+                             f" the limit of {limits.max_elements:,}; lower --chunk or"
+                             f" {Limits().hint('max_elements')}", file=graph.file)
+    total = 2 * sum(sizes) * chunk
+    if total > limits.max_total:
+        raise UsageError.one("CG004", f"--chunk {chunk:,}: the values and gradients of a chunk would hold {total:,}"
+                             f" numbers, over the limit of {limits.max_total:,}; lower --chunk or"
+                             f" {Limits().hint('max_total')}", file=graph.file)
+
+
+def _add(totals: Totals, c: Any, of: str, params: list[str], file: str, nonfinite: str) -> None:
+    from cg.errors import NumericError
+    from cg.graph.data import row_of
+
+    loss = np.asarray(c.values[of], dtype=np.float64).reshape(c.stop - c.start)
+    checked = [(of, loss.reshape(len(loss), -1))]
+    checked += [(p, np.asarray(g).reshape(len(loss), -1)) for p in params if (g := c.grads.get(p)) is not None]
+    any_bad = np.zeros(len(loss), bool)
+    for name, arr in checked:
+        bad = ~np.isfinite(arr).all(axis=1)
+        any_bad |= bad
+        if bad.any() and nonfinite == "error":
+            k = int(np.flatnonzero(bad)[0])
+            what = "value" if name == of else f"gradient d {of}/d {name}"
+            raise NumericError.one("CG200", f"row {row_of(c.start + k)} (example {c.start + k}): the {what} is NaN"
+                                   " or infinite (--nonfinite keep goes on)", file=file)
+    totals.nonfinite.extend(c.start + int(k) for k in np.flatnonzero(any_bad))
+    totals.rows += c.stop - c.start
+    totals.loss += float(loss.sum())
+    for p in params:
+        g = c.grads.get(p)
+        if p not in totals.values:
+            totals.values[p] = np.asarray(c.values[p][0])
+            totals.grads[p] = None if g is None else np.zeros(np.shape(g)[1:])
+        if g is not None:
+            totals.grads[p] = totals.grads[p] + np.asarray(g, dtype=np.float64).sum(axis=0)  # type: ignore[operator]
+
+
+@dataclass(frozen=True)
+class Summary:
+    file: str
+    rows: int
+    reduce: str
+    of: str
+    loss: float
+    params: list[tuple[str, np.ndarray, np.ndarray | None]]
+
+
+def _summary(totals: Totals, of: str, params: list[str], reduce: str, file: str, graph: Any) -> Summary:
+    n = totals.rows if reduce == "mean" else 1
+    out = []
+    for p in params:
+        g = totals.grads.get(p)
+        out.append((p, totals.values[p], None if g is None else g / n))
+    return Summary(file, totals.rows, reduce, of, totals.loss / n, out)
+
+
+def _table(s: Summary, precision: int) -> str:
+    from cg.render.table import aligned, fmt_number, fmt_value
+
+    head = f"{s.reduce} over {s.rows:,} row{'s' * (s.rows != 1)} of {shown(s.file)}\n"
+    rows: list[tuple[str, ...]] = [("name", "shape", "value", f"grad ({s.reduce} d {s.of}/d name)")]
+    rows.append((shown(s.of), "[]", fmt_number(s.loss, precision), "-"))
+    for name, value, grad in s.params:
+        rows.append((shown(name), str(list(value.shape)), fmt_value(value, precision), fmt_value(grad, precision)))
+    return head + aligned(rows)
+
+
+def _json(s: Summary) -> str:
+    import json
+
+    def num(v: Any) -> Any:
+        return None if v is None else _strings(np.asarray(v).tolist())
+
+    obj = {"data": s.file, "rows": s.rows, "reduce": s.reduce, "of": s.of, "loss": num(s.loss),
+           "params": [{"name": n, "shape": list(v.shape), "value": num(v), "grad": num(g)} for n, v, g in s.params]}
+    return json.dumps(obj, indent=2) + "\n"
+
+
+def _strings(x: Any) -> Any:
+    """NaN and the infinities as the strings "NaN", "Infinity", "-Infinity", as `cg run -f json` writes them."""
+    if isinstance(x, list):
+        return [_strings(e) for e in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+    return x
+
+
+# ---- --per-row -----------------------------------------------------------------------------------
+
+HEADER = ("row", "name", "index", "value", "grad")
+
+
+def _per_row(c: Any, of: str, params: list[str]) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]]:
+    """(name, index texts, values [rows, k], grads [rows, k] or None) for the loss and every parameter."""
+    for name in (of, *params):
+        v = np.asarray(c.values[name])
+        n = c.stop - c.start
+        shape = v.shape[1:]
+        idx = np.array([str(list(i)) if i else "" for i in np.ndindex(shape)], dtype=object)
+        g = c.grads.get(name)
+        yield name, idx, v.reshape(n, -1), None if g is None else np.asarray(g).reshape(n, -1)
+
+
+def _csv_lines(chunks: Iterator[Any], of: str, params: list[str]) -> Iterator[str]:
+    from cg.render.export import exact
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(HEADER)
+    yield buf.getvalue()
+    for c in chunks:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        parts = list(_per_row(c, of, params))
+        for r in range(c.stop - c.start):
+            row = str(c.start + r)
+            for name, idx, v, g in parts:
+                gs = [""] * v.shape[1] if g is None else [exact(x) for x in g[r].tolist()]
+                for k, (i, x) in enumerate(zip(idx.tolist(), v[r].tolist())):
+                    writer.writerow((row, name, i, exact(x), gs[k]))
+        yield buf.getvalue()
+
+
+def _parquet(chunks: Iterator[Any], of: str, params: list[str]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols: dict[str, list[Any]] = {h: [] for h in HEADER}
+    for c in chunks:
+        parts = list(_per_row(c, of, params))
+        for r in range(c.stop - c.start):
+            for name, idx, v, g in parts:
+                k = v.shape[1]
+                cols["row"].extend([c.start + r] * k)
+                cols["name"].extend([name] * k)
+                cols["index"].extend(idx.tolist())
+                cols["value"].extend(v[r].tolist())
+                cols["grad"].extend([None] * k if g is None else g[r].tolist())
+    table = pa.table({"row": pa.array(cols["row"], pa.int64()), "name": pa.array(cols["name"], pa.string()),
+                      "index": pa.array(cols["index"], pa.string()), "value": pa.array(cols["value"], pa.float64()),
+                      "grad": pa.array(cols["grad"], pa.float64())})
+    out = pa.BufferOutputStream()
+    pq.write_table(table, out)
+    return bytes(out.getvalue().to_pybytes())
