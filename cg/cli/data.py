@@ -76,7 +76,7 @@ def run_data(graph: Any, file: str, data_file: str, given: dict[str, Any], *, of
 
     totals = Totals()
     bar.step(f"running {data.rows:,} row{'s' * (data.rows != 1)}", total=data.rows)
-    chunks = run_rows(graph, data.columns, given, of=of, chunk=chunk)
+    chunks = run_rows(graph, data.columns, given, of=of, chunk=chunk, on_nonfinite="keep")  # reported per row here
 
     def counted() -> Iterator[Any]:
         for c in chunks:

@@ -223,22 +223,27 @@ def _of(graph: Graph, of: str | None) -> str:
 
 
 def run_rows(graph: Graph, data: Mapping[str, np.ndarray], given: Mapping[str, Any] | None = None, *,
-             of: str | None = None, chunk: int = 1024, progress: Report | None = None) -> Iterator[Chunk]:
+             of: str | None = None, chunk: int = 1024, progress: Report | None = None,
+             on_nonfinite: str = "error") -> Iterator[Chunk]:
     """Per-row values and gradients of `graph` over the rows of `data` (input name -> [N, *row shape]);
     the other inputs take `given` or their defaults, the same for every row. `of` (default the first
     output) is a scalar per row; each row's gradients are d of_row / d name. Chunks of at most `chunk`
     rows, each computed in one vectorised run; `progress(what, done, total)` hears the rows done.
-    The arguments are checked here, before the first chunk is asked for."""
+    The arguments are checked here, before the first chunk is asked for. A NaN or Inf raises
+    NumericError naming the example (0-based) and the node, or with on_nonfinite "keep" stays in the
+    chunk for the caller to report (`cg run --data` names the data file's row)."""
+    if on_nonfinite not in ("error", "keep"):
+        raise _fail(f"on_nonfinite must be error or keep, not {on_nonfinite!r}", graph)
     if chunk < 1:
         raise _fail(f"chunk must be at least 1 row, not {chunk}", graph)
     of = _of(graph, of)
     columns, count = _columns(graph, data)
     params = _params(graph, given or {}, columns)
-    return _chunks(graph, columns, params, count, of, chunk, progress)
+    return _chunks(graph, columns, params, count, of, chunk, progress, on_nonfinite == "error")
 
 
 def _chunks(graph: Graph, columns: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray], count: int, of: str,
-            chunk: int, progress: Report | None) -> Iterator[Chunk]:
+            chunk: int, progress: Report | None, strict: bool) -> Iterator[Chunk]:
     graphs: dict[int, Graph] = {}  # at most two: full chunks and the last
     names = [i.name for i in graph.inputs] + [n.id for n in graph.nodes]
     for start in range(0, count, chunk):
@@ -251,9 +256,9 @@ def _chunks(graph: Graph, columns: Mapping[str, np.ndarray], params: Mapping[str
         try:
             result = run(graphs[b], inputs, of=of, seed=np.ones(b), on_nonfinite="keep")
         except NumericError as e:  # an op failed (an index out of range): say which rows were running
-            raise NumericError([replace(d, message=f"in rows {start} to {stop - 1}: {d.message}")
+            raise NumericError([replace(d, message=f"in examples {start} to {stop - 1}: {d.message}")
                                 for d in e.diagnostics]) from None
-        if result.nonfinite:
+        if result.nonfinite and strict:
             raise _nonfinite(graph, result.values, result.grads, names, start)
         yield Chunk(start, stop, {n: result.values[n] for n in names}, {n: result.grads[n] for n in names})
         if progress is not None:
@@ -268,13 +273,13 @@ def _nonfinite(graph: Graph, values: Mapping[str, np.ndarray], grads: Mapping[st
         bad = ~np.isfinite(values[name]).reshape(len(values[name]), -1).all(axis=1)
         if bad.any():
             row = start + int(np.argmax(bad))
-            return NumericError.one("CG200", f"row {row}: '{name}' is not finite (NaN or Inf)", file=graph.file,
+            return NumericError.one("CG200", f"example {row}: '{name}' is not finite (NaN or Inf)", file=graph.file,
                                     node=name)
     for name in reversed(names):
         g = grads.get(name)
         if g is not None and not np.isfinite(g).all():
             row = start + int(np.argmax(~np.isfinite(g).reshape(len(g), -1).all(axis=1)))
-            return NumericError.one("CG200", f"row {row}: the gradient of '{name}' is not finite (NaN or Inf)",
+            return NumericError.one("CG200", f"example {row}: the gradient of '{name}' is not finite (NaN or Inf)",
                                     file=graph.file, node=name)
     return NumericError.one("CG200", f"rows from {start}: a helper node of the batched graph is not finite",
                             file=graph.file)

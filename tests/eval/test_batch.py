@@ -289,13 +289,19 @@ def test_float_data_for_an_int_input_is_refused_and_of_must_be_a_row_scalar() ->
 def test_a_non_finite_row_is_named() -> None:
     graph = cglib.loads(json.dumps({"cg": 1, "inputs": {"x": {"shape": []}},
                                     "nodes": {"z": {"op": "log", "in": ["x"]}}, "outputs": ["z"]}))
-    with pytest.raises(CgError, match="row 4: 'z' is not finite"):
+    with pytest.raises(CgError, match="example 4: 'z' is not finite"):
         list(run_rows(graph, {"x": np.array([1.0, 2.0, 3.0, 4.0, -1.0])}, chunk=2))
 
 
 def test_an_op_that_fails_names_the_rows_and_no_rows_give_no_chunks() -> None:
     graph = cglib.loads(json.dumps({"cg": 1, "inputs": {"v": {"shape": [3]}, "i": {"shape": [], "dtype": "int"}},
                                     "nodes": {"z": {"op": "index", "in": ["v", "i"]}}, "outputs": ["z"]}))
-    with pytest.raises(CgError, match=r"in rows 2 to 3: .*index 5 is out of range"):
+    with pytest.raises(CgError, match=r"in examples 2 to 3: .*index 5 is out of range"):
         list(run_rows(graph, {"v": np.zeros((4, 3)), "i": np.array([0, 1, 2, 5])}, chunk=2))
     assert list(run_rows(graph, {"v": np.zeros((0, 3)), "i": np.zeros(0, int)})) == []
+
+
+def test_keep_leaves_a_non_finite_row_to_the_caller() -> None:
+    graph = cglib.loads("cg: 1\ninputs:\n  x: {shape: []}\nnodes:\n  z: {op: log, in: [x]}\noutputs: [z]\n")
+    [chunk] = run_rows(graph, {"x": np.array([1.0, -1.0, 2.0])}, on_nonfinite="keep")
+    assert np.isnan(chunk.values["z"][1]) and np.isfinite(chunk.values["z"][[0, 2]]).all()
