@@ -85,6 +85,7 @@ class Bar:
             if bar is not None:  # a new task: rich cannot set a task's total back to unknown
                 bar.remove_task(self._task)
                 self._task = bar.add_task(self._description(), total=total)
+                bar.refresh()  # each phase is drawn at least once, however quickly it passes
         if self._hidden:
             self._appear()
 

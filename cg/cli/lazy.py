@@ -59,6 +59,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "hessian": ("cg.cli.grad", "hessian_command", "The Hessian d²OF / dWRT² of FILE, by differentiating its gradient"
                 " graph (`cg grad`): one row per element of d OF / d WRT, one column per element of WRT, in the"
                 " formats of cg jacobian."),
+    "train": ("cg.cli.train", "train_command", "Train the parameters of FILE by minibatch gradient descent on the"
+              " mean loss over the rows of --data; print the loss per epoch and the parameters, and write them and"
+              " the loss curve."),
     "report": ("cg.cli.report", "report", "Run FILE and write a Markdown report: name, doc, inputs, picture,"
                " values and gradients, and the command line that reproduces it (to stdout, or to -o FILE)."),
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -139,3 +140,16 @@ def read_data(f: IO[bytes], header: Header, what: str = "file") -> np.ndarray:
 
 def _short(text: str, limit: int = 80) -> str:
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """An .npz archive of plain arrays (np.savez's layout, written member by member: a key such as
+    `allow_pickle` cannot be mistaken for one of np.savez's options, and nothing is pickled)."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as npz:
+        for key, value in arrays.items():
+            with npz.open(f"{key}.npy", "w") as member:
+                np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
+    return buffer.getvalue()

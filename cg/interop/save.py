@@ -3,9 +3,7 @@ only once it is whole (cg/files.py). The graph file is written in cg's canonical
 
 from __future__ import annotations
 
-import io
 import os
-import zipfile
 from collections.abc import Mapping
 
 import numpy as np
@@ -13,6 +11,7 @@ import numpy as np
 from cg.errors import LoadError, UsageError
 from cg.files import read_regular, write_output
 from cg.fmt.write import format_text
+from cg.graph.arrays import npz_bytes
 from cg.interop.crosscheck import Agreement, cross_check
 from cg.interop.read import LOSSES, Imported, add_loss, read_model
 from cg.limits import current
@@ -39,13 +38,8 @@ def import_file(model: str, output: str, given: Mapping[str, np.ndarray], *, bat
 def save_import(imported: Imported, output: str) -> list[str]:
     """Write `output` (the graph file) and its sidecar; the names of the files written."""
     sidecar = os.path.splitext(output)[0] + ".npz"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as npz:  # np.savez's layout, with no key it could mistake for an option
-        for key, value in imported.arrays.items():
-            with npz.open(f"{key}.npy", "w") as member:
-                np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)  # plain numbers only
     existed = os.path.exists(sidecar)
-    write_output(buffer.getvalue(), sidecar)
+    write_output(npz_bytes(imported.arrays), sidecar)
     try:
         text = format_text(imported.text(os.path.basename(sidecar)), output)
     except Exception:

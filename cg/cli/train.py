@@ -1,0 +1,99 @@
+"""`cg train`: gradient descent on a graph's parameters over a data set (cg/eval/train.py), with a
+progress bar on a terminal, the trained parameters as an .npz (loadable as an input file:
+`W: {file: params.npz, key: W}`) and the loss curve as CSV and SVG.
+
+Only click is imported here: numpy and the rest load when the command runs, so `cg --help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from cg.cli.common import guard, load_document, shown, write_output
+from cg.cli.options import inputs_option
+
+EPILOG = """\b
+Exit codes: 0 ok, 1 invalid graph or data (a row and column named), 2 usage error."""
+
+
+@click.command("train", epilog=EPILOG)
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--data", "data_file", required=True, metavar="ROWS", type=click.Path(dir_okay=False),
+              help="The rows: .csv, .npz or .parquet, columns bound to inputs as for `cg run --data`.")
+@click.option("--params", required=True, metavar="W,b", help="The inputs to train (float inputs not in the data).")
+@click.option("--of", metavar="NODE", help="The loss, a scalar per row (default: the first output).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+              help="The learning rate.")
+@click.option("--epochs", type=click.IntRange(1, 100_000), default=20, show_default=True)
+@click.option("--batch", type=click.IntRange(1, 1_000_000), default=64, show_default=True,
+              help="Rows per step (the last step of an epoch may have fewer).")
+@click.option("--shuffle", is_flag=True, help="Shuffle the rows at each epoch (numpy's default_rng(--seed)).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", metavar="PARAMS.npz", help="Write the trained parameters here (default: FILE's"
+              " stem + .params.npz, in the working directory).")
+@click.option("--curve", metavar="CURVE.csv", help="Write the loss per epoch (default: PARAMS stem + .curve.csv); an"
+              " SVG chart goes beside it (.svg).")
+@click.option("--ignore-columns", is_flag=True, help="Skip data columns that are no input of the graph.")
+@inputs_option
+def train_command(file: str, data_file: str, params: str, of: str | None, lr: float, epochs: int, batch: int,
+                  shuffle: bool, seed: int, output: str | None, curve: str | None, ignore_columns: bool,
+                  inputs: tuple[str, ...]) -> None:
+    """Train the parameters of FILE by minibatch gradient descent on the mean loss over the rows
+    of --data; print the loss per epoch and the parameters, and write them and the loss curve.
+
+    \b
+    cg train graphs/binary_logreg.yaml --data graphs/data/binary_logreg.csv \\
+        --of nll --params w,b --lr 0.5 --epochs 30 -o params.npz"""
+    guard(_train)(file, data_file, [p for p in params.split(",") if p], of, (lr, epochs, batch, shuffle, seed),
+                  (output, curve), ignore_columns, inputs)
+
+
+def _train(file: str, data_file: str, params: list[str], of: str | None, schedule_args: tuple[Any, ...],
+           outputs: tuple[str | None, str | None], ignore_columns: bool, inputs: tuple[str, ...]) -> None:
+    from cg.cli.values import parse_inputs
+    from cg.eval.train import Schedule, train
+    from cg.graph.builder import build
+    from cg.graph.data import load_data
+    from cg.progress import progress
+
+    bar = click.get_current_context().with_resource(progress(f"reading {shown(file)}"))
+    graph = build(load_document(file))
+    given = parse_inputs(list(inputs))
+    bar.step(f"reading {shown(data_file)}")
+    data = load_data(graph, data_file, given, ignore_columns=ignore_columns)
+    schedule = Schedule(*schedule_args)
+    bar.step(f"training {', '.join(params)}", total=schedule.epochs)
+
+    def report(epoch: int, epochs: int, loss: float, norm: float) -> None:
+        bar.report(f"epoch {epoch}/{epochs}, loss {loss:.4f}, |grad| {norm:.3g}", epoch, epochs)
+
+    trained = train(graph, data.columns, params, given, schedule, of=of, report=report)
+    _write(trained, graph.name, file, outputs, bar)
+
+
+def _write(trained: Any, name: str, file: str, outputs: tuple[str | None, str | None], bar: Any) -> None:
+    import numpy as np
+
+    from cg.cli.common import before_writing
+    from cg.graph.arrays import npz_bytes
+    from cg.render.curve import curve_csv, curve_svg
+
+    stem = os.path.splitext(os.path.basename(file))[0] if file != "-" else "graph"
+    out = outputs[0] or f"{stem}.params.npz"
+    curve = outputs[1] or f"{os.path.splitext(out)[0].removesuffix('.params')}.curve.csv"
+    before_writing(bar, out, "the parameters")
+    write_output(npz_bytes(trained.params), out)
+    write_output(curve_csv(trained.curve), curve)
+    write_output(curve_svg(trained.curve, f"{name}: mean loss per epoch"), os.path.splitext(curve)[0] + ".svg")
+    first, last = trained.curve[0], trained.curve[-1]
+    lines = ["epoch  mean loss  |grad|", *(f"{e.epoch:<5}  {e.loss:<9.4f}  {e.grad_norm:.3g}" for e in trained.curve)]
+    lines += [f"{key} = {np.array2string(np.asarray(v), precision=4, separator=', ')}"
+              for key, v in trained.params.items()]
+    write_output("\n".join(lines) + "\n", None)
+    click.echo(f"cg: trained {len(trained.params)} parameter{'s' * (len(trained.params) != 1)} over "
+               f"{len(trained.curve)} epochs: mean loss {first.loss:.4f} -> {last.loss:.4f}; wrote {out}, {curve} "
+               f"and {os.path.splitext(curve)[0]}.svg", err=True)

@@ -1,0 +1,66 @@
+"""`cg train`: gradient descent on the shipped data set (graphs/data/binary_logreg.csv), the
+parameters as an .npz that a graph can load, the curve as CSV and SVG, a bar on a terminal only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from conftest import ROOT, cg
+
+LOGREG = str(ROOT / "graphs" / "binary_logreg.yaml")
+CSV = str(ROOT / "graphs" / "data" / "binary_logreg.csv")
+ARGS = ["--data", CSV, "--of", "nll", "--params", "w,b", "--lr", "0.5", "--epochs", "30"]
+
+
+def accuracy(w: np.ndarray, b: float) -> float:
+    rows = np.loadtxt(CSV, delimiter=",", skiprows=1)
+    x, y = rows[:, :3], rows[:, 3]
+    return float(np.mean(((x @ w + b) > 0) == (y == 1)))
+
+
+def test_training_the_notes_logistic_regression(tmp_path: Path) -> None:
+    out = tmp_path / "params.npz"
+    r = cg("train", LOGREG, *ARGS, "-o", str(out))
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "epoch  mean loss  |grad|" and len([ln for ln in lines if ln[:1].isdigit()]) == 30
+    trained = np.load(out)
+    assert sorted(trained.files) == ["b", "w"]
+    assert accuracy(trained["w"], float(trained["b"])) >= 0.78  # the README states it
+    curve = (tmp_path / "params.curve.csv").read_text(encoding="utf-8").splitlines()
+    losses = [float(line.split(",")[1]) for line in curve[1:]]
+    assert len(losses) == 30 and losses[-1] < losses[0]
+    assert (tmp_path / "params.curve.svg").read_text(encoding="utf-8").startswith("<svg")
+    # the trained parameters load as input files of the graph: its mean loss is the curve's last epoch's or lower
+    graph = tmp_path / "trained.yaml"
+    text = Path(LOGREG).read_text(encoding="utf-8")
+    text = text.replace("  w: [0.4, -0.6, 0.2]", "  w: {file: params.npz, key: w}").replace(
+        "  b: 0.5", "  b: {file: params.npz, key: b}")
+    graph.write_text(text, encoding="utf-8")
+    r = cg("run", str(graph), "--of", "nll", "--data", CSV, "-f", "json")
+    assert r.code == 0, r.err
+    assert r.json()["loss"] <= losses[-1] + 1e-12
+
+
+def test_bad_parameters_and_data(tmp_path: Path) -> None:
+    r = cg("train", LOGREG, "--data", CSV, "--of", "nll", "--params", "x")
+    assert r.code == 2 and "--params x: it is a column of the data" in r.err
+    r = cg("train", LOGREG, "--data", CSV, "--of", "nll", "--params", "q")
+    assert r.code == 2 and "not a float input" in r.err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x_0,x_1,x_2,y\n1,2,3,1\n1,oops,3,0\n", encoding="utf-8")
+    r = cg("train", LOGREG, "--data", str(bad), "--of", "nll", "--params", "w,b", "-o", str(tmp_path / "p.npz"))
+    assert r.code == 1 and "row 3, column 'x_1'" in r.err
+    assert not (tmp_path / "p.npz").exists()
+
+
+def test_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    from test_progress import HIDE_CURSOR, on_a_terminal, terminal_env
+
+    seen, table, code = on_a_terminal("train", LOGREG, *ARGS, "-o", str(tmp_path / "p.npz"),
+                                      env=terminal_env(CG_PROGRESS_DELAY="0"), stdout_piped=True)
+    assert code == 0 and HIDE_CURSOR in seen and "training w, b" in seen
+    assert table.startswith("epoch  mean loss  |grad|") and HIDE_CURSOR not in table  # the results: plain
+    r = cg("train", LOGREG, *ARGS, "-o", str(tmp_path / "q.npz"), env={"CG_PROGRESS_DELAY": "0"})
+    assert r.code == 0 and "\x1b" not in r.err
