@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -27,7 +27,7 @@ from cg.eval.interp import (
     nonfinite,
     require_name,
 )
-from cg.eval.plan import Report, between, reachable
+from cg.eval.plan import Report, between, downstream, reachable
 from cg.gcpause import paused_gc
 from cg.graph.ir import Graph
 from cg.ops import Array
@@ -130,8 +130,7 @@ def jacobian(
             msg = f"the Jacobian d {of} / d {wrt} would have {rows * cols:,} entries, more than {MAX_ENTRIES:,}"
             raise _usage(graph, "CG300", msg)
         used, reason = choose(mode, rows, cols)
-        by = _by_rows if used == "reverse" else _by_columns
-        matrix = by(graph, env, of, wrt, rows, cols, strict, progress).reshape(of_shape + wrt_shape)
+        matrix = _matrix(graph, env, of, wrt, rows, cols, used, strict, progress).reshape(of_shape + wrt_shape)
     count, listed = _bad_entries(matrix, len(of_shape))
     entries = [f"d {label(of, i)} / d {label(wrt, j)}" for i, j in listed]
     return JacobianResult(
@@ -151,6 +150,28 @@ def _forward(graph: Graph, inputs: Mapping[str, Any] | None, strict: bool) -> tu
     if bad and strict:
         raise blame(graph, bad[0], "value", hint=HINT)
     return env, bad
+
+
+def _matrix(graph: Graph, env: Mapping[str, Array], of: str, wrt: str, rows: int, cols: int, used: str,
+            strict: bool, progress: Report | None) -> np.ndarray:
+    """J as a flat matrix: in batched passes (cg/eval/jacbatch.py), or a pass per row or column
+    where that found a NaN or Inf (those passes name the node that made it) or a graph that cannot
+    be batched."""
+    from cg.eval import jacbatch
+
+    same = all(np.shape(env[i.name]) == tuple(i.aval.shape) for i in graph.inputs)  # the batch is built on them
+    if same and not bad_inputs(graph, env):
+        batched = jacbatch.by_rows if used == "reverse" else jacbatch.by_columns
+        found = batched(graph, env, of, wrt, rows, cols, progress)
+        if found is not None:
+            return found
+    by = _by_rows if used == "reverse" else _by_columns
+    return by(graph, env, of, wrt, rows, cols, strict, progress)
+
+
+def bad_inputs(graph: Graph, env: Mapping[str, Array]) -> bool:
+    """Inputs with NaN or Inf: the batched passes would spread them over every row."""
+    return any(not np.isfinite(np.asarray(env[i.name], dtype=np.float64)).all() for i in graph.inputs)
 
 
 def _onehots(shape: tuple[int, ...]) -> Iterator[np.ndarray]:
@@ -197,15 +218,6 @@ def _by_columns(graph: Graph, env: Mapping[str, Array], of: str, wrt: str, rows:
         if strict and not np.isfinite(flat[:, j]).all():
             raise blame(graph, nonfinite(graph, tans, between(graph, wrt, of))[0], "tangent", hint=HINT)
     return flat
-
-
-def downstream(graph: Graph, start: str) -> Graph:
-    """The graph with only the nodes after `start` in topological order, so a JVP pass can
-    begin at a node's tangent. cg.eval.interp.jvp would also keep a tangent given for a node (it
-    skips nodes whose arguments have none, as a start node's do), but the cut graph does not
-    depend on that, and skips the nodes above `start`."""
-    k = next((i for i, n in enumerate(graph.nodes) if n.id == start), -1)
-    return graph if k < 0 else replace(graph, nodes=graph.nodes[k + 1 :])
 
 
 # ---- non-finite numbers ---------------------------------------------------------------

@@ -23,7 +23,7 @@ for), and the rule may return None for those, skipping their work.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from operator import itemgetter
 from typing import Any
@@ -377,3 +377,12 @@ def plan_for(graph: Graph, dtype: str = "float64") -> Plan:
         with paused_gc():  # many small tuples, no cycles: see cg/gcpause.py
             plan = plans[dtype] = Plan(graph, dtype)
     return plan
+
+
+def downstream(graph: Graph, start: str) -> Graph:
+    """The graph with only the nodes after `start` in topological order, so a JVP pass can
+    begin at a node's tangent. cg.eval.interp.jvp would also keep a tangent given for a node (it
+    skips nodes whose arguments have none, as a start node's do), but the cut graph does not
+    depend on that, and skips the nodes above `start`."""
+    k = next((i for i, n in enumerate(graph.nodes) if n.id == start), -1)
+    return graph if k < 0 else replace(graph, nodes=graph.nodes[k + 1 :])

@@ -393,3 +393,30 @@ def test_nonfinite_blames_the_node_that_made_it(mode: str) -> None:
     with pytest.raises(NumericError) as e:
         jacobian(cglib.loads(TWO_USERS), wrt="z", mode=mode)
     assert e.value.diagnostics[0].node == "q"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in GRAPHS.glob("*.yaml") if "\noutputs:" in p.read_text()))
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_batched_passes_equal_a_pass_per_row_or_column(name: str, mode: str) -> None:
+    """cg/eval/jacbatch.py against the pass-per-row (reverse) and pass-per-column (forward) paths,
+    for every float input of every example graph, with the batch cut small so that there are several."""
+    from cg.check.gradients import draw_inputs
+    from cg.eval import jacbatch
+    from cg.eval.jacobian import _by_columns, _by_rows
+
+    graph = cglib.load(GRAPHS / name)
+    env = forward(graph, bind_inputs(graph, draw_inputs(graph, {}, np.random.default_rng(0))[0]))
+    of = graph.outputs[0]
+    for wrt in [i.name for i in graph.inputs if i.aval.dtype == "float"] + [n.id for n in graph.nodes[:2]]:
+        rows, cols = int(np.size(env[of])), int(np.size(env[wrt]))
+        by, batched = (_by_rows, jacbatch.by_rows) if mode == "reverse" else (_by_columns, jacbatch.by_columns)
+        want = by(graph, env, of, wrt, rows, cols, True)
+        old = jacbatch.BATCH_NUMBERS
+        jacbatch.BATCH_NUMBERS = 1  # one row (or column) per batch: the batches' seams are tested too
+        try:
+            small = batched(graph, env, of, wrt, rows, cols)
+        finally:
+            jacbatch.BATCH_NUMBERS = old
+        whole = batched(graph, env, of, wrt, rows, cols)
+        np.testing.assert_allclose(whole, want, rtol=1e-12, atol=1e-14, err_msg=f"{wrt}")
+        np.testing.assert_allclose(small, want, rtol=1e-12, atol=1e-14, err_msg=f"{wrt}")
