@@ -28,7 +28,7 @@ Exit codes: 0 every check passed, 1 a check failed or a graph is invalid, 2 usag
 @click.option("--rtol", type=click.FloatRange(min=0), default=1e-5, show_default=True, help="Relative tolerance.")
 @click.option("--atol", type=click.FloatRange(min=0), default=1e-7, show_default=True, help="Absolute tolerance.")
 @click.option("--all", "all_nodes", is_flag=True, help="Check the gradient of every float node, not only the inputs'.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the random inputs, tangents, cotangents and sampled elements.")
 @click.option("--per-node", is_flag=True,
               help="First check every node's VJP and JVP at the values of the run; name the first that is wrong.")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cg.cli.common import guard, load_document
+from cg.cli.common import guard, load_document, shown
 from cg.cli.options import inputs_option
 
 if TYPE_CHECKING:
@@ -41,18 +41,24 @@ def export_command(file: str, output: str, inputs: tuple[str, ...], values: bool
 
 
 def _export(file: str, output: str, inputs: tuple[str, ...], values: bool) -> None:
+    import os
+
     from cg.cli.values import parse_inputs
     from cg.files import write_output
     from cg.graph.builder import build
     from cg.interop.write import agree, to_model
 
+    if not output.lower().endswith(".onnx"):
+        raise click.UsageError(f"-o {shown(output)}: the model's name must end in .onnx")
+    if file != "-" and os.path.exists(output) and os.path.exists(file) and os.path.samefile(file, output):
+        raise click.UsageError(f"-o {shown(output)} is the graph file itself")
     graph = build(load_document(file))
     given = parse_inputs(inputs)
     result = run_if_possible(graph, given, required=values)
     model = to_model(graph, result if values else None)
     note = agree(model, graph, result) if result is not None else "not run: some inputs have no value"
     write_output(model.SerializeToString(), output)
-    click.echo(f"cg: wrote {output}: {len(model.graph.node)} ONNX nodes for {len(graph.nodes)} cg nodes; "
+    click.echo(f"cg: wrote {shown(output)}: {len(model.graph.node)} ONNX nodes for {len(graph.nodes)} cg nodes; "
                f"{note}", err=True)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from cg.cli.common import guard
+from cg.cli.common import guard, shown
 from cg.cli.options import inputs_option
 
 EPILOG = """\b
@@ -25,7 +25,8 @@ value that differs from ONNX's), 2 usage error (including onnx not installed).""
 @inputs_option
 @click.option("--batch", type=click.IntRange(1, 1_000_000), default=1, show_default=True,
               help="The size of a symbolic dimension (the batch) at the sample point.")
-@click.option("--seed", type=int, default=0, show_default=True, help="The seed of the random sample point.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="The seed of the random sample point.")
 @click.option("--loss", type=click.Choice(["softmax_xent", "bce", "mse"]),
               help="Append a loss from cg:nn to the first output (exported models have none).")
 @click.option("--label", default="y", show_default=True, metavar="NAME", help="The name of the loss's label input.")
@@ -50,7 +51,7 @@ def _import(model: str, output: str, inputs: tuple[str, ...], batch: int, seed: 
 
     imported, agreement, written = import_file(model, output, parse_inputs(inputs), batch=batch, seed=seed,
                                                loss=loss[0], label=loss[1])
-    click.echo(f"cg: imported {os.path.basename(model)}: {len(imported.nodes)} nodes, {len(imported.inputs)} "
-               f"inputs -> {', '.join(written)}", err=True)
+    click.echo(f"cg: imported {shown(os.path.basename(model))}: {len(imported.nodes)} nodes, "
+               f"{len(imported.inputs)} inputs -> {', '.join(shown(w) for w in written)}", err=True)
     click.echo(f"cg: every node checked against the {' and '.join(agreement.engines)}: {agreement.compared} "
                f"values, largest relative difference {agreement.worst:.2g} ({agreement.worst_at})", err=True)

@@ -263,6 +263,8 @@ def _parquet_columns(path: str, raw: bytes) -> list[_Column]:
                 first = next(i for i, v in enumerate(chunked.is_null().to_pylist()) if v)
                 raise _error(path, "empty cell", row_of(first), col)
             arr = chunked.to_numpy()
+            if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _INT64.max:  # would wrap to negative
+                raise _error(path, "values do not fit in int64", None, col)
             arr = arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.astype(np.float64)
         elif pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
             arr = _list_column(path, col, chunked.to_pylist(), most)

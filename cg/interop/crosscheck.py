@@ -73,11 +73,18 @@ def cross_check(imported: Imported, file: str, model_bytes: bytes | None = None)
 
 def _against_onnxruntime(ort: object, model_bytes: bytes, imported: Imported, values: dict[str, np.ndarray],
                          file: str) -> list[Diagnostic]:
-    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
-    feeds = {i.name: imported.reference[i.name] for i in session.get_inputs()}
-    names = [o.name for o in session.get_outputs()]
+    options = ort.SessionOptions()  # type: ignore[attr-defined]
+    options.log_severity_level = 3  # its warnings would reach the terminal with colour codes
+    try:
+        session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
+        feeds = {i.name: imported.reference[i.name] for i in session.get_inputs()}
+        names = [o.name for o in session.get_outputs()]
+        outputs = session.run(names, feeds)
+    except Exception as e:  # onnxruntime refuses what the reference evaluator ran: say so, do not guess
+        said = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        return [Diagnostic("CG711", f"onnxruntime cannot run the model: {said}", file, None, None)]
     found = []
-    for name, got in zip(names, session.run(names, feeds)):
+    for name, got in zip(names, outputs):
         key = imported.onnx_ids[name]
         diff = relative(values[key], got)
         if not diff <= tolerance(np.asarray(got).dtype):

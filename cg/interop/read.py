@@ -100,11 +100,15 @@ def _checked(onnx: Any, data: bytes, file: str) -> Any:
     before the checker runs: it would look for the files the model names."""
     try:
         model = onnx.load_model_from_string(data)
-        for t in model.graph.initializer:
+        from onnx.external_data_helper import _get_all_tensors  # initializers, Constant values, subgraphs
+
+        for t in _get_all_tensors(model):
             if t.data_location == onnx.TensorProto.EXTERNAL:
-                raise CgError.one("CG712", f"the initializer {t.name!r} keeps its values in another file; export "
+                raise CgError.one("CG712", f"the tensor {t.name!r} keeps its values in another file; export "
                                   "the model with its weights inside (torch.onnx.export(..., external_data=False))",
                                   file=file)
+        if len(model.graph.sparse_initializer):
+            raise CgError.one("CG712", "the model has sparse initializers, which cg does not import", file=file)
         onnx.checker.check_model(model)
     except CgError:
         raise

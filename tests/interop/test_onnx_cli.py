@@ -126,3 +126,16 @@ def test_the_python_api_imports_and_exports(tmp_path: Path) -> None:
     onnx.checker.check_model(onnx.load(str(tmp_path / "again.onnx")), full_check=True)
     with pytest.raises(Exception, match="loss must be one of"):
         cglib.import_onnx(MODELS / "logreg.onnx", tmp_path / "x.yaml", loss="hinge")
+
+
+def test_export_writes_only_onnx_files_and_never_over_its_graph(tmp_path: Path) -> None:
+    graph = tmp_path / "g.yaml"
+    graph.write_text((ROOT / "graphs" / "log3x2p5xy.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    r = cg("export", str(graph), "-o", str(graph))
+    assert r.code == 2 and "must end in .onnx" in r.err
+    assert graph.read_text(encoding="utf-8").startswith("#") or "cg: 1" in graph.read_text(encoding="utf-8")
+
+
+def test_a_negative_seed_is_a_usage_error() -> None:
+    r = cg("import", str(MODELS / "mlp.onnx"), "-o", "m.yaml", "--seed", "-1")
+    assert r.code == 2 and "Traceback" not in r.err and "internal error" not in r.err

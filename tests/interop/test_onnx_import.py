@@ -261,3 +261,18 @@ def test_control_characters_in_names_are_escaped_on_the_terminal(tmp_path: Any) 
     path.write_bytes(model([helper.make_node("Erf", ["a"], ["y"], name="x\x1b[31mred")], {"a": [2]}, ["y"]))
     r = cg("import", str(path), "-o", str(tmp_path / "evil.yaml"))
     assert r.code == 1 and "\x1b" not in r.err and "Erf" in r.err
+
+
+def test_a_constant_kept_in_another_file_is_refused_before_the_checker(tmp_path: Any) -> None:
+    value = numpy_helper.from_array(np.ones(3, np.float32), "c")
+    value.data_location = TensorProto.EXTERNAL
+    value.ClearField("raw_data")
+    value.external_data.add(key="location", value="secret.bin")
+    graph = helper.make_graph([helper.make_node("Constant", [], ["c"], value=value),
+                               helper.make_node("Add", ["a", "c"], ["y"])], "g",
+                              [helper.make_tensor_value_info("a", F, [3])],
+                              [helper.make_tensor_value_info("y", F, [3])])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+    with pytest.raises(CgError) as e:
+        read_model(data, "m.onnx", {})
+    assert e.value.diagnostics[0].code == "CG712" and "'c' keeps its values in another file" in str(e.value)
