@@ -30,7 +30,9 @@ def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 def curve_svg(curve: Sequence[Epoch], title: str) -> str:
     """The mean loss per epoch as a polyline over labelled axes."""
     losses = [e.loss for e in curve]
-    lo, hi = min(0.0, min(losses)), max(losses) or 1.0
+    lo, hi = min(0.0, min(losses)), max(0.0, max(losses))
+    if hi - lo <= 0:  # every loss 0: any scale will do
+        hi = lo + 1.0
     span_x = max(len(curve) - 1, 1)
     plot_w, plot_h = WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN
 

@@ -81,3 +81,12 @@ def test_the_curve_as_csv_and_svg() -> None:
     ns = "{http://www.w3.org/2000/svg}"
     assert len(root.findall(f"{ns}circle")) == 6 and root.find(f"{ns}polyline") is not None
     assert "logreg <training>" in {t.text for t in root.iter(f"{ns}text")}
+
+
+def test_the_chart_of_one_epoch_and_of_negative_losses() -> None:
+    from cg.eval.train import Epoch
+    from cg.render.curve import curve_svg
+
+    curves = ([Epoch(1, -0.5, 0.1)], [Epoch(1, 0.0, 0.0), Epoch(2, 0.0, 0.0)], [Epoch(1, -2.0, 1), Epoch(2, -3.0, 1)])
+    for curve in curves:
+        assert "nan" not in curve_svg(curve, "t") and "inf" not in curve_svg(curve, "t")
