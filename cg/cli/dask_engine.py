@@ -43,6 +43,9 @@ def need_dask() -> None:
         import distributed  # noqa: F401
     except ImportError:
         raise UsageError.one("CG153", f"--engine dask needs dask and distributed: {INSTALL}") from None
+    except AttributeError as e:  # a dask older than 2023.9 on numpy 2 (np.round_ is gone)
+        raise UsageError.one("CG153", f"--engine dask: this dask does not work with numpy {np.__version__} ({e});"
+                             f" {INSTALL} installs dask 2023.9.0 or later") from None
 
 
 def files_of(pattern: str) -> tuple[list[str], str]:
@@ -102,13 +105,15 @@ class Part:
 
 def partitions(files: list[str], suffix: str) -> list[tuple[Any, str | None]]:
     """(delayed pandas frame, its file or None: in the column PATH) for each partition."""
+    import dask
     import dask.dataframe as dd
 
-    if suffix == ".csv":
-        frame = dd.read_csv(files, dtype=str, keep_default_na=False, na_filter=False, blocksize=None,
-                            include_path_column=PATH)
-        return [(d, None) for d in frame.to_delayed()]
-    return [(d, f) for f in files for d in dd.read_parquet(f, split_row_groups=False).to_delayed()]
+    with dask.config.set({"dataframe.convert-string": False}):  # list columns stay lists, not their text
+        if suffix == ".csv":
+            frame = dd.read_csv(files, dtype=str, keep_default_na=False, na_filter=False, blocksize=None,
+                                include_path_column=PATH)
+            return [(d, None) for d in frame.to_delayed()]
+        return [(d, f) for f in files for d in dd.read_parquet(f, split_row_groups=False).to_delayed()]
 
 
 def _files(parts: list[tuple[Any, str | None]], files: list[str]) -> list[str]:
