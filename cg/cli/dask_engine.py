@@ -22,7 +22,7 @@ import glob
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -90,6 +90,7 @@ class Job:
     chunk: int
     ignore_columns: bool
     nonfinite: str = "error"
+    names: Mapping[str, str] = field(default_factory=dict)  # a file's absolute path -> as the user wrote it
 
 
 @dataclass
@@ -127,6 +128,7 @@ def _bound(frame: Any, file: str | None, job: Job) -> Part:
 
     if file is None:
         file = str(frame[PATH].iloc[0]) if len(frame) else "(an empty file)"
+        file = job.names.get(os.path.abspath(file), file)
     try:
         names = [str(c) for c in frame.columns if c != PATH]
         if PATH in frame.columns:
@@ -196,6 +198,7 @@ def run_dask(pattern: str, job: Job, scheduler: str | None, bar: Any) -> Summed:
 
     need_dask()
     files, suffix = files_of(pattern)
+    job = replace(job, names={os.path.abspath(f): f for f in files})
     bar.step(f"starting dask ({scheduler or 'a local cluster of 2 workers'})")
     with client(scheduler) as c:
         bar.step(f"running {len(files):,} file{'s' * (len(files) != 1)} on dask", total=len(files))
@@ -247,6 +250,7 @@ def train_dask(pattern: str, job: Job, scheduler: str | None, bar: Any, train: A
 
     need_dask()
     files, suffix = files_of(pattern)
+    job = replace(job, names={os.path.abspath(f): f for f in files})
     bar.step(f"starting dask ({scheduler or 'a local cluster of 2 workers'})")
     with client(scheduler) as c:
         bar.step(f"reading {len(files):,} file{'s' * (len(files) != 1)} on dask", total=len(files))

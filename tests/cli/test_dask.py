@@ -118,6 +118,9 @@ def test_bad_data_names_the_file_and_its_own_row(tmp_path: Path, address: str) -
     alone = cg("run", LOGREG, "--of", "nll", "--data", str(third))
     assert r.code == alone.code == 1
     assert r.err == alone.err == f"{third}:5:2: row 5, column 'x_1': not a number: 'oops' [CG150]\n"
+    r = cg("run", LOGREG, "--of", "nll", "--data", "rows-*.csv", "--engine", "dask", "--scheduler", address,
+           cwd=tmp_path)  # the file as the user named it, not as Dask's path column has it
+    assert r.code == 1 and r.err.startswith("rows-2.csv:5:2: row 5, column 'x_1'")
     lines[4] += ",7"  # a line of 5 cells: pandas' own message, with the file
     third.write_text("\n".join(lines) + "\n", encoding="utf-8")
     r = cg("run", LOGREG, "--of", "nll", "--data", pattern, "--engine", "dask", "--scheduler", address)
