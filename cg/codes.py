@@ -57,6 +57,8 @@ CODES: tuple[Code, ...] = (
          " --ignore-columns)"),
     Code("CG152", "no-pyarrow", "`cg run --data` of a .parquet file without pyarrow (the optional extra"
          " cg-graphs[data])"),
+    Code("CG153", "no-dask", "`--engine dask` without dask (the optional extra cg-graphs[dask]), or a data set it"
+         " cannot take (not .csv or .parquet, no file matching the pattern)"),
     Code("CG200", "non-finite", "NaN or Inf produced in the run"),
     Code("CG201", "op-failed", "an op failed on its values (index out of range)"),
     Code("CG210", "non-scalar-output", "a non-scalar output without --seed"),

@@ -21,35 +21,23 @@ import math
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import click
 import numpy as np
 
 from cg.cli.common import before_writing, shown, write_output
+from cg.cli.sums import Totals, add_chunk
 
 PER_ROW_FORMATS = (".csv", ".parquet")
 
 
-@dataclass
-class Totals:
-    """The sums over the rows seen so far."""
-
-    rows: int = 0
-    loss: float = 0.0
-    grads: dict[str, np.ndarray | None] = field(default_factory=dict)
-    values: dict[str, np.ndarray] = field(default_factory=dict)
-    nonfinite: list[int] = field(default_factory=list)  # examples with a NaN or Inf (--nonfinite keep)
-
-
 def run_data(graph: Any, file: str, data_file: str, given: dict[str, Any], *, of: str | None, reduce: str,
              chunk: int, per_row: bool, output: str | None, fmt: str, precision: int, nonfinite: str,
-             ignore_columns: bool, bar: Any) -> None:
-    from cg.errors import UsageError
-    from cg.eval.interp import require_name
-    from cg.graph.data import DataError, load_data
-
+             ignore_columns: bool, bar: Any, engine: str = "memory", scheduler: str | None = None) -> None:
+    if scheduler is not None and engine != "dask":
+        raise click.UsageError("--scheduler joins a Dask cluster: give it with --engine dask")
     if per_row:
         suffix = os.path.splitext(output or "")[1].lower()
         if output is not None and output != "-" and suffix not in PER_ROW_FORMATS:
@@ -58,6 +46,30 @@ def run_data(graph: Any, file: str, data_file: str, given: dict[str, Any], *, of
             _need_pyarrow(output or "")
     elif fmt not in ("table", "json"):
         raise click.UsageError("with --data, --format is table or json (--per-row -o FILE.csv for every row)")
+    of = _loss(graph, of)
+    if engine == "dask":
+        totals, target = _on_dask(graph, data_file, given, of, chunk, per_row, nonfinite, ignore_columns, bar,
+                                  scheduler), None
+    else:
+        totals, target = _in_memory(graph, data_file, given, of, chunk, per_row, output, nonfinite, ignore_columns,
+                                    bar)
+    params = list(totals.values)
+    summary = _summary(totals, of, params, reduce, data_file, graph)
+    if per_row:
+        output = None  # the per-row table went to -o; the summary to stdout
+        if target is None:
+            return
+    before_writing(bar, output, "the results")
+    if fmt == "json":
+        write_output(_json(summary), output)
+    else:
+        write_output(_table(summary, precision), output)
+
+
+def _loss(graph: Any, of: str | None) -> str:
+    from cg.errors import UsageError
+    from cg.eval.interp import require_name
+
     of = of or (graph.outputs[0] if graph.outputs else None)
     if of is None:
         raise UsageError.one("CG301", "the graph has no output: name the loss with --of", file=graph.file)
@@ -66,24 +78,54 @@ def run_data(graph: Any, file: str, data_file: str, given: dict[str, Any], *, of
         raise UsageError.one("CG210", f"--data needs a float scalar loss: '{of}' has shape"
                              f" {list(graph.avals[of].shape)}; add a node that reduces it (e.g. op: sum)",
                              file=graph.file)
+    return of
+
+
+def _on_dask(graph: Any, pattern: str, given: dict[str, Any], of: str, chunk: int, per_row: bool, nonfinite: str,
+             ignore_columns: bool, bar: Any, scheduler: str | None) -> Totals:
+    from cg.cli.dask_engine import Job, need_dask, run_dask
+    from cg.errors import UsageError
+    from cg.graph.data import DataError, row_of
+
+    need_dask()
+    _check_budget(graph, chunk)
+    if per_row:
+        raise UsageError.one("CG153", "--per-row is not written by --engine dask (the rows stay on the workers):"
+                             " run without --engine dask, file by file")
+    summed = run_dask(pattern, Job(graph, given, of, (), chunk, ignore_columns, nonfinite), scheduler, bar)
+    if summed.totals.rows == 0:
+        raise DataError.one("CG150", "no rows: the data files hold no examples", file=pattern)
+    if summed.bad:
+        file, first = summed.bad[0]
+        with bar.hidden(sys.stderr):
+            click.echo(f"cg: warning: not finite (NaN or Inf) in {len(summed.bad):,} row"
+                       f"{'s' * (len(summed.bad) != 1)}, the first {shown(file)} row {row_of(first)} (example"
+                       f" {first})", err=True)
+    return summed.totals
+
+
+def _in_memory(graph: Any, data_file: str, given: dict[str, Any], of: str, chunk: int, per_row: bool,
+               output: str | None, nonfinite: str, ignore_columns: bool, bar: Any) -> tuple[Totals, str | None]:
+    from cg.eval.batch import run_rows
+    from cg.graph.data import DataError, load_data, row_of
+
     bar.step(f"reading {shown(data_file)}")
     data = load_data(graph, data_file, given, ignore_columns=ignore_columns)
     if data.rows == 0:
         raise DataError.one("CG150", "no rows: the data file holds no examples", file=data_file)
     _check_budget(graph, chunk)
     params = [i.name for i in graph.inputs if i.name not in data.columns]
-    from cg.eval.batch import run_rows
-
     totals = Totals()
     bar.step(f"running {data.rows:,} row{'s' * (data.rows != 1)}", total=data.rows)
     chunks = run_rows(graph, data.columns, given, of=of, chunk=chunk, on_nonfinite="keep")  # reported per row here
 
     def counted() -> Iterator[Any]:
         for c in chunks:
-            _add(totals, c, of, params, data.file, nonfinite)
+            add_chunk(totals, c, of, params, data.file, nonfinite)
             bar.report("rows", c.stop, data.rows)
             yield c
 
+    target = None
     if per_row:
         target = output if output not in (None, "-") else None
         if target is None:
@@ -96,23 +138,12 @@ def run_data(graph: Any, file: str, data_file: str, given: dict[str, Any], *, of
         for _ in counted():
             pass
     if totals.nonfinite:
-        from cg.graph.data import row_of
-
         first = totals.nonfinite[0]
         with bar.hidden(sys.stderr):
             click.echo(f"cg: warning: not finite (NaN or Inf) in {len(totals.nonfinite):,} row"
                        f"{'s' * (len(totals.nonfinite) != 1)}, the first row {row_of(first)} (example {first})",
                        err=True)
-    summary = _summary(totals, of, params, reduce, data.file, graph)
-    if per_row:
-        output = None  # the per-row table went to -o; the summary to stdout
-        if target is None:
-            return
-    before_writing(bar, output, "the results")
-    if fmt == "json":
-        write_output(_json(summary), output)
-    else:
-        write_output(_table(summary, precision), output)
+    return totals, target
 
 
 def _need_pyarrow(path: str) -> None:
@@ -145,34 +176,6 @@ def _check_budget(graph: Any, chunk: int) -> None:
         raise UsageError.one("CG004", f"--chunk {chunk:,}: the values and gradients of a chunk would hold {total:,}"
                              f" numbers, over the limit of {limits.max_total:,}; lower --chunk or"
                              f" {Limits().hint('max_total')}", file=graph.file)
-
-
-def _add(totals: Totals, c: Any, of: str, params: list[str], file: str, nonfinite: str) -> None:
-    from cg.errors import NumericError
-    from cg.graph.data import row_of
-
-    loss = np.asarray(c.values[of], dtype=np.float64).reshape(c.stop - c.start)
-    checked = [(of, loss.reshape(len(loss), -1))]
-    checked += [(p, np.asarray(g).reshape(len(loss), -1)) for p in params if (g := c.grads.get(p)) is not None]
-    any_bad = np.zeros(len(loss), bool)
-    for name, arr in checked:
-        bad = ~np.isfinite(arr).all(axis=1)
-        any_bad |= bad
-        if bad.any() and nonfinite == "error":
-            k = int(np.flatnonzero(bad)[0])
-            what = "value" if name == of else f"gradient d {of}/d {name}"
-            raise NumericError.one("CG200", f"row {row_of(c.start + k)} (example {c.start + k}): the {what} is NaN"
-                                   " or infinite (--nonfinite keep goes on)", file=file)
-    totals.nonfinite.extend(c.start + int(k) for k in np.flatnonzero(any_bad))
-    totals.rows += c.stop - c.start
-    totals.loss += float(loss.sum())
-    for p in params:
-        g = c.grads.get(p)
-        if p not in totals.values:
-            totals.values[p] = np.asarray(c.values[p][0])
-            totals.grads[p] = None if g is None else np.zeros(np.shape(g)[1:])
-        if g is not None:
-            totals.grads[p] = totals.grads[p] + np.asarray(g, dtype=np.float64).sum(axis=0)  # type: ignore[operator]
 
 
 @dataclass(frozen=True)

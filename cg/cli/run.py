@@ -56,11 +56,17 @@ from cg.cli.options import inputs_option, nonfinite_option, output_option, preci
               help="With --data: write every row's loss and gradients, one line per (row, name, index), to -o"
               " FILE.csv or FILE.parquet (stdout: CSV); the reduced summary goes to stdout.")
 @click.option("--ignore-columns", is_flag=True, help="With --data: skip columns that are no input of the graph.")
+@click.option("--engine", type=click.Choice(["memory", "dask"]), default="memory", show_default=True,
+              help="With --data: dask reads many .csv or .parquet files (ROWS may be a glob, quoted) on a Dask"
+              " cluster and adds up their sums (pip install 'cg-graphs[dask]').")
+@click.option("--scheduler", metavar="ADDRESS", help="With --engine dask: join this scheduler (tcp://host:8786)"
+              " instead of starting a local cluster of 2 workers.")
 @guard
 def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fmt: str,
         output: str | None, precision: int, nonfinite: str, mode: str, wrt: tuple[str, ...],
         tangent_texts: tuple[str, ...], edges: bool, expand: bool, dtype: str, data_file: str | None = None,
-        reduce: str = "mean", chunk: int = 1024, per_row: bool = False, ignore_columns: bool = False) -> None:
+        reduce: str = "mean", chunk: int = 1024, per_row: bool = False, ignore_columns: bool = False,
+        engine: str = "memory", scheduler: str | None = None) -> None:
     """Run FILE forward and backward and print every node's value and gradient.
 
     With --mode forward (implied by --wrt or --tangent) it prints forward derivatives instead."""
@@ -85,10 +91,12 @@ def run(file: str, inputs: tuple[str, ...], of: str | None, seed: str | None, fm
         from cg.cli.data import run_data
 
         run_data(graph, file, data_file, given, of=of, reduce=reduce, chunk=chunk, per_row=per_row, output=output,
-                 fmt=fmt, precision=precision, nonfinite=nonfinite, ignore_columns=ignore_columns, bar=bar)
+                 fmt=fmt, precision=precision, nonfinite=nonfinite, ignore_columns=ignore_columns, bar=bar,
+                 engine=engine, scheduler=scheduler)
         return
-    if per_row or ignore_columns or reduce != "mean" or chunk != 1024:
-        raise click.UsageError("--reduce, --chunk, --per-row and --ignore-columns are options of --data")
+    if per_row or ignore_columns or reduce != "mean" or chunk != 1024 or engine != "memory" or scheduler:
+        raise click.UsageError("--reduce, --chunk, --per-row, --ignore-columns, --engine and --scheduler are options"
+                               " of --data")
     seed_value = None if seed is None else parse_value(seed, what="--seed")
     tangents = tangents_of(wrt, tangent_texts) if mode == "forward" or wrt or tangent_texts else None
     for name in wrt:

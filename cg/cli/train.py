@@ -38,10 +38,15 @@ Exit codes: 0 ok, 1 invalid graph or data (a row and column named), 2 usage erro
 @click.option("--curve", metavar="CURVE.csv", help="Write the loss per epoch (default: PARAMS stem + .curve.csv); an"
               " SVG chart goes beside it (.svg).")
 @click.option("--ignore-columns", is_flag=True, help="Skip data columns that are no input of the graph.")
+@click.option("--engine", type=click.Choice(["memory", "dask"]), default="memory", show_default=True,
+              help="dask: the rows (many .csv or .parquet files, ROWS a quoted glob) stay on a Dask cluster; each step"
+              " adds up the minibatch's gradient sums there (pip install 'cg-graphs[dask]').")
+@click.option("--scheduler", metavar="ADDRESS", help="With --engine dask: join this scheduler instead of starting a"
+              " local cluster of 2 workers.")
 @inputs_option
 def train_command(file: str, data_file: str, params: str, of: str | None, lr: float, epochs: int, batch: int,
                   shuffle: bool, seed: int, output: str | None, curve: str | None, ignore_columns: bool,
-                  inputs: tuple[str, ...]) -> None:
+                  engine: str, scheduler: str | None, inputs: tuple[str, ...]) -> None:
     """Train the parameters of FILE by minibatch gradient descent on the mean loss over the rows
     of --data; print the loss per epoch and the parameters, and write them and the loss curve.
 
@@ -49,11 +54,12 @@ def train_command(file: str, data_file: str, params: str, of: str | None, lr: fl
     cg train graphs/binary_logreg.yaml --data graphs/data/binary_logreg.csv \\
         --of nll --params w,b --lr 0.5 --epochs 30 -o params.npz"""
     guard(_train)(file, data_file, [p for p in params.split(",") if p], of, (lr, epochs, batch, shuffle, seed),
-                  (output, curve), ignore_columns, inputs)
+                  (output, curve), ignore_columns, inputs, engine, scheduler)
 
 
 def _train(file: str, data_file: str, params: list[str], of: str | None, schedule_args: tuple[Any, ...],
-           outputs: tuple[str | None, str | None], ignore_columns: bool, inputs: tuple[str, ...]) -> None:
+           outputs: tuple[str | None, str | None], ignore_columns: bool, inputs: tuple[str, ...],
+           engine: str = "memory", scheduler: str | None = None) -> None:
     from cg.cli.values import parse_inputs
     from cg.eval.train import Schedule, train
     from cg.graph.builder import build
@@ -63,16 +69,42 @@ def _train(file: str, data_file: str, params: list[str], of: str | None, schedul
     bar = click.get_current_context().with_resource(progress(f"reading {shown(file)}"))
     graph = build(load_document(file))
     given = parse_inputs(list(inputs))
-    bar.step(f"reading {shown(data_file)}")
-    data = load_data(graph, data_file, given, ignore_columns=ignore_columns)
     schedule = Schedule(*schedule_args)
-    bar.step(f"training {', '.join(params)}", total=schedule.epochs)
+    if scheduler is not None and engine != "dask":
+        raise click.UsageError("--scheduler joins a Dask cluster: give it with --engine dask")
 
     def report(epoch: int, epochs: int, loss: float, norm: float) -> None:
         bar.report(f"epoch {epoch}/{epochs}, loss {loss:.4f}, |grad| {norm:.3g}", epoch, epochs)
 
-    trained = train(graph, data.columns, params, given, schedule, of=of, report=report)
+    if engine == "dask":
+        trained = _on_dask(graph, data_file, params, of, given, schedule, ignore_columns, scheduler, bar, report)
+    else:
+        bar.step(f"reading {shown(data_file)}")
+        data = load_data(graph, data_file, given, ignore_columns=ignore_columns)
+        bar.step(f"training {', '.join(params)}", total=schedule.epochs)
+        trained = train(graph, data.columns, params, given, schedule, of=of, report=report)
     _write(trained, graph.name, file, outputs, bar)
+
+
+def _on_dask(graph: Any, pattern: str, params: list[str], of: str | None, given: dict[str, Any], schedule: Any,
+             ignore_columns: bool, scheduler: str | None, bar: Any, report: Any) -> Any:
+    """Each step's minibatch sums computed where the rows are (cg/cli/dask_engine.py), reduced here."""
+    from cg.cli.dask_engine import Job, need_dask, train_dask
+    from cg.errors import UsageError
+    from cg.eval.train import check, descend
+
+    need_dask()
+    loss = of or (graph.outputs[0] if graph.outputs else None)
+    if loss is None or loss not in graph.avals:
+        raise UsageError.one("CG301", f"--of {loss}: not a node of the graph", file=graph.file)
+    check(graph, params, set(), schedule)  # before a cluster is started
+
+    def run(n: int, step: Any, columns: set[str]) -> Any:
+        check(graph, params, columns, schedule)
+        bar.step(f"training {', '.join(params)} on dask", total=schedule.epochs)
+        return descend(graph, n, step, params, given, schedule, report)
+
+    return train_dask(pattern, Job(graph, given, loss, tuple(params), 1, ignore_columns), scheduler, bar, run)
 
 
 def _write(trained: Any, name: str, file: str, outputs: tuple[str | None, str | None], bar: Any) -> None:

@@ -42,7 +42,8 @@ class Schedule:
     seed: int = 0
 
 
-def _check(graph: Graph, params: Sequence[str], data: Mapping[str, Any], schedule: Schedule) -> None:
+def check(graph: Graph, params: Sequence[str], data: Mapping[str, Any] | set[str], schedule: Schedule) -> None:
+    """The parameters and the schedule, before any row is read (`data`: the columns, or their names)."""
     if not params:
         raise UsageError.one("CG300", "--params: name at least one parameter to train")
     for name in params:
@@ -55,15 +56,29 @@ def _check(graph: Graph, params: Sequence[str], data: Mapping[str, Any], schedul
         raise UsageError.one("CG300", "--lr must be positive, --epochs and --batch at least 1")
 
 
+# (the minibatch's rows, as indices into the data set; every input's value) -> (mean loss, mean gradients)
+Step = Callable[[np.ndarray, Mapping[str, Any]], tuple[float, dict[str, np.ndarray]]]
+
+
 def train(graph: Graph, data: Mapping[str, np.ndarray], params: Sequence[str], start: Mapping[str, Any],
           schedule: Schedule = Schedule(), *, of: str | None = None, report: EpochReport | None = None) -> Trained:
     """Minibatch gradient descent on `params` (starting at `start`, else the graph's defaults) over
     the rows of `data`; the loss is `of` (default the first output), a scalar per row."""
-    _check(graph, params, data, schedule)
+    check(graph, params, data, schedule)
+
+    def step(rows: np.ndarray, given: Mapping[str, Any]) -> tuple[float, dict[str, np.ndarray]]:
+        return _step(graph, {k: v[rows] for k, v in data.items()}, given, params, of)
+
+    return descend(graph, len(next(iter(data.values()))), step, params, start, schedule, report)
+
+
+def descend(graph: Graph, n: int, step: Step, params: Sequence[str], start: Mapping[str, Any],
+            schedule: Schedule, report: EpochReport | None = None) -> Trained:
+    """The descent over `n` rows, each minibatch's mean loss and gradients from `step` (in this
+    process, or reduced over a cluster: cg/cli/dask_engine.py)."""
     values = {name: np.array(start[name] if name in start else _default(graph, name), dtype=np.float64)
               for name in params}
     fixed = {k: v for k, v in start.items() if k not in values}
-    n = len(next(iter(data.values())))
     rng = np.random.default_rng(schedule.seed)
     curve = []
     for epoch in range(1, schedule.epochs + 1):
@@ -71,7 +86,7 @@ def train(graph: Graph, data: Mapping[str, np.ndarray], params: Sequence[str], s
         total, norm = 0.0, 0.0
         for lo in range(0, n, schedule.batch):
             rows = order[lo:lo + schedule.batch]
-            loss, grads = _step(graph, {k: v[rows] for k, v in data.items()}, {**fixed, **values}, params, of)
+            loss, grads = step(rows, {**fixed, **values})
             total += loss * len(rows)
             norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads.values())))
             for name in params:

@@ -30,7 +30,7 @@ import math
 import os
 import re
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,6 +163,20 @@ def _csv_columns(path: str, raw: bytes) -> list[_Column]:
                     True, problems[k], nonints[k]) for k, name in enumerate(names)]
 
 
+def text_columns(names: Sequence[str], cells: Sequence[Sequence[Any]]) -> list[_Column]:
+    """CSV columns whose cells another reader split (Dask's, as strings): every cell checked as
+    read_columns checks it (a missing cell, not a string, is an empty one)."""
+    problems: list[tuple[int, str] | None] = [None] * len(names)
+    nonints: list[tuple[int, str] | None] = [None] * len(names)
+    out = []
+    for k, (name, column) in enumerate(zip(names, cells)):
+        numbers = array("d", (_cell(c if isinstance(c, str) else "", k, i, problems, nonints)
+                              for i, c in enumerate(column)))
+        out.append(_Column(name, k + 1, np.frombuffer(numbers, dtype=np.float64) if len(numbers) else np.zeros(0),
+                           True, problems[k], nonints[k]))
+    return out
+
+
 def _cell(cell: str, k: int, example: int, problems: list[tuple[int, str] | None],
           nonints: list[tuple[int, str] | None]) -> float:
     """The number in a CSV cell; NaN where there is none, the first such cell of each column noted."""
@@ -272,6 +286,20 @@ def _parquet_columns(path: str, raw: bytes) -> list[_Column]:
             raise _error(path, f"holds {kind}, not numbers", None, col)
         columns.append(_Column(name, k + 1, arr))
     return columns
+
+
+def array_column(path: str, name: str, number: int, cells: np.ndarray) -> _Column:
+    """A column another reader decoded (Dask's read_parquet, as pandas): numbers, NaN for a null
+    (an empty cell), or a whole list per row (object cells), checked as read_columns checks them."""
+    col = _Column(name, number, np.empty(0))
+    if cells.dtype == object:
+        listed = [None if c is None or (np.ndim(c) == 0 and c != c) else np.asarray(c).tolist() for c in cells]
+        return _Column(name, number, _list_column(path, col, listed, current_limits().max_total))
+    if cells.dtype.kind not in "iuf":
+        raise _error(path, f"holds {cells.dtype}, not numbers", None, col)
+    if cells.dtype.kind == "f" and np.isnan(cells).any():
+        raise _error(path, "empty cell", row_of(int(np.flatnonzero(np.isnan(cells))[0])), col)
+    return _Column(name, number, cells.astype(np.int64) if cells.dtype.kind in "iu" else cells.astype(np.float64))
 
 
 def _list_column(path: str, col: _Column, cells: list[Any], most: int) -> np.ndarray:
