@@ -32,7 +32,7 @@ Exit codes: 0 ok, 1 invalid graph or data (a row and column named), 2 usage erro
 @click.option("--batch", type=click.IntRange(1, 1_000_000), default=64, show_default=True,
               help="Rows per step (the last step of an epoch may have fewer).")
 @click.option("--shuffle", is_flag=True, help="Shuffle the rows at each epoch (numpy's default_rng(--seed)).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("-o", "--output", metavar="PARAMS.npz", help="Write the trained parameters here (default: FILE's"
               " stem + .params.npz, in the working directory).")
 @click.option("--curve", metavar="CURVE.csv", help="Write the loss per epoch (default: PARAMS stem + .curve.csv); an"
@@ -53,8 +53,9 @@ def train_command(file: str, data_file: str, params: str, of: str | None, lr: fl
     \b
     cg train graphs/binary_logreg.yaml --data graphs/data/binary_logreg.csv \\
         --of nll --params w,b --lr 0.5 --epochs 30 -o params.npz"""
-    guard(_train)(file, data_file, [p for p in params.split(",") if p], of, (lr, epochs, batch, shuffle, seed),
-                  (output, curve), ignore_columns, inputs, engine, scheduler)
+    names = [p.strip() for p in params.split(",") if p.strip()]
+    guard(_train)(file, data_file, names, of, (lr, epochs, batch, shuffle, seed), (output, curve), ignore_columns,
+                  inputs, engine, scheduler)
 
 
 def _train(file: str, data_file: str, params: list[str], of: str | None, schedule_args: tuple[Any, ...],
@@ -72,6 +73,12 @@ def _train(file: str, data_file: str, params: list[str], of: str | None, schedul
     schedule = Schedule(*schedule_args)
     if scheduler is not None and engine != "dask":
         raise click.UsageError("--scheduler joins a Dask cluster: give it with --engine dask")
+    paths = _paths(file, outputs)  # refused before any training, not after
+    from cg.cli.data import _check_budget
+    from cg.eval.train import check
+
+    check(graph, params, set(), schedule)
+    _check_budget(graph, schedule.batch)  # a step tiles the parameters over its rows
 
     def report(epoch: int, epochs: int, loss: float, norm: float) -> None:
         bar.report(f"epoch {epoch}/{epochs}, loss {loss:.4f}, |grad| {norm:.3g}", epoch, epochs)
@@ -83,7 +90,7 @@ def _train(file: str, data_file: str, params: list[str], of: str | None, schedul
         data = load_data(graph, data_file, given, ignore_columns=ignore_columns)
         bar.step(f"training {', '.join(params)}", total=schedule.epochs)
         trained = train(graph, data.columns, params, given, schedule, of=of, report=report)
-    _write(trained, graph.name, file, outputs, bar)
+    _write(trained, graph.name, paths, bar)
 
 
 def _on_dask(graph: Any, pattern: str, params: list[str], of: str | None, given: dict[str, Any], schedule: Any,
@@ -107,25 +114,41 @@ def _on_dask(graph: Any, pattern: str, params: list[str], of: str | None, given:
     return train_dask(pattern, Job(graph, given, loss, tuple(params), 1, ignore_columns), scheduler, bar, run)
 
 
-def _write(trained: Any, name: str, file: str, outputs: tuple[str | None, str | None], bar: Any) -> None:
+def _paths(file: str, outputs: tuple[str | None, str | None]) -> tuple[str, str, str]:
+    """The parameters, the curve and its chart: three different files in folders that exist."""
+    stem = os.path.splitext(os.path.basename(file))[0] if file != "-" else "graph"
+    out = outputs[0] or f"{stem}.params.npz"
+    curve = outputs[1] or f"{os.path.splitext(out)[0].removesuffix('.params')}.curve.csv"
+    chart = os.path.splitext(curve)[0] + ".svg"
+    if len({os.path.abspath(p) for p in (out, curve, chart)}) < 3 or os.path.abspath(file) in map(
+            os.path.abspath, (out, curve, chart)):
+        raise click.UsageError(f"-o {shown(out)}, --curve {shown(curve)} and its chart {shown(chart)} must be three "
+                               "different files, none of them the graph")
+    for path in (out, curve):
+        folder = os.path.dirname(path) or "."
+        if not os.path.isdir(folder):
+            raise click.UsageError(f"cannot write {shown(path)}: the folder {shown(folder)} does not exist")
+    return out, curve, chart
+
+
+def _write(trained: Any, name: str, paths: tuple[str, str, str], bar: Any) -> None:
     import numpy as np
 
     from cg.cli.common import before_writing
     from cg.graph.arrays import npz_bytes
     from cg.render.curve import curve_csv, curve_svg
 
-    stem = os.path.splitext(os.path.basename(file))[0] if file != "-" else "graph"
-    out = outputs[0] or f"{stem}.params.npz"
-    curve = outputs[1] or f"{os.path.splitext(out)[0].removesuffix('.params')}.curve.csv"
+    out, curve, chart = paths
+    texts = (npz_bytes(trained.params), curve_csv(trained.curve), curve_svg(trained.curve,
+                                                                            f"{name}: mean loss per epoch"))
     before_writing(bar, out, "the parameters")
-    write_output(npz_bytes(trained.params), out)
-    write_output(curve_csv(trained.curve), curve)
-    write_output(curve_svg(trained.curve, f"{name}: mean loss per epoch"), os.path.splitext(curve)[0] + ".svg")
+    for data, path in zip(texts, paths):  # all made first: a failure to draw writes nothing
+        write_output(data, path)
     first, last = trained.curve[0], trained.curve[-1]
     lines = ["epoch  mean loss  |grad|", *(f"{e.epoch:<5}  {e.loss:<9.4f}  {e.grad_norm:.3g}" for e in trained.curve)]
     lines += [f"{key} = {np.array2string(np.asarray(v), precision=4, separator=', ')}"
               for key, v in trained.params.items()]
     write_output("\n".join(lines) + "\n", None)
     click.echo(f"cg: trained {len(trained.params)} parameter{'s' * (len(trained.params) != 1)} over "
-               f"{len(trained.curve)} epochs: mean loss {first.loss:.4f} -> {last.loss:.4f}; wrote {out}, {curve} "
-               f"and {os.path.splitext(curve)[0]}.svg", err=True)
+               f"{len(trained.curve)} epoch{'s' * (len(trained.curve) != 1)}: mean loss {first.loss:.4f} -> "
+               f"{last.loss:.4f}; wrote {shown(out)}, {shown(curve)} and {shown(chart)}", err=True)

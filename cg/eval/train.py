@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cg.errors import UsageError
+from cg.errors import CgError, NumericError, UsageError
 from cg.eval.batch import run_rows
 from cg.graph.ir import Graph
 
@@ -46,14 +46,17 @@ def check(graph: Graph, params: Sequence[str], data: Mapping[str, Any] | set[str
     """The parameters and the schedule, before any row is read (`data`: the columns, or their names)."""
     if not params:
         raise UsageError.one("CG300", "--params: name at least one parameter to train")
+    if len(set(params)) != len(params):  # twice would take two steps a step
+        raise UsageError.one("CG300", f"--params {','.join(params)}: a parameter is named twice")
     for name in params:
         found = graph.input(name)
         if found is None or found.aval.dtype != "float":
             raise UsageError.one("CG301", f"--params {name}: not a float input of the graph")
         if name in data:
             raise UsageError.one("CG300", f"--params {name}: it is a column of the data, not a parameter")
-    if not schedule.lr > 0 or schedule.epochs < 1 or schedule.batch < 1:
-        raise UsageError.one("CG300", "--lr must be positive, --epochs and --batch at least 1")
+    if not (0 < schedule.lr < float("inf")) or schedule.epochs < 1 or schedule.batch < 1 or schedule.seed < 0:
+        raise UsageError.one("CG300", "--lr must be a positive finite number, --epochs and --batch at least 1, "
+                             "--seed not negative")
 
 
 # (the minibatch's rows, as indices into the data set; every input's value) -> (mean loss, mean gradients)
@@ -65,6 +68,8 @@ def train(graph: Graph, data: Mapping[str, np.ndarray], params: Sequence[str], s
     """Minibatch gradient descent on `params` (starting at `start`, else the graph's defaults) over
     the rows of `data`; the loss is `of` (default the first output), a scalar per row."""
     check(graph, params, data, schedule)
+    if not data or not len(next(iter(data.values()))):
+        raise CgError.one("CG150", "no rows to train on: the data holds no examples (or no column of an input)")
 
     def step(rows: np.ndarray, given: Mapping[str, Any]) -> tuple[float, dict[str, np.ndarray]]:
         return _step(graph, {k: v[rows] for k, v in data.items()}, given, params, of)
@@ -87,6 +92,9 @@ def descend(graph: Graph, n: int, step: Step, params: Sequence[str], start: Mapp
         for lo in range(0, n, schedule.batch):
             rows = order[lo:lo + schedule.batch]
             loss, grads = step(rows, {**fixed, **values})
+            if not (np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())):
+                raise NumericError.one("CG200", f"epoch {epoch}: the loss or a gradient of the minibatch of examples "
+                                       f"{_span(rows)} is NaN or infinite (a smaller --lr may help)")
             total += loss * len(rows)
             norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads.values())))
             for name in params:
@@ -95,6 +103,12 @@ def descend(graph: Graph, n: int, step: Step, params: Sequence[str], start: Mapp
         if report is not None:
             report(epoch, schedule.epochs, curve[-1].loss, norm)
     return Trained(values, tuple(curve))
+
+
+def _span(rows: np.ndarray) -> str:
+    """The minibatch's examples (0-based), as a person can look them up."""
+    shown = ", ".join(str(int(r)) for r in rows[:5])
+    return f"{shown}{', ...' if len(rows) > 5 else ''} ({len(rows)} rows)"
 
 
 def _default(graph: Graph, name: str) -> np.ndarray:
@@ -108,7 +122,7 @@ def _step(graph: Graph, rows: Mapping[str, np.ndarray], given: Mapping[str, Any]
           of: str | None) -> tuple[float, dict[str, np.ndarray]]:
     """One minibatch: its mean loss and the mean gradient of each parameter (one chunk: all rows)."""
     count = len(next(iter(rows.values())))
-    [chunk] = run_rows(graph, rows, given, of=of, chunk=count)
+    [chunk] = run_rows(graph, rows, given, of=of, chunk=count, on_nonfinite="keep")  # descend names the rows
     loss = chunk.values[of or graph.outputs[0]]
     grads = {name: np.mean(np.asarray(chunk.grads[name]), axis=0) for name in params}
     return float(np.mean(loss)), grads

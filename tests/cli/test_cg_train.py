@@ -64,3 +64,39 @@ def test_a_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     assert table.startswith("epoch  mean loss  |grad|") and HIDE_CURSOR not in table  # the results: plain
     r = cg("train", LOGREG, *ARGS, "-o", str(tmp_path / "q.npz"), env={"CG_PROGRESS_DELAY": "0"})
     assert r.code == 0 and "\x1b" not in r.err
+
+
+def test_what_the_review_found_is_refused_before_training(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("x_0,x_1,x_2,y\n", encoding="utf-8")
+    base = [LOGREG, "--of", "nll", "--params", "w,b", "-o", str(tmp_path / "p.npz")]
+    cases = [
+        (["--data", str(empty)], 1, "no rows"),
+        (["--data", CSV, "--params", "w,w"], 2, "named twice"),
+        (["--data", CSV, "--lr", "inf"], 2, "finite"),
+        (["--data", CSV, "--seed", "-1"], 2, "-1"),
+        (["--data", CSV, "--curve", str(tmp_path / "nodir" / "c.csv")], 2, "does not exist"),
+        (["--data", CSV, "--curve", str(tmp_path / "p.npz")], 2, "three different files"),
+    ]
+    for extra, code, words in cases:
+        r = cg("train", *base, *extra)
+        assert r.code == code and words in r.err and "internal error" not in r.err, (extra, r.err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.csv"]  # nothing written by any of them
+
+
+def test_the_budget_applies_to_a_step(tmp_path: Path) -> None:
+    r = cg("--max-total", "2000", "train", LOGREG, "--data", CSV, "--of", "nll", "--params", "w,b", "--batch", "300",
+           "-o", str(tmp_path / "p.npz"))
+    assert r.code == 2 and "CG004" in r.err and not (tmp_path / "p.npz").exists()
+
+
+def test_a_diverging_descent_names_the_epoch_and_rows(tmp_path: Path) -> None:
+    r = cg("train", LOGREG, "--data", CSV, "--of", "nll", "--params", "w,b", "--lr", "1e300", "--epochs", "3",
+           "-o", str(tmp_path / "p.npz"))
+    assert r.code == 1 and "epoch" in r.err and "NaN or infinite" in r.err and not (tmp_path / "p.npz").exists()
+
+
+def test_one_epoch_with_a_negative_loss(tmp_path: Path) -> None:
+    r = cg("train", LOGREG, "--data", CSV, "--of", "l", "--params", "w", "--epochs", "1", "-o", str(tmp_path / "n.npz"))
+    assert r.code == 0, r.err
+    assert "over 1 epoch:" in r.err and (tmp_path / "n.curve.svg").is_file()
