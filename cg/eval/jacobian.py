@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cg.errors import UsageError
+from cg.errors import CgError, UsageError
 from cg.eval.interp import (
     backward,
     bind_inputs,
@@ -162,7 +162,10 @@ def _matrix(graph: Graph, env: Mapping[str, Array], of: str, wrt: str, rows: int
     same = all(np.shape(env[i.name]) == tuple(i.aval.shape) for i in graph.inputs)  # the batch is built on them
     if same and not bad_inputs(graph, env):
         batched = jacbatch.by_rows if used == "reverse" else jacbatch.by_columns
-        found = batched(graph, env, of, wrt, rows, cols, progress)
+        try:
+            found = batched(graph, env, of, wrt, rows, cols, progress)
+        except CgError:  # a graph the batch transform refuses: the passes one by one still work
+            found = None
         if found is not None:
             return found
     by = _by_rows if used == "reverse" else _by_columns
