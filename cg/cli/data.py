@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 import sys
 from collections.abc import Iterator
@@ -211,21 +210,14 @@ def _table(s: Summary, precision: int) -> str:
 def _json(s: Summary) -> str:
     import json
 
+    from cg.render.table import json_strings
+
     def num(v: Any) -> Any:
-        return None if v is None else _strings(np.asarray(v).tolist())
+        return None if v is None else json_strings(np.asarray(v).tolist())
 
     obj = {"data": s.file, "rows": s.rows, "reduce": s.reduce, "of": s.of, "loss": num(s.loss),
            "params": [{"name": n, "shape": list(v.shape), "value": num(v), "grad": num(g)} for n, v, g in s.params]}
     return json.dumps(obj, indent=2) + "\n"
-
-
-def _strings(x: Any) -> Any:
-    """NaN and the infinities as the strings "NaN", "Infinity", "-Infinity", as `cg run -f json` writes them."""
-    if isinstance(x, list):
-        return [_strings(e) for e in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
-    return x
 
 
 # ---- --per-row -----------------------------------------------------------------------------------

@@ -216,13 +216,14 @@ def _jsonable(v: np.ndarray | None) -> Any:
         return None
     out = v.tolist()
     if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
-        out = _strings(out)
+        out = json_strings(out)
     return out
 
 
-def _strings(x: Any) -> Any:
+def json_strings(x: Any) -> Any:
+    """NaN and the infinities as the strings "NaN", "Infinity", "-Infinity", as `cg run -f json` writes them."""
     if isinstance(x, list):
-        return [_strings(e) for e in x]
+        return [json_strings(e) for e in x]
     if isinstance(x, float) and not math.isfinite(x):
         return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
     return x
