@@ -38,6 +38,8 @@ Exit codes: 0 ok, 1 invalid graph or data (a row and column named), 2 usage erro
 @click.option("--curve", metavar="CURVE.csv", help="Write the loss per epoch (default: PARAMS stem + .curve.csv); an"
               " SVG chart goes beside it (.svg).")
 @click.option("--ignore-columns", is_flag=True, help="Skip data columns that are no input of the graph.")
+@click.option("--update", is_flag=True, help="Also write the trained values into FILE as the parameters' defaults,"
+              " every comment kept (through cg fmt's writer).")
 @click.option("--engine", type=click.Choice(["memory", "dask"]), default="memory", show_default=True,
               help="dask: the rows (many .csv or .parquet files, ROWS a quoted glob) stay on a Dask cluster; each step"
               " adds up the minibatch's gradient sums there (pip install 'cg-graphs[dask]').")
@@ -45,7 +47,7 @@ Exit codes: 0 ok, 1 invalid graph or data (a row and column named), 2 usage erro
               " local cluster of 2 workers.")
 @inputs_option
 def train_command(file: str, data_file: str, params: str, of: str | None, lr: float, epochs: int, batch: int,
-                  shuffle: bool, seed: int, output: str | None, curve: str | None, ignore_columns: bool,
+                  shuffle: bool, seed: int, output: str | None, curve: str | None, ignore_columns: bool, update: bool,
                   engine: str, scheduler: str | None, inputs: tuple[str, ...]) -> None:
     """Train the parameters of FILE by minibatch gradient descent on the mean loss over the rows
     of --data; print the loss per epoch and the parameters, and write them and the loss curve.
@@ -54,13 +56,15 @@ def train_command(file: str, data_file: str, params: str, of: str | None, lr: fl
     cg train graphs/binary_logreg.yaml --data graphs/data/binary_logreg.csv \\
         --of nll --params w,b --lr 0.5 --epochs 30 -o params.npz"""
     names = [p.strip() for p in params.split(",") if p.strip()]
+    if update and file == "-":
+        raise click.UsageError("--update rewrites FILE: it cannot be standard input")
     guard(_train)(file, data_file, names, of, (lr, epochs, batch, shuffle, seed), (output, curve), ignore_columns,
-                  inputs, engine, scheduler)
+                  inputs, engine, scheduler, update)
 
 
 def _train(file: str, data_file: str, params: list[str], of: str | None, schedule_args: tuple[Any, ...],
            outputs: tuple[str | None, str | None], ignore_columns: bool, inputs: tuple[str, ...],
-           engine: str = "memory", scheduler: str | None = None) -> None:
+           engine: str = "memory", scheduler: str | None = None, update: bool = False) -> None:
     from cg.cli.values import parse_inputs
     from cg.eval.train import Schedule, train
     from cg.graph.builder import build
@@ -90,7 +94,11 @@ def _train(file: str, data_file: str, params: list[str], of: str | None, schedul
         data = load_data(graph, data_file, given, ignore_columns=ignore_columns)
         bar.step(f"training {', '.join(params)}", total=schedule.epochs)
         trained = train(graph, data.columns, params, given, schedule, of=of, report=report)
+    new_text = _updated(file, trained.params) if update else None  # made, and checked, before anything is written
     _write(trained, graph.name, paths, bar)
+    if new_text is not None:
+        write_output(new_text, file)
+        click.echo(f"cg: wrote the trained values of {', '.join(trained.params)} into {shown(file)}", err=True)
 
 
 def _on_dask(graph: Any, pattern: str, params: list[str], of: str | None, given: dict[str, Any], schedule: Any,
@@ -112,6 +120,21 @@ def _on_dask(graph: Any, pattern: str, params: list[str], of: str | None, given:
         return descend(graph, n, step, params, given, schedule, report)
 
     return train_dask(pattern, Job(graph, given, loss, tuple(params), 1, ignore_columns), scheduler, bar, run)
+
+
+def _updated(file: str, params: dict[str, Any]) -> str:
+    """FILE's text with the trained defaults, checked to be a valid graph."""
+    from cg.errors import LoadError
+    from cg.files import read_regular
+    from cg.fmt.update import update_defaults
+    from cg.graph.builder import build
+    from cg.limits import current
+    from cg.parse.read import load_text
+
+    source = read_regular(file, current().max_bytes, file, LoadError).decode("utf-8")
+    text = update_defaults(source, file, params)
+    build(load_text(text, file))
+    return text
 
 
 def _paths(file: str, outputs: tuple[str | None, str | None]) -> tuple[str, str, str]:

@@ -100,3 +100,32 @@ def test_one_epoch_with_a_negative_loss(tmp_path: Path) -> None:
     r = cg("train", LOGREG, "--data", CSV, "--of", "l", "--params", "w", "--epochs", "1", "-o", str(tmp_path / "n.npz"))
     assert r.code == 0, r.err
     assert "over 1 epoch:" in r.err and (tmp_path / "n.curve.svg").is_file()
+
+
+def test_update_writes_the_trained_defaults_into_the_graph_keeping_comments(tmp_path: Path) -> None:
+    graph = tmp_path / "logreg.yaml"
+    before = Path(LOGREG).read_text(encoding="utf-8")
+    graph.write_text(before, encoding="utf-8")
+    r = cg("train", str(graph), *ARGS, "-o", str(tmp_path / "p.npz"), "--update")
+    assert r.code == 0, r.err
+    after = graph.read_text(encoding="utf-8")
+    comments = [line for line in before.splitlines() if line.lstrip().startswith("#")]
+    assert comments and all(c in after for c in comments)
+    trained = np.load(tmp_path / "p.npz")
+    import cg as cglib
+
+    g = cglib.load(graph)
+    np.testing.assert_allclose(g.input("w").default, trained["w"], rtol=1e-15)  # type: ignore[union-attr]
+    np.testing.assert_allclose(g.input("b").default, trained["b"], rtol=1e-15)  # type: ignore[union-attr]
+    assert after.replace(" ", "").count("x:[1.0,0.5,-2.0]") == 1  # the other inputs as they were
+
+
+def test_update_refuses_an_input_read_from_a_file(tmp_path: Path) -> None:
+    np.save(tmp_path / "w.npy", np.array([0.4, -0.6, 0.2]))
+    graph = tmp_path / "logreg.yaml"
+    graph.write_text(Path(LOGREG).read_text(encoding="utf-8").replace("  w: [0.4, -0.6, 0.2]", "  w: {file: w.npy}"),
+                     encoding="utf-8")
+    before = graph.read_text(encoding="utf-8")
+    r = cg("train", str(graph), *ARGS, "-o", str(tmp_path / "p.npz"), "--update")
+    assert r.code == 2 and "reads its value from a file" in r.err
+    assert graph.read_text(encoding="utf-8") == before and not (tmp_path / "p.npz").exists()
