@@ -87,7 +87,7 @@ def _on_dask(graph: Any, pattern: str, given: dict[str, Any], of: str, chunk: in
     from cg.graph.data import DataError, row_of
 
     need_dask()
-    _check_budget(graph, chunk)
+    check_chunk_budget(graph, chunk)
     if per_row:
         raise UsageError.one("CG153", "--per-row is not written by --engine dask (the rows stay on the workers):"
                              " run without --engine dask, file by file")
@@ -112,7 +112,7 @@ def _in_memory(graph: Any, data_file: str, given: dict[str, Any], of: str, chunk
     data = load_data(graph, data_file, given, ignore_columns=ignore_columns)
     if data.rows == 0:
         raise DataError.one("CG150", "no rows: the data file holds no examples", file=data_file)
-    _check_budget(graph, chunk)
+    check_chunk_budget(graph, chunk)
     params = [i.name for i in graph.inputs if i.name not in data.columns]
     totals = Totals()
     bar.step(f"running {data.rows:,} row{'s' * (data.rows != 1)}", total=data.rows)
@@ -155,7 +155,7 @@ def _need_pyarrow(path: str) -> None:
         raise UsageError.one("CG152", f"writing Parquet ({shown(path)}) needs pyarrow: {INSTALL}") from None
 
 
-def _check_budget(graph: Any, chunk: int) -> None:
+def check_chunk_budget(graph: Any, chunk: int) -> None:
     """The element limit applies to a chunk: no value of it may hold more than --max-elements
     numbers, and all its values and gradients together no more than --max-total."""
     import math as m

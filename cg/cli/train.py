@@ -78,11 +78,11 @@ def _train(file: str, data_file: str, params: list[str], of: str | None, schedul
     if scheduler is not None and engine != "dask":
         raise click.UsageError("--scheduler joins a Dask cluster: give it with --engine dask")
     paths = _paths(file, outputs)  # refused before any training, not after
-    from cg.cli.data import _check_budget
+    from cg.cli.data import check_chunk_budget
     from cg.eval.train import check
 
     check(graph, params, set(), schedule)
-    _check_budget(graph, schedule.batch)  # a step tiles the parameters over its rows
+    check_chunk_budget(graph, schedule.batch)  # a step tiles the parameters over its rows
 
     def report(epoch: int, epochs: int, loss: float, norm: float) -> None:
         bar.report(f"epoch {epoch}/{epochs}, loss {loss:.4f}, |grad| {norm:.3g}", epoch, epochs)
