@@ -21,6 +21,7 @@ import numpy as np
 
 from cg.errors import UsageError
 from cg.eval.interp import _cast, _numeric, _scalar, _seed, bind_inputs, check_shapes, plan_or_usage, require_name
+from cg.eval.lean import lean, run_backward, run_forward
 from cg.eval.plan import StepFailure
 from cg.graph.ir import Graph
 from cg.ops import Array
@@ -48,6 +49,8 @@ class ValueAndGrad:
         self.steps = plan.backward_plan(of, frozenset(names))
         self.of_slot = plan.index[of]
         self.wrt_slots = tuple(plan.index[n] for n in names)
+        # The same passes freeing each array after its last use, for inputs of the declared shapes.
+        self.lean = lean(plan, self.steps, frozenset({self.of_slot}), frozenset(self.wrt_slots))
         # Per input: its position among the free values, dtype, declared shape and default.
         self.pos = {inp.name: k for k, inp in enumerate(graph.inputs)}
         self.dtypes = [dt if inp.aval.dtype == "float" else np.dtype(np.int64) for inp in graph.inputs]
@@ -58,13 +61,17 @@ class ValueAndGrad:
 
     def __call__(self, inputs: Mapping[str, Any] | None = None, *,
                  seed: Any = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        free = self._bind(inputs or {})
-        plan = self.plan
+        free, declared = self._bind(inputs or {})
+        plan, lean_plan = self.plan, self.lean if declared else None
         was = gc.isenabled()
         gc.disable()  # many short-lived objects, no cycles: see cg/gcpause.py
         try:
             try:
-                vals = plan.forward(free)
+                if lean_plan is None:
+                    vals = plan.forward(free)
+                else:
+                    vals = plan.start(free)
+                    run_forward(plan, lean_plan.forward, vals)
             except StepFailure as e:
                 raise _numeric(self.graph, e.node, "CG201", str(e)) from None
             y = vals[self.of_slot]
@@ -72,7 +79,12 @@ class ValueAndGrad:
                 g = self.dtype.type(1.0)
             else:
                 g = _seed(self.graph, self.of, y, seed, self.dtype)
-            grads = plan.backward(self.steps, vals, g)
+            if lean_plan is None:
+                grads = plan.backward(self.steps, vals, g)
+            else:
+                grads = [None] * len(vals)
+                grads[self.of_slot] = g
+                run_backward(lean_plan.backward, vals, grads)
         finally:
             if was:
                 gc.enable()
@@ -93,27 +105,27 @@ class ValueAndGrad:
             out[name] = d
         return np.asarray(y), out
 
-    def _bind(self, inputs: Mapping[str, Any]) -> list[Array]:
-        """The free values in order: the fast path takes arrays and numpy scalars of the right
-        dtype (and Python floats for float inputs) and checks only their shapes; anything else
-        goes through cg.run's checks."""
+    def _bind(self, inputs: Mapping[str, Any]) -> tuple[list[Array], bool]:
+        """The free values in order, and whether they have the declared shapes. The fast path
+        takes arrays and numpy scalars of the right dtype (and Python floats for float inputs)
+        and checks only their shapes; anything else goes through cg.run's checks."""
         free = self.defaults.copy()
         pos, dtypes = self.pos, self.dtypes
         for name, v in inputs.items():
             k = pos.get(name)
             if k is None:
-                return self._slow(inputs)
+                return self._slow(inputs), False
             want = dtypes[k]
             if (type(v) is np.ndarray or isinstance(v, np.generic)) and v.dtype == want:  # not np.matrix
                 free[k] = v
             elif type(v) is float and want.kind == "f":
                 free[k] = want.type(v)
             else:
-                return self._slow(inputs)
+                return self._slow(inputs), False
         for v, shape in zip(free, self.shapes):
             if v is None or v.shape != shape:
-                return self._slow(inputs)
-        return free  # type: ignore[return-value]
+                return self._slow(inputs), False
+        return free, True  # type: ignore[return-value]
 
     def _slow(self, inputs: Mapping[str, Any]) -> list[Array]:
         values = bind_inputs(self.graph, {k: np.asarray(v) for k, v in inputs.items()})

@@ -183,10 +183,7 @@ class Plan:
 
     def forward(self, free: Sequence[Array], progress: Report | None = None) -> list[Array]:
         """Every slot's value, given the values of the free names (self.free) in order."""
-        ni = self.base
-        vals = [*free[:ni], *self._blank, *self.extras]
-        for slot, v in zip(self.outside_slots, free[ni:]):
-            vals[slot] = v
+        vals = self.start(free)
         steps = self.steps
         if progress is None:
             self.run_steps(vals, steps)
@@ -194,6 +191,14 @@ class Plan:
             for lo, hi in spans(len(steps)):
                 self.run_steps(vals, steps[lo:hi])
                 progress("forward", hi, len(steps))
+        return vals
+
+    def start(self, free: Sequence[Array]) -> list[Array]:
+        """The slot list before a forward pass: the free values and constants in place, None for the nodes."""
+        ni = self.base
+        vals = [*free[:ni], *self._blank, *self.extras]
+        for slot, v in zip(self.outside_slots, free[ni:]):
+            vals[slot] = v
         return vals
 
     def steps_below(self, start: str) -> list[tuple[Any, ...]]:

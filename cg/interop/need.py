@@ -26,7 +26,7 @@ def onnx_module(command: str) -> ModuleType:
 def onnxruntime_module() -> ModuleType | None:
     """onnxruntime where it is installed (it also checks imports and exports), else None."""
     try:
-        import onnxruntime  # type: ignore[import-untyped]
+        import onnxruntime  # type: ignore[import-untyped, import-not-found, unused-ignore]
     except ImportError:
         return None
     found: ModuleType = onnxruntime

@@ -9,6 +9,7 @@ from one derivative (df) or one set of partials, so those cannot disagree either
 
 from __future__ import annotations
 
+import dis
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, reduce
@@ -113,6 +114,11 @@ class Op:
     formulas: Formulas | None = None
     # How a node of this op runs over a batch of rows (cg/eval/batch.py); every registered op has one.
     batch: BatchRule | None = None
+    # What the VJP reads of the forward pass beyond shapes: argument positions and "y" (its output);
+    # None: everything. The plan frees a value no VJP reads as soon as the forward pass is done
+    # with it (cg/eval/lean.py), and hands the VJP a stand-in with its shape, all NaN, so that a
+    # wrong entry here shows as NaN gradients (and fails the registry tests), never as wrong numbers.
+    reads: frozenset[int | str] | None = None
 
     def __post_init__(self) -> None:
         if self.df is not None and self.vjp is not df_rules(self.df)[0]:
@@ -172,6 +178,22 @@ T = TypeVar("T")
 Partials = Callable[[Sequence[Array], Array], Sequence[Array]]
 
 
+def kernel_reads(kernel: Callable[..., Any], names: Sequence[str]) -> frozenset[int | str] | None:
+    """Which of a kernel's parameters its code reads (Op.reads): positions of the arguments named
+    in `names` (the last one, "y", as "y"), read off its bytecode, so that the kernel itself says
+    and cannot disagree. None (everything) for a function without Python code (a numpy ufunc)."""
+    code = getattr(kernel, "__code__", None)
+    if code is None:
+        return None
+    loaded: set[str] = set()
+    for ins in dis.get_instructions(code):
+        if ins.opname.startswith("LOAD_FAST"):  # LOAD_FAST_LOAD_FAST (3.13) loads a pair
+            loaded.update(ins.argval if isinstance(ins.argval, tuple) else (ins.argval,))
+    params = code.co_varnames[: code.co_argcount]
+    return frozenset(("y" if k == len(names) - 1 else k) for k, name in enumerate(names)
+                     if k < len(params) and params[k] in loaded)
+
+
 @cache
 def df_rules(df: Callable[[Array, Array], Array]) -> tuple[Callable[..., list[Array | None]], Callable[..., Array]]:
     """The VJP and JVP of a one-input elementwise op with derivative df(x, y); one pair per df,
@@ -221,7 +243,7 @@ def unary(name: str, doc: str, fn: Callable[[Array], Array], df: Callable[[Array
                     broadcast=True, scalar=True)
     return Op(name, doc, (1, 1), fn, vjp, jvp, lambda shapes: shapes[0], UNARY_CASES, domain=(domain,),
               keeps_int=keeps_int, code=code, df=df, formulas=Formulas((Formula(formula),)),
-              batch=batch_elementwise)
+              batch=batch_elementwise, reads=kernel_reads(df, ("x", "y")))
 
 
 def binary(name: str, doc: str, fn: Callable[[Array, Array], Array],
@@ -234,7 +256,8 @@ def binary(name: str, doc: str, fn: Callable[[Array, Array], Array],
     code = CodeRule(lambda s: s.call(fn, *s.args), lambda s: [times(d, s.g) for d in s.calls(partials, *s.args, s.y)],
                     broadcast=True, scalar=True)
     return Op(name, doc, (2, 2), fn, vjp, jvp, broadcast_shapes, BINARY_CASES, domain=domain, keeps_int=keeps_int,
-              code=code, formulas=Formulas(tuple(Formula(f) for f in formulas), ("a", "b")), batch=batch_elementwise)
+              code=code, formulas=Formulas(tuple(Formula(f) for f in formulas), ("a", "b")), batch=batch_elementwise,
+              reads=kernel_reads(partials, ("a", "b", "y")))
 
 
 def others(items: Sequence[T]) -> list[list[T]]:
@@ -264,4 +287,5 @@ def fold(name: str, doc: str, fn: Callable[[Array, Array], Array], *, product: b
     code = CodeRule(lambda s: s.fold(fn, s.args), code_partials, broadcast=True, scalar=True)
     formula = Formula("others" if product else "1")  # one rule for input i
     return Op(name, doc, (2, None), forward, vjp, jvp, broadcast_shapes, cases, keeps_int=True, code=code,
-              formulas=Formulas((formula,)), batch=batch_elementwise)
+              formulas=Formulas((formula,)), batch=batch_elementwise,
+              reads=None if product else frozenset())  # a product reads every factor; a sum, only shapes

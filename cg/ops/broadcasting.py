@@ -80,6 +80,7 @@ BROADCAST_TO = Op(
                   fresh=False),
     formulas=Formulas((Formula("unbroadcast(g)", "vjp"),)),
     batch=_batch_broadcast_to,
+    reads=frozenset(),
 )
 SUM_TO = Op(
     "sum_to",
@@ -102,4 +103,5 @@ SUM_TO = Op(
                   lambda s: [s.call(np.broadcast_to, s.g, s.shapes[0])], fresh=False),
     formulas=Formulas((Formula("spread(g)", "vjp"),)),
     batch=_batch_sum_to,
+    reads=frozenset(),
 )

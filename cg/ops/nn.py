@@ -62,6 +62,7 @@ SOFTMAX = Op(
                   lambda s: [s.call(k.softmax_grad, s.g, s.y, _axis(s))]),
     formulas=Formulas((Formula("y * (g - inner(g, y))", "vjp"),)),  # (diag(y) - y yᵀ) g
     batch=batch_axis,
+    reads=frozenset({"y"}),
 )
 LOG_SOFTMAX = Op(
     "log_softmax",
@@ -77,6 +78,7 @@ LOG_SOFTMAX = Op(
                   lambda s: [s.call(k.log_softmax_grad, s.g, s.y, _axis(s))]),
     formulas=Formulas((Formula("g - exp(y) * total(g)", "vjp"),)),
     batch=batch_axis,
+    reads=frozenset({"y"}),
 )
 LOGSUMEXP = Op(
     "logsumexp",
@@ -96,6 +98,7 @@ LOGSUMEXP = Op(
     ),
     formulas=Formulas((Formula("expand(g) * softmax(x)", "vjp"),)),
     batch=batch_axis,
+    reads=frozenset({0}),
 )
 
 # ---- index ----------------------------------------------------------------------------
@@ -153,6 +156,7 @@ INDEX = Op(
     code=CodeRule(_index_code, lambda s: [s.call(k.index_grad, s.g, s.args[1], s.shapes[0]), None]),
     formulas=Formulas((Formula("col(g) * onehot(i)", "vjp"), None), ("v", "i")),  # i: an integer, no derivative
     batch=_batch_index,
+    reads=frozenset({1}),
 )
 
 
@@ -189,6 +193,7 @@ ONEHOT = Op(
     code=CodeRule(lambda s: s.call(k.onehot, s.args[0], int(s.attrs["n"])), lambda s: [None]),
     formulas=Formulas((None,), ("i",)),  # i: an integer, no derivative
     batch=lambda rows, attrs: Batching((None,), dict(attrs), loose=False),  # a new last axis: nothing moves
+    reads=frozenset(),
 )
 
 

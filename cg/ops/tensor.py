@@ -138,7 +138,7 @@ def reduction(name: str, doc: str, fn: Callable[..., Array], kind: str) -> Op:
     formula = Formula(REDUCTION_FORMULAS[kind], "vjp")
     return Op(name, doc, (1, 1), forward, vjp, jvp, shape, cases, attrs=REDUCE_ATTRS,
               keeps_int=kind != "mean", code=_reduction_code(kind, fn), formulas=Formulas((formula,)),
-              batch=batch_axis)
+              batch=batch_axis, reads=None if kind == "max" else frozenset())
 
 
 # ---- batching rules (cg/eval/batch.py): the batch axis is axis 0 in front of each row ----------------
@@ -255,6 +255,7 @@ MATMUL = Op(
     needs=True,
     formulas=Formulas((Formula("g @ T(B)", "vjp"), Formula("T(A) @ g", "vjp")), ("A", "B"), matrices=True),
     batch=_batch_matmul,
+    reads=frozenset({0, 1}),
 )
 
 # ---- transpose and reshape ------------------------------------------------------------
@@ -298,6 +299,7 @@ TRANSPOSE = Op(
     ),
     formulas=Formulas((Formula("unpermute(g)", "vjp"),)),
     batch=_batch_transpose,
+    reads=frozenset(),
 )
 
 
@@ -334,6 +336,7 @@ RESHAPE = Op(
     ),
     formulas=Formulas((Formula("unshape(g)", "vjp"),)),
     batch=_batch_reshape,
+    reads=frozenset(),
 )
 
 
