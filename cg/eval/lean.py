@@ -22,6 +22,7 @@ fast path); other calls take the plain passes.
 from __future__ import annotations
 
 import math
+from sys import getrefcount
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -104,10 +105,20 @@ def run_forward(plan: Plan, steps: Sequence[tuple[Any, ...]], vals: list[Array])
 
 
 def run_backward(steps: Sequence[tuple[Any, ...]], vals: list[Array], grads: list[Any]) -> None:
-    """cg.eval.plan's backward loop with each step's dead values, and its node's gradient, dropped."""
+    """cg.eval.plan's backward loop with each step's dead values, and its node's gradient, dropped.
+    A one-input elementwise step whose gradient dies with it multiplies that array in place when
+    nothing else can see it (the tanh layers of an MLP: one array less per layer)."""
     for kind, rule, out, a, targets, dead, drop in steps:
         if kind is SCALE:
-            grads[a] = grads[out] * rule(vals[a], vals[out])
+            g, d = grads[out], rule(vals[a], vals[out])
+            if drop:
+                grads[out] = None
+                if _private(g) and getattr(d, "shape", ()) in ((), g.shape):
+                    grads[a] = np.multiply(g, d, out=g)
+                    for s in dead:
+                        vals[s] = None
+                    continue
+            grads[a] = g * d
         elif kind is CHAIN:
             grads[a] = rule(grads[out], vals[out], (vals[a],))[0]
         else:
@@ -118,3 +129,9 @@ def run_backward(steps: Sequence[tuple[Any, ...]], vals: list[Array], grads: lis
             grads[out] = None
         for s in dead:
             vals[s] = None
+
+
+def _private(g: Any) -> bool:
+    """An array that owns its memory and that no one but the caller's local name refers to (the
+    gradient list let go of it): writing into it in place cannot change anything anyone sees."""
+    return type(g) is np.ndarray and g.base is None and g.flags.writeable and getrefcount(g) == 3
