@@ -11,7 +11,9 @@ cg/eval/jacbatch.py), each a 100x100 matrix:
 3. The same reverse-mode call on that graph with W1, b1, W2, b2 as inputs against the same
    graph with them written in as constants (JSON text): a backward pass seeded for d y / d x
    need not compute the parameters' gradients, and where it does the ratio shows what the
-   unrequested dW1, dW2 cost (about 1.0 once reverse mode skips them).
+   unrequested dW1, dW2 cost (about 1.0 once reverse mode skips them). Once for the API call
+   (the batched pass) and once for the pass-per-row path it falls back to (NaN or Inf in
+   the inputs, or a graph the batch transform refuses).
 
 JAX's jacrev and jacfwd (jax.jit, float64, compiled before timing) are timed when installed.
 Run alone, the script pins itself to one core (common.pin_one_core), as bench/all.py does.
@@ -177,6 +179,10 @@ def mlp_rows() -> list[Row]:
                                             rounds=20, number=10)
         t_in, t_const = median_times(calls["reverse"], lambda: jacobian(consts, x, wrt="x", mode="reverse"),
                                      rounds=20, number=10)
+        env_in, env_const = forward(graph, bind_inputs(graph, values)), forward(consts, bind_inputs(consts, x))
+        t_rows_in, t_rows_const = median_times(lambda: _by_rows(graph, env_in, "y", "x", N, N, True),
+                                               lambda: _by_rows(consts, env_const, "y", "x", N, N, True),
+                                               rounds=5, number=2)
         torch_ms = torch_mlp_ms(values, want) or (None, None)
         jax_ms = [jax_jacobian_ms(lambda jnp, x: mlp(jnp, values, x), want, values["x"], forward=fwd)
                   for fwd in (False, True)]
@@ -189,6 +195,8 @@ def mlp_rows() -> list[Row]:
             note="baseline: numpy by hand; PyTorch and JAX: jacfwd"),
         Row(f"{label}, reverse mode: W1, b1, W2, b2 as inputs / as constants", t_in * ms, t_const * ms, "ms",
             note="both cg; above 1.0 the backward pass computes parameter gradients nobody asked for"),
+        Row(f"{label}, a backward pass per row (the fallback): parameters as inputs / as constants", t_rows_in * ms,
+            t_rows_const * ms, "ms", note="both cg (cg.eval.jacobian._by_rows), as the row above"),
     ]
 
 
