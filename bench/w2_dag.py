@@ -94,7 +94,7 @@ def _fits(op: int, ba: float, bb: float, lb: float) -> bool:
 def _bounds(op: int, ba: float, bb: float, la: float, lb: float) -> tuple[float, float]:
     """The interval bound of a new node's |value| and its positive lower bound (0: unknown)."""
     if op in (ADD, SUB):
-        return ba + bb, la + lb if op == ADD else 0.0
+        return ba + bb, la + lb if op == ADD and la > 0 and lb > 0 else 0.0  # a sum of positives only
     if op == MUL:
         return ba * bb, la * lb
     if op == DIV:
