@@ -3,7 +3,9 @@ one Markdown table to bench/results.md (the table of the README's Performance se
 
     python bench/all.py [NAME ...]      (`make bench`; names pick scripts, e.g. w1_textbook)
 
-The workloads W1-W4 come first, then the other scripts in alphabetical order. A script that
+The workloads W1-W5 come first, then the other scripts in alphabetical order. The process is
+pinned to one core before any script runs (common.pin_one_core: JAX sizes its thread pool from
+the CPU affinity), so cg, numpy, PyTorch and JAX are all timed on one core. A script that
 fails is reported on stderr and the others still run; the exit code is then 1. No test
 asserts a time.
 """
@@ -20,14 +22,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import common  # noqa: F401  (first: one BLAS thread, before any script imports numpy)
-from common import Row, markdown, show
+from common import Row, markdown, pin_one_core, show
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.md"
 
 
 def scripts(names: list[str]) -> list[str]:
-    """Module names of the scripts that define rows(), W1-W4 first."""
+    """Module names of the scripts that define rows(), W1-W5 first."""
     found = []
     for path in sorted(HERE.glob("*.py")):
         if path.stem in ("all", "common") or (names and path.stem not in names):
@@ -52,12 +54,24 @@ def machine() -> str:
         torch_text = f"PyTorch {torch.__version__}"
     except ImportError:
         torch_text = "PyTorch not installed"
+    try:
+        import jax
+
+        jax_text = f"JAX {jax.__version__}"
+    except ImportError:
+        jax_text = "JAX not installed"
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "?")
     return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy {np.__version__}, "
-            f"{torch_text}; OPENBLAS_NUM_THREADS={threads}")
+            f"{torch_text}, {jax_text}; OPENBLAS_NUM_THREADS={threads}; running on {cores()} core(s)")
+
+
+def cores() -> str:
+    """How many cores this process may use (1 once pinned)."""
+    return f"{len(os.sched_getaffinity(0))}" if hasattr(os, "sched_getaffinity") else "?"
 
 
 def main(names: list[str]) -> int:
+    pin_one_core()  # before any script imports JAX (it sizes its thread pool from the affinity)
     rows: list[Row] = []
     failed = []
     start = time.perf_counter()

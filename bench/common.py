@@ -8,12 +8,23 @@ One BLAS thread: importing this module sets OPENBLAS_NUM_THREADS, OMP_NUM_THREAD
 MKL_NUM_THREADS to 1 (unless they are set already), so it must be imported before numpy;
 every script here does, and `make bench` also sets them. cg, numpy and PyTorch then all run
 on one thread (torch.set_num_threads(1) in the scripts that time it).
+
+One core: `pin_one_core()` pins the process to one CPU; bench/all.py calls it before anything
+imports JAX, and each script at the top of its `__main__`. JAX sizes its thread pool from the
+CPU affinity and ignores its threading flags, so pinning is the only way to time cg, numpy,
+PyTorch and JAX all on one core.
+
+JAX (optional, like PyTorch, never a dependency): `load_jax()` gives the module with float64
+enabled, or None; `jax_time` times a jitted function with `.block_until_ready()`, compiled
+before the timed region. Page faults: `minor_faults(fn)` counts minor page faults per call
+(array code that frees and reallocates big blocks pays there, see notes/performance.md).
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import resource
 import statistics
 import sys
 import time
@@ -40,6 +51,8 @@ class Row:
     note: str = ""  # what the baseline is, or why a target is missed
     torch: float | None = None  # PyTorch, when installed (never a dependency)
     limit: float | None = None  # the largest acceptable value of `cg` itself, in `unit`, if the issue sets one
+    jax: float | None = None  # JAX, jitted, when installed (never a dependency), in `unit`
+    faults: tuple[float, float] | None = None  # minor page faults per call: cg's, the baseline's
 
     @property
     def ratio(self) -> float:
@@ -107,22 +120,69 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:.3g} {unit}"
 
 
+def _faults(r: Row) -> str:
+    return "" if r.faults is None else f"{r.faults[0]:.1f}, {r.faults[1]:.1f}"
+
+
 def show(rows: list[Row]) -> None:
     """Print rows as aligned text (what a script prints when run alone)."""
     for r in rows:
         target = f"  target {r.goal}: {r.met}" if r.met else ""
-        torch = f"  torch {fmt(r.torch, r.unit)} ({r.torch / r.baseline:.2f}x)" if r.torch is not None else ""
+        others = "".join(f"  {name} {fmt(t, r.unit)} ({t / r.baseline:.2f}x)"
+                         for name, t in (("torch", r.torch), ("jax", r.jax)) if t is not None)
+        faults = f"  faults/call cg, by hand {_faults(r)}" if r.faults is not None else ""
         print(f"{r.workload:58} cg {fmt(r.cg, r.unit):>12}  baseline {fmt(r.baseline, r.unit):>12}"
-              f"  ratio {r.ratio:6.2f}{target}{torch}{'  - ' + r.note if r.note else ''}")
+              f"  ratio {r.ratio:6.2f}{target}{others}{faults}{'  - ' + r.note if r.note else ''}")
 
 
 def markdown(rows: list[Row]) -> str:
-    head = "| workload | cg | hand-written | cg / hand-written | target | met | PyTorch | note |\n"
-    head += "| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |\n"
+    head = ("| workload | cg | hand-written | cg / hand-written | target | met | PyTorch | JAX "
+            "| page faults / call (cg, by hand) | note |\n")
+    head += "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |\n"
     lines = []
     for r in rows:
-        target = r.goal
         torch = fmt(r.torch, r.unit) if r.torch is not None else "-"
+        jax = fmt(r.jax, r.unit) if r.jax is not None else "-"
         lines.append(f"| {r.workload} | {fmt(r.cg, r.unit)} | {fmt(r.baseline, r.unit)} | {r.ratio:.2f}{TIMES}"
-                     f" | {target} | {r.met} | {torch} | {r.note} |")
+                     f" | {r.goal} | {r.met} | {torch} | {jax} | {_faults(r)} | {r.note} |")
     return head + "\n".join(lines) + "\n"
+
+
+def minor_faults(fn: Callable[[], Any], calls: int = 50) -> float:
+    """Minor page faults per call of fn (after 3 warm-up calls): a fault is a fresh zeroed page
+    that the kernel maps in, about 2 µs each, paid by code that frees and reallocates big blocks."""
+    for _ in range(3):
+        fn()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+
+
+def pin_one_core() -> None:
+    """Pin this process to one CPU (the first it may use), so every system runs on one core:
+    JAX ignores its threading flags and sizes its pool from the affinity, so this must run
+    before JAX is imported. No-op where the OS has no affinity call."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def load_jax() -> Any | None:
+    """The jax module with float64 enabled (float32 arrays stay float32), or None when JAX is
+    not installed."""
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def jax_time(fn: Callable[..., Any], *args: Any, rounds: int = 20, number: int = 1) -> float:
+    """Median seconds per call of a jitted fn on args (moved to the device first), waiting for
+    the result; the first call (the compile) is outside the timed region."""
+    import jax
+
+    args = jax.device_put(args)
+    jax.block_until_ready(fn(*args))
+    return median_time(lambda: jax.block_until_ready(fn(*args)), rounds=rounds, warmup=2, number=number)

@@ -5,7 +5,9 @@ per call, the graph built once.
 
 cg is called through the Python API: cg.value_and_grad (the lean entry point) and cg.run
 (every value and gradient, NaN checks, a Result). The baseline is the same forward and
-backward pass written by hand on Python floats. PyTorch eager is timed when installed.
+backward pass written by hand on Python floats. PyTorch eager and JAX (jax.jit of
+jax.value_and_grad, float64, compiled before timing) are timed when installed. Run alone, the
+script pins itself to one core (common.pin_one_core), as bench/all.py does.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import common  # noqa: F401  (first: one BLAS thread, before numpy is imported)
 import numpy as np
-from common import Row, median_times, no_gc, show
+from common import Row, jax_time, load_jax, median_times, no_gc, pin_one_core, show
 
 import cg
 
@@ -51,6 +53,19 @@ def torch_time() -> float | None:
     return median_times(step, rounds=15, number=500)[0]
 
 
+def jax_us() -> float | None:
+    """JAX's jitted value_and_grad of z at (2, 3), float64, in µs per call."""
+    jax = load_jax()
+    if jax is None:
+        return None
+    jnp = jax.numpy
+    f = jax.jit(jax.value_and_grad(lambda x, y: jnp.log(3 * x**2 + 5 * x * y), argnums=(0, 1)))
+    x, y = jnp.float64(INPUTS["x"]), jnp.float64(INPUTS["y"])
+    z, (gx, gy) = f(x, y)
+    assert np.allclose([z, gx, gy], by_hand(**INPUTS), rtol=1e-12)
+    return jax_time(f, x, y, rounds=15, number=500) * 1e6
+
+
 def rows() -> list[Row]:
     graph = cg.load(GRAPH)
     f = cg.value_and_grad(graph)  # of: z, wrt: x and y
@@ -65,15 +80,17 @@ def rows() -> list[Row]:
             lambda: f(INPUTS), lambda: cg.run(graph, INPUTS), lambda: by_hand(2.0, 3.0), rounds=25, number=2000
         )
         t_torch = torch_time()
+        jax = jax_us()
     us = 1e6
     torch_us = None if t_torch is None else t_torch * us
     return [
         Row("W1 z = log(3x²+5xy), fwd+bwd per call: cg.value_and_grad", t_f * us, t_hand * us, "µs", limit=15,
-            note="baseline: the backward pass by hand on Python floats", torch=torch_us),
+            note="baseline: the backward pass by hand on Python floats", torch=torch_us, jax=jax),
         Row("W1 the same through cg.run (every value and gradient, NaN checks)", t_run * us, t_hand * us, "µs",
-            torch=torch_us),
+            torch=torch_us, jax=jax),
     ]
 
 
 if __name__ == "__main__":
+    pin_one_core()
     show(rows())

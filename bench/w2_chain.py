@@ -5,9 +5,11 @@ built once; and the peak memory of loading and running it in a fresh process.
 
 The baseline is the same chain written by hand on Python floats (math.sin, math.cos): every
 value kept, then the gradient multiplied back. cg is timed through cg.value_and_grad and
-through cg.run (every value and gradient as arrays, NaN checks, the Result). The backward
+through cg.run (every value and gradient as arrays, NaN checks, the Result), and cg.run
+against cg.value_and_grad (at most 1.5x: what the Result and the checks may cost). The backward
 pass alone is compared with the forward pass alone (the plan's two loops, cg/eval/plan.py).
-PyTorch eager is timed when installed; `cg compile` when cg/compile/ exists.
+PyTorch eager is timed when installed; `cg compile` when cg/compile/ exists. Run alone, the
+script pins itself to one core (common.pin_one_core), as bench/all.py does.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import common  # noqa: F401  (first: one BLAS thread, before numpy is imported)
 import numpy as np
-from common import Row, median_time, median_times, no_gc, show
+from common import Row, median_time, median_times, no_gc, pin_one_core, show
 
 import cg
 from cg.graph.ir import Graph
@@ -152,6 +154,8 @@ def rows(n: int = N) -> list[Row]:
             note=f"baseline: Python floats; numpy on numpy scalars {t_numpy * us:.2f} µs/node"),
         Row(f"{label}: cg.run (every value and gradient, NaN checks)", t_run * us, t_hand * us, "µs/node", limit=3,
             torch=torch_us),
+        Row(f"W2 chain of {n:,} sin: cg.run / cg.value_and_grad", t_run * us, t_f * us, "µs/node", target=1.5,
+            note="here the baseline column is cg.value_and_grad"),
         Row(f"W2 backward pass / forward pass of cg, {n:,} nodes", t_bwd * us, t_fwd * us, "µs/node", target=2,
             note="here the baseline column is cg's own forward pass"),
         *compiled_rows(graph, n, t_hand * us),
@@ -178,4 +182,5 @@ def compiled_rows(graph: Graph, n: int, hand_us: float) -> list[Row]:
 
 
 if __name__ == "__main__":
+    pin_one_core()
     show(rows(int(sys.argv[1]) if len(sys.argv) > 1 else N))

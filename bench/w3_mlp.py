@@ -7,8 +7,11 @@ The baseline is an honest hand-written numpy step: five matmuls (two forward, th
 backward; no gradient for the data X), a stable log-softmax, the one-hot subtraction done
 by indexing, in-place updates where numpy allows them, the same dtype throughout. Its five
 matmuls alone are timed too, as the floor. cg runs the graph below through
-cg.value_and_grad(graph, wrt=[W1, b1, W2, b2], dtype=...). PyTorch eager is timed when
-installed; `cg compile` when cg/compile/ exists.
+cg.value_and_grad(graph, wrt=[W1, b1, W2, b2], dtype=...). PyTorch eager and JAX (jax.jit of
+jax.value_and_grad, in the row's dtype) are timed when installed; `cg compile` when cg/compile/
+exists. The rows also give the minor page faults per call of cg and of the baseline (a freed
+big block that glibc returns to the kernel is faulted in again, zeroed, on the next call). Run
+alone, the script pins itself to one core (common.pin_one_core), as bench/all.py does.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import common
 import numpy as np
-from common import Row, median_times, no_gc, show
+from common import Row, jax_time, load_jax, median_times, minor_faults, no_gc, pin_one_core, show
 
 import cg
 from cg.graph.ir import Graph
@@ -108,6 +111,24 @@ def torch_time(values: dict[str, np.ndarray]) -> float | None:
     return median_times(step, rounds=20)[0]
 
 
+def jax_seconds(values: dict[str, np.ndarray], want_loss: float, tol: float) -> float | None:
+    """JAX's jitted value_and_grad of the loss with respect to the four parameters."""
+    jax = load_jax()
+    if jax is None:
+        return None
+    jnp = jax.numpy
+
+    def loss(X: Any, y: Any, W1: Any, b1: Any, W2: Any, b2: Any) -> Any:
+        z = jnp.maximum(X @ W1 + b1, 0) @ W2 + b2
+        return -jnp.take_along_axis(jax.nn.log_softmax(z), y[:, None], axis=1).mean()
+
+    f = jax.jit(jax.value_and_grad(loss, argnums=(2, 3, 4, 5)))
+    args = [values[k] for k in ("X", "y", *PARAMS)]
+    got, _ = f(*args)
+    assert got.dtype == values["W1"].dtype and np.isclose(got, want_loss, rtol=tol), (got, want_loss)
+    return jax_time(f, *args, rounds=20)
+
+
 def rows_for(dtype: type, graph: Graph) -> list[Row]:
     values = data(dtype)
     name = np.dtype(dtype).name
@@ -127,11 +148,14 @@ def rows_for(dtype: type, graph: Graph) -> list[Row]:
             lambda: matmuls_only(values["X"], values["W1"], values["W2"], r, dz), rounds=30,
         )
         t_torch = torch_time(values)
+        t_jax = jax_seconds(values, want_loss, tol)
+        faults = (minor_faults(lambda: f(values), calls=20), minor_faults(lambda: by_hand(**values), calls=20))
     ms = 1e3
     label = f"W3 MLP 784-1024-10, batch 256, fwd+bwd, {name}"
     return [
         Row(f"{label}: cg.value_and_grad", t_cg * ms, t_hand * ms, "ms",
             target=1.10, torch=None if t_torch is None else t_torch * ms,
+            jax=None if t_jax is None else t_jax * ms, faults=faults,
             note=f"baseline: numpy by hand, 1 thread; its 5 matmuls alone: {t_mm / t_hand:.2f}{common.TIMES} of it"),
         *compiled_rows(graph, values, want, tol, label),
     ]
@@ -166,4 +190,5 @@ def rows() -> list[Row]:
 
 
 if __name__ == "__main__":
+    pin_one_core()
     show(rows())

@@ -5,7 +5,10 @@ call, float64, the graph built once.
 
 The baseline is the same written by hand in numpy: a stable log-softmax, then the gradient
 softmax subtracted from the one-hot, an outer product for W. cg runs through
-cg.value_and_grad(graph, wrt=[W, b]). PyTorch eager is timed when installed.
+cg.value_and_grad(graph, wrt=[W, b]). PyTorch eager and JAX (jax.jit of jax.value_and_grad,
+float64) are timed when installed. The row also gives the minor page faults per call of cg and
+of the baseline. Run alone, the script pins itself to one core (common.pin_one_core), as
+bench/all.py does.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 import common  # noqa: F401  (first: one BLAS thread, before numpy is imported)
 import numpy as np
-from common import Row, median_times, no_gc, show
+from common import Row, jax_time, load_jax, median_times, minor_faults, no_gc, pin_one_core, show
 
 import cg
 
@@ -71,6 +74,18 @@ def torch_time(values: dict[str, Any]) -> float | None:
     return median_times(step, rounds=20, number=200)[0]
 
 
+def jax_seconds(values: dict[str, Any], want_out: float) -> float | None:
+    """JAX's jitted value_and_grad with respect to W and b, float64."""
+    jax = load_jax()
+    if jax is None:
+        return None
+    f = jax.jit(jax.value_and_grad(lambda W, b, x, y: jax.nn.log_softmax(W @ x + b)[y], argnums=(0, 1)))
+    args = [values[k] for k in ("W", "b", "x", "y")]
+    got, _ = f(*args)
+    assert np.isclose(got, want_out), (got, want_out)
+    return jax_time(f, *args, rounds=20, number=200)
+
+
 def rows() -> list[Row]:
     graph = cg.loads(GRAPH, "logsoftmax.yaml")
     values = data()
@@ -81,12 +96,16 @@ def rows() -> list[Row]:
     with no_gc():
         t_cg, t_hand = median_times(lambda: f(values), lambda: by_hand(**values), rounds=25, number=500)
         t_torch = torch_time(values)
+        t_jax = jax_seconds(values, want_out)
+        faults = (minor_faults(lambda: f(values), calls=200), minor_faults(lambda: by_hand(**values), calls=200))
     us = 1e6
     return [
         Row("W4 log softmax(Wx + b)[y], W 10x784, fwd+bwd per call: cg.value_and_grad", t_cg * us, t_hand * us,
-            "µs", target=2, torch=None if t_torch is None else t_torch * us, note="baseline: numpy by hand"),
+            "µs", target=2, torch=None if t_torch is None else t_torch * us, jax=None if t_jax is None else t_jax * us,
+            faults=faults, note="baseline: numpy by hand"),
     ]
 
 
 if __name__ == "__main__":
+    pin_one_core()
     show(rows())
