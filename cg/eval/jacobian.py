@@ -17,7 +17,6 @@ import numpy as np
 
 from cg.errors import CgError, UsageError
 from cg.eval.interp import (
-    backward,
     bind_inputs,
     blame,
     check_shapes,
@@ -27,7 +26,7 @@ from cg.eval.interp import (
     nonfinite,
     require_name,
 )
-from cg.eval.plan import Report, between, downstream, reachable
+from cg.eval.plan import Report, between, downstream, plan_for, reachable
 from cg.gcpause import paused_gc
 from cg.graph.ir import Graph
 from cg.ops import Array
@@ -187,18 +186,22 @@ def _onehots(shape: tuple[int, ...]) -> Iterator[np.ndarray]:
 
 def _by_rows(graph: Graph, env: Mapping[str, Array], of: str, wrt: str, rows: int, cols: int,
              strict: bool, progress: Report | None = None) -> np.ndarray:
-    """Reverse mode: row i is d of[i] / d wrt, from one backward pass seeded with e_i."""
+    """Reverse mode: row i is d of[i] / d wrt, from one backward pass seeded with e_i, over the
+    steps between wrt and of only (the other inputs' gradients are nobody's business here)."""
     flat = np.zeros((rows, cols))
+    plan = plan_for(graph)
+    steps, vals, at = plan.backward_plan(of, frozenset({wrt})), plan.values(env), plan.index[wrt]
     for i, seed in enumerate(_onehots(np.shape(env[of]))):
         if progress is not None:  # a pass is a backward sweep over the graph: a call is nothing beside it
             progress("backward passes (rows)", i, rows)
-        grads = backward(graph, env, of, seed)
-        g = grads.get(wrt)
+        slots = plan.backward(steps, vals, seed)
+        g = slots[at]
         if g is None:  # of[i] does not depend on wrt: the row stays zero
             continue
         flat[i] = np.reshape(g, -1)
         if strict and not np.isfinite(flat[i]).all():
             # A backward pass runs up the graph: the first bad gradient it made is the last in order.
+            grads = {name: slots[s] for name, s in zip(steps.names, steps.slots) if slots[s] is not None}
             on = between(graph, wrt, of)
             name = nonfinite(graph, grads, on)[-1]
             raise blame(graph, name, "gradient", gradient_sender(graph, env, grads, name, on), hint=HINT)

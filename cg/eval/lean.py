@@ -22,9 +22,9 @@ fast path); other calls take the plain passes.
 from __future__ import annotations
 
 import math
-from sys import getrefcount
 from collections.abc import Sequence
 from dataclasses import dataclass
+from sys import getrefcount
 from typing import Any
 
 import numpy as np

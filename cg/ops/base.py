@@ -204,7 +204,10 @@ def df_rules(df: Callable[[Array, Array], Array]) -> tuple[Callable[..., list[Ar
 
     def jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array]) -> Array:
         t = ts[0]
-        return np.zeros_like(y) if t is None else np.broadcast_to(t * df(xs[0], y), np.shape(y))
+        if t is None:
+            return np.zeros_like(y)
+        out = t * df(xs[0], y)
+        return out if np.shape(out) == np.shape(y) else np.broadcast_to(out, np.shape(y))  # df a constant: t's shape
 
     return vjp, jvp
 
@@ -228,7 +231,9 @@ def partials_rules(partials: Partials) -> tuple[Callable[..., list[Array | None]
         for t, d in zip(ts, partials(xs, y)):
             if t is not None:
                 out = add_tangents(out, t if d is ONE else t * d)
-        return np.zeros_like(y) if out is None else np.broadcast_to(out, np.shape(y))
+        if out is None:
+            return np.zeros_like(y)
+        return out if np.shape(out) == np.shape(y) else np.broadcast_to(out, np.shape(y))  # one argument broadcast
 
     return vjp, jvp
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 import cg.ops.kernels as k
-from cg.ops.base import Array, Attr, Batching, Case, Op, Shape, ShapeMismatch, Tangent, pad_rank
+from cg.ops.base import Array, Attr, Batching, Case, Op, Shape, ShapeMismatch, Tangent, add_tangents, pad_rank
 from cg.ops.broadcasting import BROADCAST_TO, SUM_TO
 from cg.ops.code import CodeRule, Site
 from cg.ops.formula import Formula, Formulas
@@ -221,12 +221,13 @@ def _matmul_vjp(g: Array, y: Array, xs: Sequence[Array],
 
 
 def _matmul_jvp(ts: Sequence[Tangent], y: Array, xs: Sequence[Array]) -> Array:
-    out = np.zeros_like(y)
+    """A constant operand (no tangent) adds nothing: no zeros to start from."""
+    out: Tangent = None
     if ts[0] is not None:
-        out = out + ts[0] @ xs[1]
+        out = ts[0] @ xs[1]
     if ts[1] is not None:
-        out = out + xs[0] @ ts[1]
-    return out
+        out = add_tangents(out, xs[0] @ ts[1])
+    return np.zeros_like(y) if out is None else out
 
 
 def _matmul_code_vjp(site: Site) -> list[str | None]:

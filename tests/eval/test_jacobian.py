@@ -420,3 +420,27 @@ def test_batched_passes_equal_a_pass_per_row_or_column(name: str, mode: str) -> 
         whole = batched(graph, env, of, wrt, rows, cols)
         np.testing.assert_allclose(whole, want, rtol=1e-12, atol=1e-14, err_msg=f"{wrt}")
         np.testing.assert_allclose(small, want, rtol=1e-12, atol=1e-14, err_msg=f"{wrt}")
+
+
+def test_reverse_mode_computes_only_the_gradient_asked_for() -> None:
+    """d y / d x, pass per row and batched: the branch through W is never differentiated (its op's
+    VJP would raise), as cg.value_and_grad cuts its backward pass to `wrt`."""
+    import dataclasses
+
+    from cg.eval.jacobian import _by_rows
+    from cg.ops import REGISTRY, installed
+
+    def boom(g, y, xs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the gradient of W was computed")
+
+    op = dataclasses.replace(REGISTRY["sin"], name="boom", vjp=boom, df=None)
+    text = ("cg: 1\ninputs: {x: [0.1, 0.2, 0.3], W: [1.0, 2.0, 3.0]}\n"
+            "nodes:\n  a: {op: tanh, in: [x]}\n  b: {op: boom, in: [W]}\n  y: {op: mul, in: [a, b]}\noutputs: [y]\n")
+    with installed(op):
+        graph = cglib.loads(text, "cut.yaml")
+        env = forward(graph, bind_inputs(graph, {}))
+        flat = _by_rows(graph, env, "y", "x", 3, 3, strict=True)
+        want = np.diag((1 - np.tanh([0.1, 0.2, 0.3]) ** 2) * np.sin([1.0, 2.0, 3.0]))
+        np.testing.assert_allclose(flat, want, rtol=1e-12)
+        batched = jacobian(graph, {}, wrt="x", mode="reverse").matrix
+        np.testing.assert_allclose(batched, want, rtol=1e-12)
