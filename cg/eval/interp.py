@@ -6,7 +6,7 @@ so running twice gives the same numbers. `run` is what the CLI and cg.run share.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,15 +67,55 @@ def jvp(graph: Graph, env: Mapping[str, Array], tangents: Mapping[str, Array]) -
 # ---- the run that the CLI and the Python API share ------------------------------------
 
 
+class Slots(Mapping[str, Any]):
+    """name -> array, read off a pass's slot list when asked (cg.run's values, gradients and
+    tangents). Converting every slot up front (np.asarray, zeros for the float names that got no
+    gradient) was two thirds of a cg.run of a long scalar graph, and most callers read a few.
+    Each entry is made once, on first access: a float name without a derivative reads as zeros
+    of its value's shape (given `values`), an integer name as None."""
+
+    __slots__ = ("_dtype", "_floats", "_index", "_made", "_slots", "_values")
+
+    def __init__(self, index: Mapping[str, int], slots: Sequence[Any], *, values: Sequence[Any] | None = None,
+                 dtype: np.dtype[Any] | None = None, floats: Sequence[bool] = ()) -> None:
+        self._index, self._slots = index, slots
+        self._made: dict[str, Any] = {}
+        self._values, self._dtype, self._floats = values, dtype, floats
+
+    def __getitem__(self, name: str) -> Any:
+        made = self._made.get(name, self)
+        if made is not self:
+            return made
+        k = self._index[name]  # KeyError for a name the graph does not have, as a dict
+        v = self._slots[k]
+        if self._values is None:  # values
+            made = np.asarray(v)
+        elif not self._floats[k]:  # an integer: no derivative
+            made = None
+        else:
+            made = np.zeros(np.shape(self._values[k]), self._dtype) if v is None else np.asarray(v)
+        self._made[name] = made
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} slots: {names_text(list(self._index), 5)}>"
+
+
 @dataclass(frozen=True)
 class Result:
     graph: Graph
-    values: dict[str, np.ndarray]
-    grads: dict[str, np.ndarray | None]  # None for integer values, which have no gradient
+    values: Mapping[str, np.ndarray]
+    grads: Mapping[str, np.ndarray | None]  # None for integer values, which have no gradient
     of: str | None  # the differentiated output
     nonfinite: tuple[str, ...]  # ids whose value or gradient has a NaN or Inf
     on_path: frozenset[str] = frozenset()  # ids on a path to `of` (reverse) or from the tangents (forward)
-    tangents: dict[str, np.ndarray | None] | None = None  # forward mode: d(node)/d(direction)
+    tangents: Mapping[str, np.ndarray | None] | None = None  # forward mode: d(node)/d(direction)
     wrt: tuple[str, ...] = ()  # forward mode: the inputs that have a tangent
 
     def __repr__(self) -> str:
@@ -83,7 +123,9 @@ class Result:
         short, with no array in it (the dataclass's repr would print every value and gradient)."""
         g = self.graph
         shown = self.of if self.of is not None else (g.outputs[0] if g.outputs else None)
-        head = f"{brief(shown)}={_brief_value(self.values[shown])}, " if shown in self.values else ""
+        head = ""
+        if shown is not None and shown in self.values:
+            head = f"{brief(shown)}={_brief_value(self.values[shown])}, "
         counts = f"{plural(len(g.inputs), 'input')}, {plural(len(self.values) - len(g.inputs), 'node')}"
         if self.tangents is not None:
             what = f"forward mode, tangents along [{names_text(self.wrt)}]"
@@ -225,7 +267,14 @@ def nonfinite(graph: Graph, named: Mapping[str, Any], only: frozenset[str] | Non
 
 
 def _nonfinite(names: Sequence[str], vals: Sequence[Any]) -> list[str]:
-    """nonfinite() on a plan's lists (None: no derivative there), inlined for long graphs."""
+    """nonfinite() on a plan's lists (None: no derivative there). One vectorised check first:
+    the numbers (numpy scalars) go into one float array, the arrays are checked each, and when
+    all is finite, as it nearly always is, nothing is looked at one by one by name."""
+    numbers = [v for v in vals if v is not None and type(v) is not np.ndarray]
+    if np.isfinite(np.fromiter(numbers, np.float64, len(numbers))).all() and all(
+        np.isfinite(v).all() for v in vals if type(v) is np.ndarray
+    ):
+        return []
     isfinite, scalar = math.isfinite, (float, np.floating, np.integer)
     return [
         n for n, v in zip(names, vals)
@@ -293,12 +342,9 @@ def run(
             env = dict(zip(names, vals))
             named = {n: d for n, d in zip(names, derivs) if d is not None}
             raise blame(graph, bad_derivs[-1], "gradient", gradient_sender(graph, env, named, bad_derivs[-1]))
-    values_out = dict(zip(names, map(np.asarray, vals)))
-    avals = graph.avals
-    full = {
-        name: (np.zeros(np.shape(v), dt) if d is None else np.asarray(d)) if avals[name].dtype == "float" else None
-        for name, v, d in zip(names, vals, derivs)
-    }
+    index = plan.index if len(plan.index) == len(names) else {n: k for k, n in enumerate(names)}
+    values_out = Slots(index, vals)
+    full = Slots(index, derivs, values=vals, dtype=dt, floats=plan.is_float)
     flagged = tuple(bad + bad_derivs)
     if tangents is not None:
         on_path = frozenset().union(*(reachable(graph, n, downstream=True) for n in tangents))

@@ -4,6 +4,7 @@ installed), to 1e-6 relative in float64 and 1e-4 in float32. A mismatch is repor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,7 +72,7 @@ def cross_check(imported: Imported, file: str, model_bytes: bytes | None = None)
     return Agreement(compared, worst, worst_at, tuple(engines))
 
 
-def _against_onnxruntime(ort: object, model_bytes: bytes, imported: Imported, values: dict[str, np.ndarray],
+def _against_onnxruntime(ort: object, model_bytes: bytes, imported: Imported, values: Mapping[str, np.ndarray],
                          file: str) -> list[Diagnostic]:
     options = ort.SessionOptions()  # type: ignore[attr-defined]
     options.log_severity_level = 3  # its warnings would reach the terminal with colour codes

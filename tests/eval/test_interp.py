@@ -148,3 +148,35 @@ def test_nonfinite_gradient_is_blamed_on_the_user_that_sent_it() -> None:
     with pytest.raises(NumericError) as e:
         cg.run(g)
     assert e.value.diagnostics[0].node == "q"
+
+
+def test_the_result_reads_its_slots_when_asked() -> None:
+    """cg.run's values and gradients are mappings over the plan's slot lists, made on first access
+    (cg.eval.interp.Slots): the same entries as the dicts they replace, each made once."""
+    from cg.eval.interp import Slots
+
+    graph = cg.loads("cg: 1\ninputs: {x: 2.0, k: {value: 3, dtype: int}, u: 1.0}\n"
+                        "nodes:\n  a: {op: mul, in: [x, k]}\n  b: {op: sin, in: [u]}\n  z: {op: log, in: [a]}\n"
+                        "outputs: [z]\n", "lazy.yaml")
+    result = cg.run(graph)
+    assert isinstance(result.values, Slots) and isinstance(result.grads, Slots)
+    assert list(result.values) == ["x", "k", "u", "a", "b", "z"] == list(result.grads)
+    assert len(result.values) == 6 and "z" in result.values and "nope" not in result.grads
+    assert result.values["a"] == 6.0 and isinstance(result.values["a"], np.ndarray)
+    assert result.grads["x"] == pytest.approx(0.5) and result.grads["k"] is None  # an integer: no gradient
+    assert result.grads["u"] == 0.0 and result.grads["b"].dtype == np.float64  # off the path to z: zeros
+    assert result.grads["x"] is result.grads["x"]  # made once
+    with pytest.raises(KeyError):
+        result.values["nope"]
+    assert dict(result.grads) == {k: result.grads[k] for k in result.grads}
+
+
+@pytest.mark.parametrize("bad", ["x", "W"])
+def test_the_one_vectorised_scan_still_names_what_is_not_finite(bad: str) -> None:
+    """Numbers go through one float array, arrays one by one: a NaN in either is found and named."""
+    graph = cg.loads("cg: 1\ninputs: {x: 1.0, W: [1.0, 2.0]}\n"
+                        "nodes:\n  a: {op: log, in: [x]}\n  s: {op: sum, in: [W]}\n  v: {op: log, in: [W]}\n"
+                        "  t: {op: sum, in: [v]}\n  z: {op: add, in: [a, s, t]}\noutputs: [z]\n", "scan.yaml")
+    given = {"x": -1.0} if bad == "x" else {"W": np.array([1.0, -2.0])}
+    result = cg.run(graph, given, on_nonfinite="keep")
+    assert result.nonfinite[0] == ("a" if bad == "x" else "v")
