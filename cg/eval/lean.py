@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from cg.eval.plan import CHAIN, SCALE, Backward, Plan, StepFailure
+from cg.eval.plan import CHAIN, FAN, PAIR, SCALE, Backward, Plan, StepFailure
 from cg.ops import Array, OpFailure
+from cg.ops.base import partials_rules
 
 LIMIT = 1024  # elements
 
@@ -75,10 +76,16 @@ def lean(plan: Plan, back: Backward, keep: frozenset[int], keep_grads: frozenset
             in_fwd.setdefault(last_fwd[s], []).append((s, _stand_in(plan, s) if s in shaped else None))
     forward = tuple((*step, tuple(in_fwd.get(k, ()))) for k, step in enumerate(plan.steps))
     backward = tuple(
-        (*step, tuple(in_bwd.get(i, ())), step[2] in big and step[2] not in keep_grads)
+        (*_general(step), tuple(in_bwd.get(i, ())), step[2] in big and step[2] not in keep_grads)
         for i, step in enumerate(back.steps)
     )
     return Lean(forward, backward)
+
+
+def _general(step: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A PAIR step (scalars: a fast path) as the FAN step it stands for, so the loop below has three kinds."""
+    kind, rule, out, get, targets = step
+    return (FAN, partials_rules(rule)[0], out, get, targets) if kind is PAIR else step
 
 
 def _stand_in(plan: Plan, slot: int) -> Array:

@@ -33,6 +33,7 @@ import numpy as np
 from cg.gcpause import paused_gc
 from cg.graph.ir import Const, Graph, Node
 from cg.ops import Array, Op, OpFailure
+from cg.ops.base import partials_rules
 
 DTYPES = ("float64", "float32")
 Getter = Callable[[Sequence[Any]], tuple[Any, ...]]
@@ -63,9 +64,11 @@ class StepFailure(Exception):
 #   CHAIN  one argument, first contribution: grads[arg] = rule(g, y, (x,))[0]      (rule: its VJP)
 #   FAN    the general case:                 rule(g, y, arg(vals)) gives a cotangent per argument,
 #          and each (position, slot, first) in targets sets or adds its own   (arg: a getter)
+#   PAIR   an elementwise op of several scalar inputs (add, mul, sub, div...): as FAN, with the
+#          cotangents g * each of rule(arg(vals), y) (rule: its Op.partials), nothing to sum back
 # Plain tuples, not NamedTuples, on purpose: CPython unpacks only exact tuples on its fast path,
 # and NamedTuple steps made both passes about 20% slower on a chain of scalars.
-SCALE, CHAIN, FAN = "scale", "chain", "fan"
+SCALE, CHAIN, FAN, PAIR = "scale", "chain", "fan", "pair"
 BackwardStep = tuple[str, Callable[..., Any], int, Any, Any]
 
 
@@ -273,10 +276,19 @@ class Plan:
                     steps.append((SCALE, df, ni + k, slots[0], None))
                 else:
                     steps.append((CHAIN, vjp, ni + k, slots[0], None))
+            elif node.op.partials is not None and vjp is node.op.vjp and not kw and self._scalars(k):
+                steps.append((PAIR, node.op.partials, ni + k, _getter(slots), tuple(targets)))
             else:
                 steps.append((FAN, _fan_rule(vjp, kw), ni + k, _getter(slots), tuple(targets)))
         label = self.label
         return Backward(tuple(steps), tuple(started), tuple(label[s] for s in started))  # type: ignore[misc]
+
+    def _scalars(self, k: int) -> bool:
+        """Node k and its arguments are declared scalars. An input whose shape came from its default
+        may still be given as an array at run time: a PAIR step then sees an array cotangent and
+        takes the op's VJP, which sums back over broadcast axes."""
+        avals, node = self.graph.avals, self.graph.nodes[k]
+        return avals[node.id].shape == () and all(type(a) is not str or avals[a].shape == () for a in node.args)
 
     def backward(self, plan: Backward, vals: Sequence[Array], seed: Array,
                  progress: Report | None = None) -> list[Array | None]:
@@ -347,6 +359,17 @@ def _backward(steps: Sequence[BackwardStep], vals: Sequence[Array], grads: list[
             grads[a] = grads[out] * rule(vals[a], vals[out])
         elif kind is CHAIN:
             grads[a] = rule(grads[out], vals[out], (vals[a],))[0]
+        elif kind is PAIR:
+            g = grads[out]
+            if type(g) is np.ndarray:  # not a number after all (see Plan._scalars): the VJP sums back
+                ds = partials_rules(rule)[0](g, vals[out], a(vals))
+                for j, t, first in targets:
+                    grads[t] = ds[j] if first else grads[t] + ds[j]
+                continue
+            ds = rule(a(vals), vals[out])
+            for j, t, first in targets:
+                c = g if ds[j] is None else g * ds[j]  # None: Op.partials' ONE, a sum's
+                grads[t] = c if first else grads[t] + c
         else:
             cts = rule(grads[out], vals[out], a(vals))
             for j, t, first in targets:

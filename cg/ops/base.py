@@ -106,6 +106,10 @@ class Op:
     # JVP t * df(x, y), both made from it (df_rules); the plan multiplies by df directly on its
     # hottest path (a chain of such ops), which is why a VJP of another make is refused beside it.
     df: Callable[[Array, Array], Array] | None = None
+    # Elementwise ops of several inputs: their partials(xs, y), one per input (ONE for a sum's). Their
+    # VJP and JVP are made from it (partials_rules); the plan multiplies by them directly for scalar
+    # nodes (a DAG of scalars), where nothing needs summing back over broadcast axes.
+    partials: Partials | None = None
     # The VJP takes a keyword `needs`, a bool per argument: the plan passes it when some argument
     # needs no cotangent (the data of a layer), and the rule may skip that work and return None.
     needs: bool = False
@@ -123,6 +127,9 @@ class Op:
     def __post_init__(self) -> None:
         if self.df is not None and self.vjp is not df_rules(self.df)[0]:
             raise ValueError(f"op '{self.name}': its VJP is made from its df; give df=None with a VJP of another make")
+        if self.partials is not None and self.vjp is not partials_rules(self.partials)[0]:
+            raise ValueError(f"op '{self.name}': its VJP is made from its partials; give partials=None with a VJP "
+                             "of another make")
 
     def arity_text(self) -> str:
         lo, hi = self.arity
@@ -212,6 +219,7 @@ def df_rules(df: Callable[[Array, Array], Array]) -> tuple[Callable[..., list[Ar
     return vjp, jvp
 
 
+@cache
 def partials_rules(partials: Partials) -> tuple[Callable[..., list[Array | None]], Callable[..., Array]]:
     """The VJP and JVP of an elementwise op from `partials(xs, y)`, the partial derivative of y
     with respect to each input: the VJP multiplies the cotangent by each (and sums back over
@@ -257,12 +265,13 @@ def binary(name: str, doc: str, fn: Callable[[Array, Array], Array],
     """A two-input elementwise op y = fn(a, b) with numpy broadcasting; `partials(a, b, y)` is an
     @inline kernel returning its two partial derivatives, from which VJP, JVP and code are made;
     `formulas`: the two partials as formulas over a, b and y."""
-    vjp, jvp = partials_rules(lambda xs, y: partials(xs[0], xs[1], y))
+    pair: Partials = lambda xs, y: partials(xs[0], xs[1], y)
+    vjp, jvp = partials_rules(pair)
     code = CodeRule(lambda s: s.call(fn, *s.args), lambda s: [times(d, s.g) for d in s.calls(partials, *s.args, s.y)],
                     broadcast=True, scalar=True)
     return Op(name, doc, (2, 2), fn, vjp, jvp, broadcast_shapes, BINARY_CASES, domain=domain, keeps_int=keeps_int,
               code=code, formulas=Formulas(tuple(Formula(f) for f in formulas), ("a", "b")), batch=batch_elementwise,
-              reads=kernel_reads(partials, ("a", "b", "y")))
+              reads=kernel_reads(partials, ("a", "b", "y")), partials=pair)
 
 
 def others(items: Sequence[T]) -> list[list[T]]:
@@ -292,5 +301,5 @@ def fold(name: str, doc: str, fn: Callable[[Array, Array], Array], *, product: b
     code = CodeRule(lambda s: s.fold(fn, s.args), code_partials, broadcast=True, scalar=True)
     formula = Formula("others" if product else "1")  # one rule for input i
     return Op(name, doc, (2, None), forward, vjp, jvp, broadcast_shapes, cases, keeps_int=True, code=code,
-              formulas=Formulas((formula,)), batch=batch_elementwise,
+              formulas=Formulas((formula,)), batch=batch_elementwise, partials=partials,
               reads=None if product else frozenset())  # a product reads every factor; a sum, only shapes

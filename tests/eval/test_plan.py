@@ -218,3 +218,44 @@ def test_a_replaced_vjp_is_used_even_where_the_plan_would_call_df() -> None:
     _, right = cg.value_and_grad(graph)()
     _, doubled = cg.value_and_grad(dataclasses.replace(graph, nodes=nodes))()
     assert np.isclose(doubled["x"], 4.0 * right["x"])
+
+
+def test_scalar_elementwise_nodes_of_two_inputs_take_the_pair_fast_path() -> None:
+    """add, sub, mul, div of scalars multiply the cotangent by Op.partials directly (PAIR); the
+    numbers are those of the ops' VJPs, mul(x, x) included."""
+    from cg.eval.plan import FAN, PAIR
+
+    graph = cg.loads("cg: 1\ninputs: {x: 1.5, y: -0.5}\nnodes:\n  a: {op: add, in: [x, y]}\n"
+                     "  b: {op: mul, in: [a, x]}\n  c: {op: sub, in: [b, y]}\n  d: {op: div, in: [c, a]}\n"
+                     "  e: {op: mul, in: [d, d]}\n  s: {op: sum, in: [e]}\noutputs: [s]\n", "pair.yaml")
+    plan = plan_for(graph)
+    kinds = {plan.names[out]: kind for kind, _, out, _, _ in plan.backward_plan("s").steps}
+    assert kinds == {"s": FAN, "e": PAIR, "d": PAIR, "c": PAIR, "b": PAIR, "a": PAIR}  # sum: not elementwise
+    x, y = 1.5, -0.5
+    a = x + y
+    d = (a * x - y) / a
+    dd = 2 * d  # de/dd
+    dx = dd * ((a + x) / a - (a * x - y) / a**2)
+    dy = dd * ((x - 1) / a - (a * x - y) / a**2)
+    result = cg.run(graph)
+    assert result.grads["x"] == pytest.approx(dx, rel=1e-13) and result.grads["y"] == pytest.approx(dy, rel=1e-13)
+
+
+def test_a_pair_step_given_arrays_at_run_time_sums_back() -> None:
+    """x's shape comes from its default (a number), so a vector may be given: the PAIR step then
+    sees an array cotangent and takes the VJP, which sums y's gradient back to a number."""
+    graph = cg.loads("cg: 1\ninputs: {x: 1.0, y: 2.0}\nnodes:\n  a: {op: mul, in: [x, y]}\n"
+                     "  s: {op: sum, in: [a]}\noutputs: [s]\n", "pair.yaml")
+    result = cg.run(graph, {"x": np.array([1.0, 2.0, 3.0])})
+    assert result.grads["y"] == pytest.approx(6.0) and np.shape(result.grads["y"]) == ()
+    np.testing.assert_array_equal(result.grads["x"], [2.0, 2.0, 2.0])
+    f = cg.value_and_grad(graph)
+    _, grads = f({"x": np.array([1.0, 2.0, 3.0])})
+    assert grads["y"] == pytest.approx(6.0) and np.shape(grads["y"]) == ()
+
+
+def test_a_vjp_of_another_make_beside_partials_is_refused() -> None:
+    add = cg.ops.REGISTRY["add"]
+    with pytest.raises(ValueError, match="made from its partials"):
+        dataclasses.replace(add, vjp=lambda g, y, xs: [g, g])
+    assert dataclasses.replace(add, vjp=lambda g, y, xs: [g, g], partials=None).partials is None

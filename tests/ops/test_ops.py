@@ -43,7 +43,7 @@ def test_checker_catches_a_wrong_vjp(name: str) -> None:
     def wrong_vjp(g, y, xs, **attrs):  # type: ignore[no-untyped-def]
         return [None if c is None else 1.5 * c for c in op.vjp(g, y, xs, **attrs)]
 
-    bad = dataclasses.replace(op, vjp=wrong_vjp, df=None)  # df=None: the VJP is no longer g * df
+    bad = dataclasses.replace(op, vjp=wrong_vjp, df=None, partials=None)  # the VJP is no longer made from them
     rng = np.random.default_rng(1)
     case = op.cases[1]
     result = check_op(bad, sample(bad, case.shapes, rng), case.attrs, rng)
