@@ -246,7 +246,7 @@ def _seed(graph: Graph, of: str, value: Array, seed: Any, dtype: np.dtype[Any]) 
                 "reduces it (e.g. op: sum) or give a seed gradient of that shape with --seed",
                 file=graph.file,
             )
-        return np.ones(np.shape(value), dtype)
+        return _scalar(np.ones(np.shape(value), dtype))  # a number for a number: cheaper arithmetic
     if np.shape(seed) != np.shape(value):
         raise UsageError.one(
             "CG300", f"--seed has shape {list(np.shape(seed))} but output '{of}' has shape {list(np.shape(value))}",
