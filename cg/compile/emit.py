@@ -364,9 +364,20 @@ def _value_and_grad(plan: ModuleLayout) -> Iterator[str]:
     deaths = _deaths(steps, local, returned)
     for k, (target, op, expr, comment) in enumerate(steps):
         yield line(4, f"{target} {op} {expr}", comment)
-        if deaths[k]:
-            yield from wrapped(4, "del ", deaths[k], "")
+        yield from _del_lines(deaths[k])
     yield from _make_record(plan, "Grads", results, first=plan.names[of])
+
+
+def _del_lines(names: list[str]) -> list[str]:
+    """`del a, b, c`, as several statements when they do not fit on one line."""
+    lines: list[str] = []
+    current: list[str] = []
+    for name in names:
+        if current and len("    del " + ", ".join([*current, name])) > WIDTH:
+            lines.append(line(4, "del " + ", ".join(current)))
+            current = []
+        current.append(name)
+    return lines + [line(4, "del " + ", ".join(current))] * bool(current)
 
 
 def _reads(step: Step, local: set[str]) -> set[str]:
