@@ -159,6 +159,11 @@ def _header(plan: ModuleLayout, helpers: list[str], uses_np: bool, uses_math: bo
             f"edge, gradients accumulated with +=. {mode} Compile the graph again rather than edit this file.\n\n"
             f"    v = forward({example})  # Values: every input and node\n"
             f"    g = backward(v)  # Grads: d {plan.of} / d name")
+    if not plan.scalar:
+        text += (f"\n\nvalue_and_grad runs the same lines in one function and deletes each array after its last "
+                 f"use, so that only what it returns stays alive (less memory than forward then backward, "
+                 f"and on a deep graph less time; use it to train):\n\n"
+                 f"    {plan.names[plan.of]}, g = value_and_grad({example})  # the value of {plan.of}, and Grads")
     out = docstring(text)
     if set(plan.names.values()) & AMBIGUOUS:
         out += ["", "# The graph's own names are kept (l, O, I), so:", "# ruff: noqa: E741"]
