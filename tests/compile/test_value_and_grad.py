@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import GRAPHS
+from conftest import GRAPHS, ROOT
 
 import cg as cglib
 from cg.compile import compile_module, compile_source
@@ -265,3 +265,10 @@ def test_a_deep_mlp_holds_less_memory_at_its_peak() -> None:
     activation = batch * width * 8
     # what stays alive besides the results: at most the 10 tanh outputs and a few temporaries
     assert lean <= (layers + 4) * activation < split / 2, (lean, split, activation)
+
+
+def test_the_readme_shows_the_real_value_and_grad(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    source = compile_source(cglib.load("graphs/linreg.yaml"), wrt=["W", "b"])
+    text = source[source.index("def value_and_grad"):].rstrip("\n")
+    assert "\n".join("  " + ln if ln else ln for ln in text.split("\n")) in (ROOT / "README.md").read_text()
