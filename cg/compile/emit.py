@@ -363,8 +363,8 @@ def _value_and_grad(plan: ModuleLayout) -> Iterator[str]:
     steps = [*_node_steps(plan, nodes), *_grad_steps(plan, list(_contributions(plan)))]
     results = _grad_results(plan)
     local = set(plan.names.values()) | set(plan.grads.values())
-    inputs = [s for s in _input_steps(plan) if any(s[0] in _reads(s2, local) for s2 in steps)]
-    steps = inputs + steps
+    read = set().union(*(_reads(step, local) for step in steps))
+    steps = [step for step in _input_steps(plan) if step[0] in read] + steps  # the inputs the lines read
     returned = {plan.names[of]} | (set(results) & local)
     deaths = _deaths(steps, local, returned)
     for k, (target, op, expr, comment) in enumerate(steps):
