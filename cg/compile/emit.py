@@ -363,7 +363,7 @@ def _value_and_grad(plan: ModuleLayout) -> Iterator[str]:
     steps = [*_node_steps(plan, nodes), *_grad_steps(plan, list(_contributions(plan)))]
     results = _grad_results(plan)
     local = set(plan.names.values()) | set(plan.grads.values())
-    read = set().union(*(_reads(step, local) for step in steps))
+    read = set().union(*(_reads(step, local) for step in steps), {plan.names[of]})  # of may be an input
     steps = [step for step in _input_steps(plan) if step[0] in read] + steps  # the inputs the lines read
     returned = {plan.names[of]} | (set(results) & local)
     deaths = _deaths(steps, local, returned)

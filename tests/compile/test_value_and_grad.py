@@ -111,6 +111,14 @@ def test_a_tensor_output_needs_its_seed_and_a_pruned_gradient_is_zero() -> None:
     assert "u = " not in source_of(compile_source(graph), "value_and_grad")  # t does not need u
 
 
+def test_an_output_that_is_an_input_is_returned_in_the_module_dtype() -> None:
+    graph = cglib.loads("cg: 1\ninputs: {x: [2.0, 1.0], w: 3.0}\nnodes: {y: {op: mul, in: [x, w]}}\noutputs: [x]\n")
+    module = compile_module(graph, dtype="float32")
+    out, grads = module.value_and_grad(seed=[1.0, 2.0])
+    assert out.dtype == np.float32 and out.tolist() == [2.0, 1.0]
+    assert grads.x.tolist() == [1.0, 2.0] and grads.y.tolist() == [0.0, 0.0]
+
+
 # ---- the dels ----------------------------------------------------------------------------------
 
 
