@@ -171,7 +171,7 @@ def compiled_rows(graph: Graph, values: dict[str, np.ndarray], want: dict[str, n
     except Exception as e:  # not there yet, or it cannot write this graph: no row, and say why
         print(f"bench: no cg compile row for W3 ({type(e).__name__}: {e})", file=sys.stderr)
         return []
-    grads = m.backward(m.forward(**values))
+    grads = m.value_and_grad(**values)[1]  # forward and backward in one, each array freed after its last use
     for k in PARAMS:
         got = getattr(grads, k)
         assert np.allclose(got, want[k], rtol=tol, atol=tol * np.abs(want[k]).max()), k
@@ -179,7 +179,7 @@ def compiled_rows(graph: Graph, values: dict[str, np.ndarray], want: dict[str, n
             print(f"bench: no cg compile row for W3: gradient {k} is {got.dtype}, not {want[k].dtype}", file=sys.stderr)
             return []
     with no_gc():
-        t_c, t_hand = median_times(lambda: m.backward(m.forward(**values)), lambda: by_hand(**values), rounds=30)
+        t_c, t_hand = median_times(lambda: m.value_and_grad(**values), lambda: by_hand(**values), rounds=30)
     return [Row(f"{label}: cg compile (generated numpy)", t_c * 1e3, t_hand * 1e3, "ms", target=1.02,
                 note="baseline: numpy by hand, 1 thread")]
 

@@ -127,9 +127,12 @@ def rows_for(dtype: type, graph: Graph) -> list[Row]:
 
     m = compile_module(graph, wrt=PARAMS, dtype=name)
     check({p: getattr(m.backward(m.forward(**values)), p) for p in PARAMS}, want, tol)
+    c_out, c_grads = m.value_and_grad(**values)
+    assert np.isclose(c_out, want_out, rtol=tol)
+    check({p: getattr(c_grads, p) for p in PARAMS}, want, tol)
 
-    def compiled() -> Any:
-        return m.backward(m.forward(**values))
+    def compiled() -> Any:  # the module's value_and_grad: forward and backward, each array freed after its last use
+        return m.value_and_grad(**values)
 
     with no_gc():
         t_cg, t_c, t_hand = median_times(lambda: f(values), compiled, lambda: by_hand(values), rounds=20, number=5)

@@ -34,7 +34,9 @@ def compile_command(file: str, output: str | None, of: str | None, wrt: tuple[st
     cg compile graphs/log3x2p5xy.yaml -o model.py   # python -c "import model; print(model.forward())"
 
     When every value is a float scalar the module works on Python floats with the math module,
-    otherwise on numpy arrays of the shapes the graph declares."""
+    otherwise on numpy arrays of the shapes the graph declares; then it also has
+    value_and_grad(**inputs) -> (value, Grads): the same lines in one function, each array
+    deleted after its last use (the one to train with: less memory, and on deep graphs less time)."""
 
     guard(_compile)(file, output, of, wrt, dtype)
 

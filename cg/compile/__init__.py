@@ -8,6 +8,13 @@ written out: `forward` computes every value in topological order, one line per n
     g = m.backward(v)               # m.Grads: d z / d every float input and node: g.x
     g = m.backward(v, seed=s)       # the seed gradient of the output (required if it is a tensor)
 
+On numpy arrays the module also has `value_and_grad(**inputs, seed=...) -> (value, Grads)`:
+forward's lines then backward's in one function, each name deleted (`del`) after the line that
+reads it last, so that only the output's value and the gradients returned stay alive (emit.py's
+_value_and_grad and _deaths). Nodes the output does not depend on are not computed there. A
+module on Python floats has none: there is nothing worth freeing, and it would double the size
+of a long scalar chain.
+
 Each op writes itself: its record in cg/ops/ holds a CodeRule (cg/ops/code.py) beside its
 numpy rules; cg/compile/emit.py writes the text, over the names and choices of
 cg/compile/layout.py (module.py runs it). Shapes are known from the graph, so gradients

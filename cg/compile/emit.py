@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -26,6 +26,7 @@ MANY = 100  # records with more fields are made with _make: a call binding 100,0
 _SPACES = re.compile(r"[\t\n\r\x0b\x0c]+")  # whitespace that a one-line comment turns into a space
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?!\w|\s*=[^=])")  # a name read, not an attribute or a keyword
 AMBIGUOUS = frozenset({"l", "O", "I"})  # names ruff's E741 flags; the graph's names are kept
+Step = tuple[str, str, str, str]  # a line of code: (target, "=" or "+=", expression, comment)
 
 
 # ---- pieces of text --------------------------------------------------------------------------
@@ -135,6 +136,8 @@ def site(plan: ModuleLayout, node: Node) -> Site:
 
 def emit(plan: ModuleLayout) -> str:
     code = [*_forward(plan), "", "", *_backward(plan)]
+    if not plan.scalar:  # on Python floats nothing is worth freeing, and the module would double
+        code += ["", "", *_value_and_grad(plan)]
     used = "\n".join(ln.split("  # ", 1)[0] for ln in code)  # the code without its comments
     helpers = helper_sources(used, floats=plan.scalar)  # the kernels it calls, and those they call
     used = "\n".join([*helpers, used])
@@ -156,6 +159,11 @@ def _header(plan: ModuleLayout, helpers: list[str], uses_np: bool, uses_math: bo
             f"edge, gradients accumulated with +=. {mode} Compile the graph again rather than edit this file.\n\n"
             f"    v = forward({example})  # Values: every input and node\n"
             f"    g = backward(v)  # Grads: d {plan.of} / d name")
+    if not plan.scalar:
+        text += (f"\n\nvalue_and_grad runs the same lines in one function and deletes each array after its last "
+                 f"use, so that only what it returns stays alive (less memory than forward then backward, "
+                 f"and on a deep graph less time; use it to train):\n\n"
+                 f"    {plan.names[plan.of]}, g = value_and_grad({example})  # the value of {plan.of}, and Grads")
     out = docstring(text)
     if set(plan.names.values()) & AMBIGUOUS:
         out += ["", "# The graph's own names are kept (l, O, I), so:", "# ruff: noqa: E741"]
@@ -217,26 +225,47 @@ def _renamed(plan: ModuleLayout, name: str, comment: str) -> str:
 
 def _forward(plan: ModuleLayout) -> Iterator[str]:
     g = plan.graph
+    params = _params(plan)
+    yield from wrapped(0, "def forward(", ["*", *params] if params else [], ") -> Values:")
+    yield from docstring("Every value, node after node in topological order.", 4)
+    for target, op, expr, comment in [*_input_steps(plan), *_node_steps(plan, g.nodes)]:
+        yield line(4, f"{target} {op} {expr}", comment)
+    order = [i.name for i in g.inputs] + [n.id for n in g.nodes]
+    yield from _make_record(plan, "Values", [plan.names[n] for n in order])
+
+
+def _params(plan: ModuleLayout) -> list[str]:
+    """forward's parameters, one per input (keyword-only), with their defaults."""
     params = []
-    for inp in g.inputs:
+    for inp in plan.graph.inputs:
         ann, _ = _annotation(plan, inp.name, param=True)
         default = plan.defaults[inp.name]
         params.append(f"{plan.names[inp.name]}: {ann}" + (f" = {default}" if default is not None else ""))
-    yield from wrapped(0, "def forward(", ["*", *params] if params else [], ") -> Values:")
-    yield from docstring("Every value, node after node in topological order.", 4)
-    if not plan.scalar:
-        for inp in g.inputs:
-            name = plan.names[inp.name]
-            kind = plan.dtype if inp.aval.dtype == "float" else "int64"
-            yield line(4, f"{name} = np.asarray({name}, dtype=np.{kind})", f"{inp.name}: input")
-    for node in g.nodes:
+    return params
+
+
+def _input_steps(plan: ModuleLayout) -> list[Step]:
+    """On numpy, each input made an array of the module's dtype (int64 for an int input)."""
+    if plan.scalar:
+        return []
+    steps = []
+    for inp in plan.graph.inputs:
+        name = plan.names[inp.name]
+        kind = plan.dtype if inp.aval.dtype == "float" else "int64"
+        steps.append((name, "=", f"np.asarray({name}, dtype=np.{kind})", f"{inp.name}: input"))
+    return steps
+
+
+def _node_steps(plan: ModuleLayout, nodes: Iterable[Node]) -> list[Step]:
+    """The value of each node, in the order given (topological)."""
+    steps = []
+    for node in nodes:
         assert node.op.code is not None
         value = node.op.code.forward(site(plan, node))
         if _promotes(plan, node):
             value = _cast(plan, value)
-        yield line(4, f"{plan.names[node.id]} = {value}", node_comment(plan, node))
-    order = [i.name for i in g.inputs] + [n.id for n in g.nodes]
-    yield from _make_record(plan, "Values", [plan.names[n] for n in order])
+        steps.append((plan.names[node.id], "=", value, node_comment(plan, node)))
+    return steps
 
 
 def _promotes(plan: ModuleLayout, node: Node) -> bool:
@@ -253,43 +282,130 @@ def _cast(plan: ModuleLayout, expr: str) -> str:
     return f"{expr if atomic(expr) else f'({expr})'}.astype(np.{plan.dtype})"
 
 
-def _make_record(plan: ModuleLayout, record: str, items: list[str]) -> list[str]:
+def _make_record(plan: ModuleLayout, record: str, items: list[str], first: str = "") -> list[str]:
+    """`return Record(items)`, or `return first, Record(items)`."""
+    head = f"return {first + ', ' if first else ''}{record}"
     if len(items) <= MANY:
-        return wrapped(4, f"return {record}(", items, ")")
-    return wrapped(4, f"return {record}._make((", items, "))")  # see MANY
+        return wrapped(4, f"{head}(", items, ")")
+    return wrapped(4, f"{head}._make((", items, "))")  # see MANY
+
+
+def _seed(plan: ModuleLayout) -> tuple[str, str]:
+    """The seed parameter and the expression of d of / d of made from it."""
+    shape = plan.graph.avals[plan.of].shape
+    if plan.scalar or shape == ():
+        return "seed: float = 1.0", "seed" if plan.scalar else f"np.asarray(seed, dtype=np.{plan.dtype})"
+    if int(np.prod(shape)) == 1:
+        return "seed: float = 1.0", f"np.full({shape}, seed, dtype=np.{plan.dtype})"
+    return "seed: np.ndarray", f"np.asarray(seed, dtype=np.{plan.dtype})"
+
+
+def _seed_text(plan: ModuleLayout) -> str:
+    shape, of = plan.graph.avals[plan.of].shape, plan.of
+    return f"seed is d {of} / d {of}" + (
+        "." if plan.scalar or int(np.prod(shape)) == 1 else f", of shape {list(shape)} (required).")
 
 
 def _backward(plan: ModuleLayout) -> Iterator[str]:
-    g, of = plan.graph, plan.of
-    shape = g.avals[of].shape
-    if plan.scalar or shape == ():
-        param, seed = "seed: float = 1.0", "seed" if plan.scalar else f"np.asarray(seed, dtype=np.{plan.dtype})"
-    elif int(np.prod(shape)) == 1:
-        param, seed = "seed: float = 1.0", f"np.full({shape}, seed, dtype=np.{plan.dtype})"
-    else:
-        param, seed = "seed: np.ndarray", f"np.asarray(seed, dtype=np.{plan.dtype})"
+    param, _ = _seed(plan)
     yield f"def backward({plan.v}: Values, {param}) -> Grads:"
     yield from docstring(
-        f"The chain rule in reverse order: each node sends its gradient back to its inputs, and a name used "
-        f"more than once adds up what it receives (+=). seed is d {of} / d {of}"
-        + ("." if plan.scalar or int(np.prod(shape)) == 1 else f", of shape {list(shape)} (required)."), 4)
+        "The chain rule in reverse order: each node sends its gradient back to its inputs, and a name used "
+        f"more than once adds up what it receives (+=). {_seed_text(plan)}", 4)
     contributions = list(_contributions(plan))
     yield from _read_values(plan, contributions)
+    for target, op, expr, comment in _grad_steps(plan, contributions):
+        yield line(4, f"{target} {op} {expr}", comment)
+    yield from _make_record(plan, "Grads", _grad_results(plan))
+
+
+def _grad_results(plan: ModuleLayout) -> list[str]:
+    return [plan.grads[n] if n in plan.needed else _zeros(plan, n) for n in plan.wrt]
+
+
+def _grad_steps(plan: ModuleLayout, contributions: list[tuple[str, str, bool, str]]) -> list[Step]:
+    """The seed, then each gradient sent back along an edge: `= expr` where a name first
+    receives one, `+= expr` after (into a fresh array or a copy, never into g itself or a view)."""
+    of = plan.of
+    steps: list[Step] = []
     if of in plan.needed:
-        yield line(4, f"{plan.grads[of]} = {seed}", f"the seed, d {of} / d {of}")
+        steps.append((plan.grads[of], "=", _seed(plan)[1], f"the seed, d {of} / d {of}"))
     count = Counter(name for name, _, _, _ in contributions)
     started: set[str] = set()
     for name, expr, fresh, comment in contributions:
         grad = plan.grads[name]
         if name in started:
-            yield line(4, f"{grad} += {expr}", comment)
+            steps.append((grad, "+=", expr, comment))
             continue
         started.add(name)
         if count[name] > 1 and not fresh and not plan.scalar:
             expr = f"np.copy({expr})"  # accumulated into in place below: never into g itself or a view
-        yield line(4, f"{grad} = {expr}", comment)
-    results = [plan.grads[n] if n in plan.needed else _zeros(plan, n) for n in plan.wrt]
-    yield from _make_record(plan, "Grads", results)
+        steps.append((grad, "=", expr, comment))
+    return steps
+
+
+def _value_and_grad(plan: ModuleLayout) -> Iterator[str]:
+    """forward's lines then backward's in one function, each name deleted after the line that
+    uses it last (see _deaths): only the output's value and the gradients returned stay alive."""
+    g, of = plan.graph, plan.of
+    ann, _ = _annotation(plan, of)
+    yield from wrapped(0, "def value_and_grad(", ["*", *_params(plan), _seed(plan)[0]],
+                       f") -> tuple[{ann}, Grads]:")
+    yield from docstring(
+        f"{of} and its gradients, as `forward` then `backward` compute them (the same lines), in one "
+        f"function that deletes each array after its last use: only what it returns stays alive, and "
+        f"memory freed during the call is reused by the call. {_seed_text(plan)}", 4)
+    upstream = {of}  # the nodes of's value depends on: the others are not computed
+    for node in reversed(g.nodes):
+        if node.id in upstream:
+            upstream.update(a for a in node.args if isinstance(a, str))
+    nodes = [n for n in g.nodes if n.id in upstream]
+    steps = [*_node_steps(plan, nodes), *_grad_steps(plan, list(_contributions(plan)))]
+    results = _grad_results(plan)
+    local = set(plan.names.values()) | set(plan.grads.values())
+    read = set().union(*(_reads(step, local) for step in steps), {plan.names[of]})  # of may be an input
+    steps = [step for step in _input_steps(plan) if step[0] in read] + steps  # the inputs the lines read
+    returned = {plan.names[of]} | (set(results) & local)
+    deaths = _deaths(steps, local, returned)
+    for k, (target, op, expr, comment) in enumerate(steps):
+        yield line(4, f"{target} {op} {expr}", comment)
+        yield from _del_lines(deaths[k])
+    yield from _make_record(plan, "Grads", results, first=plan.names[of])
+
+
+def _del_lines(names: list[str]) -> list[str]:
+    """`del a, b, c`, as several statements when they do not fit on one line."""
+    lines: list[str] = []
+    current: list[str] = []
+    for name in names:
+        if current and len("    del " + ", ".join([*current, name])) > WIDTH:
+            lines.append(line(4, "del " + ", ".join(current)))
+            current = []
+        current.append(name)
+    return lines + [line(4, "del " + ", ".join(current))] * bool(current)
+
+
+def _reads(step: Step, local: set[str]) -> set[str]:
+    """The local names a step reads: those in its expression, and its target when it adds to it."""
+    target, op, expr, _ = step
+    return {m.group(0) for m in _NAME.finditer(expr)} & local | ({target} if op == "+=" else set())
+
+
+def _deaths(steps: list[Step], local: set[str], returned: set[str]) -> list[list[str]]:
+    """Per step, the names to delete after it: those no later step reads (a name never read
+    dies where it is written), in the order they were first written, save those returned."""
+    last: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for k, step in enumerate(steps):
+        for name in _reads(step, local):
+            last[name] = k
+        first.setdefault(step[0], k)
+        last[step[0]] = max(last.get(step[0], k), k)
+    deaths: list[list[str]] = [[] for _ in steps]
+    for name, k in sorted(last.items(), key=lambda item: first.get(item[0], -1)):
+        if name not in returned:
+            deaths[k].append(name)
+    return deaths
 
 
 def _read_values(plan: ModuleLayout, contributions: list[tuple[str, str, bool, str]]) -> list[str]:

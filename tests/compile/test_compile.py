@@ -67,7 +67,28 @@ def assert_agrees(graph: Graph, inputs: dict[str, Any], seed: Any = None, of: st
         assert np.shape(got) == graph.avals[name].shape, name
         np.testing.assert_allclose(got, want.grads[name], rtol=rtol, atol=atol, err_msg=f"d/d{name}")
         assert dtype == "float64" or np.asarray(got).dtype == np.float32, f"d/d{name}"
+    if hasattr(module, "value_and_grad"):  # array modules: the same numbers from the one-function pass
+        assert_value_and_grad_agrees(module, graph, inputs, seed, of, values, grads)
     return module
+
+
+def assert_value_and_grad_agrees(module: Any, graph: Graph, inputs: dict[str, Any], seed: Any, of: str | None,
+                                 values: Any, grads: Any) -> None:
+    """value_and_grad gives exactly what forward then backward give (the same lines, so the same
+    bits), and leaves its inputs and seed as they were."""
+    field = {name: getattr(module, "RENAMED", {}).get(name, name) for name in graph.avals}
+    given = {field[k]: np.array(v) for k, v in inputs.items()}
+    before = {k: v.copy() for k, v in given.items()}
+    seed_before = None if seed is None else np.array(seed, copy=True)
+    out, got = (module.value_and_grad(**given) if seed is None else module.value_and_grad(**given, seed=seed))
+    np.testing.assert_array_equal(out, getattr(values, field[of or graph.outputs[0]]))
+    assert np.asarray(out).dtype == np.asarray(getattr(values, field[of or graph.outputs[0]])).dtype
+    assert got._fields == grads._fields
+    for name, a, b in zip(got._fields, got, grads):
+        assert np.shape(a) == np.shape(b) and np.asarray(a).dtype == np.asarray(b).dtype, name
+        np.testing.assert_array_equal(a, b, err_msg=f"value_and_grad d/d{name}")
+    assert all(np.array_equal(given[k], before[k]) for k in given)
+    assert seed is None or np.array_equal(seed, seed_before)
 
 
 # ---- the seed: z = log(3x^2 + 5xy) -------------------------------------------------------------
@@ -116,8 +137,8 @@ def test_the_helpers_of_a_module_are_the_kernels_cg_runs() -> None:
     # there (from `def`: the decorator is cg's), and only those its code calls, directly or not.
     source = compile_source(cglib.load(GRAPHS / "multiclass_logreg.yaml"))
     defined = re.findall(r"^def (\w+)\(", source, re.M)
-    assert defined == ["shifted_max", "logsumexp", "softmax", "index_grad", "forward", "backward"]
-    for name in defined[:-2]:
+    assert defined == ["shifted_max", "logsumexp", "softmax", "index_grad", "forward", "backward", "value_and_grad"]
+    for name in defined[:-3]:
         text = inspect.getsource(kernels.KERNELS[name])
         assert text[text.index("def ") :] in source, name
 
