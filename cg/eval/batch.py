@@ -21,7 +21,7 @@ import numpy as np
 from cg.errors import NumericError, UsageError, did_you_mean
 from cg.eval.interp import run
 from cg.eval.plan import Report
-from cg.graph.ir import Aval, Const, Graph, Input, Node
+from cg.graph.ir import Aval, Const, Graph, Input, Node, unique_id
 from cg.graph.parts import to_array
 from cg.graph.shapes import infer
 from cg.ops import REGISTRY, Shape
@@ -48,11 +48,7 @@ class _Writer:
     pads: dict[tuple[str, Shape], str] = field(default_factory=dict)  # (name, padded row) -> its node
 
     def fresh(self, want: str) -> str:
-        found, k = want, 2
-        while found in self.taken:
-            found, k = f"{want}_{k}", k + 1
-        self.taken.add(found)
-        return found
+        return unique_id(want, self.taken)
 
     def emit(self, node: Node) -> None:
         self.nodes.append(node)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cg.errors import UsageError
-from cg.graph.ir import Const, Graph, Node
+from cg.graph.ir import Const, Graph, Node, unique_id
 from cg.ops import REGISTRY
 from cg.ops.graphform import Site, Val, Writer, const, vjp_graph
 
@@ -33,11 +33,7 @@ class _Doc:
     doc: str = ""
 
     def name(self, want: str) -> str:
-        found, k = want, 2
-        while found in self.taken:
-            found, k = f"{want}_{k}", k + 1
-        self.taken.add(found)
-        return found
+        return unique_id(want, self.taken)
 
     def emit(self, op: str, args: list[Any], attrs: dict[str, Any]) -> str:
         key = self.name(f"{self.stem}_{len(self.fresh) + 1}")

@@ -129,6 +129,16 @@ def names_text(names: Sequence[str], most: int = 5) -> str:
     return ", ".join(brief(n) for n in names[:most]) + f", ... ({len(names)} in all)"
 
 
+def unique_id(want: str, taken: set[str]) -> str:
+    """`want`, or `want_2`, `want_3`... the first not in `taken`, which it joins: the one rule for
+    the ids of nodes that cg writes (imports, gradient graphs, batched graphs)."""
+    found, k = want, 2
+    while found in taken:
+        found, k = f"{want}_{k}", k + 1
+    taken.add(found)
+    return found
+
+
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'s' * (n != 1)}"
 

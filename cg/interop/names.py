@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from cg.graph.ir import unique_id
+
 _BAD = re.compile(r"[^A-Za-z0-9_]+")
 
 
@@ -23,8 +25,4 @@ class Namer:
         """A new id like `name`: `/0/Gemm_output_0` -> `_0_Gemm_output_0`, then `_2`, `_3`... if taken."""
         base = _BAD.sub("_", name).strip("_") or "v"
         base = "_" + base if base[0].isdigit() else base
-        found, k = base, 2
-        while found in self.taken:
-            found, k = f"{base}_{k}", k + 1
-        self.taken.add(found)
-        return found
+        return unique_id(base, self.taken)
