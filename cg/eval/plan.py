@@ -81,6 +81,9 @@ class Backward:
     steps: tuple[BackwardStep, ...]
     slots: tuple[int, ...]  # the slots that get a gradient, the output's first
     names: tuple[str, ...]  # their names
+    # the out slots of the steps that run two nodes' VJPs at once (Op.fuses): such a step reads its
+    # node's first argument (the inner node's value) as well as what the node's own VJP reads
+    fused: frozenset[int] = frozenset()
 
 
 def _getter(slots: tuple[int, ...]) -> Getter:
@@ -98,6 +101,13 @@ def _cast(dt: np.dtype[Any]) -> Callable[[Any], Any]:
         return v.astype(dt)
 
     return cast
+
+
+def _cast_rule(rule: Callable[..., Any], cast: Callable[[Any], Any]) -> Callable[..., Any]:
+    def vjp(g: Any, y: Any, xs: Sequence[Any]) -> list[Any]:
+        return [cast(c) for c in rule(g, y, xs)]
+
+    return vjp
 
 
 def _wrap_float(op: Op, dt: np.dtype[Any]) -> Rules:
@@ -251,10 +261,19 @@ class Plan:
                 if not below[ni + k] and any(below[s] for s in slots):
                     below[ni + k] = 1
             keep = bytearray(a & b for a, b in zip(keep, below))
+        fused = self._fusions(keep, wanted)
+        inner_slots = {s for s, _ in fused.values()}
         started = {top: None}  # slots with a contribution so far, in the order they got one
         steps: list[BackwardStep] = []
         for k in range(len(nodes) - 1, -1, -1):
-            if not keep[ni + k]:
+            if not keep[ni + k] or ni + k in inner_slots:
+                continue
+            if k in fused:  # this node and the one that makes its first argument, at once
+                inner, rule = fused[k]
+                s = args[inner - ni][0]
+                if keep[s]:  # a FAN step whose one target is the inner node's argument
+                    steps.append((FAN, rule, ni + k, _getter(args[k]), ((0, s, s not in started),)))
+                    started[s] = None
                 continue
             slots, targets = args[k], []
             for j, s in enumerate(slots):
@@ -276,7 +295,37 @@ class Plan:
             else:
                 steps.append((FAN, _fan_rule(vjp, kw), ni + k, _getter(slots), tuple(targets)))
         label = self.label
-        return Backward(tuple(steps), tuple(started), tuple(label[s] for s in started))  # type: ignore[misc]
+        return Backward(tuple(steps), tuple(started), tuple(label[s] for s in started),  # type: ignore[misc]
+                        frozenset(ni + k for k in fused))
+
+    def _fusions(self, keep: bytearray, wanted: frozenset[str] | None) -> dict[int, tuple[int, Callable[..., Any]]]:
+        """node -> (the slot of the node that makes its first argument, their VJP at once), for the
+        pairs that Op.fuses covers, where it is exact: the argument has no other use and its gradient
+        is not wanted (so never for cg.run, which reports every gradient). In float32 plans the rule's
+        results are cast back, as every float node's are."""
+        if wanted is None:
+            return {}
+        nodes, ni, args, avals = self.graph.nodes, self.base, self.args, self.graph.avals
+        uses: dict[int, int] = {}
+        for slots in args:
+            for s in slots:
+                uses[s] = uses.get(s, 0) + 1
+        found: dict[int, tuple[int, Callable[..., Any]]] = {}
+        for k, node in enumerate(nodes):
+            if not node.op.fuses or not keep[ni + k]:
+                continue
+            s = args[k][0]
+            if (not ni <= s < ni + len(nodes) or uses[s] != 1 or not keep[s] or self.names[s] in wanted
+                    or s - ni in found):
+                continue
+            inner = nodes[s - ni]
+            fuse, x = node.op.fuses.get(inner.op.name), inner.args[0]
+            rule = None if fuse is None or type(x) is not str else fuse(inner.attrs, len(avals[x].shape))
+            if rule is not None:
+                if self.dtype != np.float64:
+                    rule = _cast_rule(rule, _cast(self.dtype))
+                found[k] = (s, rule)
+        return found
 
     def backward(self, plan: Backward, vals: Sequence[Array], seed: Array,
                  progress: Report | None = None) -> list[Array | None]:
