@@ -11,6 +11,11 @@ steps that indexes lists (no dict lookups, no isinstance tests, no per-call re-v
   when the plan is made, so the first one is stored and only later ones are added;
 - jvp: tangents pushed in topological order, skipping nodes whose arguments have none.
 
+A backward plan made with `fuse` (cg.value_and_grad's) runs some pairs of nodes as one FAN step
+(Op.fuses: index(log_softmax(x), i) as g * (onehot(i) - softmax(x)), with neither one-hot nor
+summed-back cotangent), where that is exact: the inner node used by that node only, its gradient
+not wanted. Its inner node then has no gradient slot filled (Backward.fused).
+
 Nothing recurses over the graph. In float32 plans the constants are cast to float32, and
 every float node's rules are wrapped so that a rule that returns float64 (it promoted
 somewhere) is cast back: values, gradients and tangents stay float32 end to end.
@@ -182,7 +187,7 @@ class Plan:
             for k, (n, (fwd, _, _), a) in enumerate(zip(nodes, self.rules, args))
         ]
         self._blank: list[None] = [None] * len(nodes)
-        self._backward: dict[tuple[str, frozenset[str] | None], Backward] = {}
+        self._backward: dict[tuple[str, frozenset[str] | None, bool], Backward] = {}
         self._reach: dict[tuple[str, bool], frozenset[str]] = {}
 
     def _const(self, c: Const) -> Array:
@@ -233,17 +238,20 @@ class Plan:
 
     # ---- backward ------------------------------------------------------------------------
 
-    def backward_plan(self, of: str, wanted: frozenset[str] | None = None) -> Backward:
+    def backward_plan(self, of: str, wanted: frozenset[str] | None = None, fuse: bool = False) -> Backward:
         """The steps that carry d(of)/d(...) back to the float names `of` depends on (only to
-        those on a path from a name in `wanted`, if given); cached per (of, wanted)."""
-        key = (of, wanted)
+        those on a path from a name in `wanted`, if given); cached per (of, wanted, fuse). With `fuse`,
+        pairs of nodes whose VJPs run as one where that is exact (Op.fuses): the inner node gets no
+        gradient of its own, so a caller that looks for the node that sent a NaN (cg.run, the Jacobian's
+        strict passes) does not ask for it; cg.value_and_grad, which reports no NaN, does."""
+        key = (of, wanted, fuse)
         plan = self._backward.get(key)
         if plan is None:
             with paused_gc():
-                plan = self._backward[key] = self._make_backward(of, wanted)
+                plan = self._backward[key] = self._make_backward(of, wanted, fuse)
         return plan
 
-    def _make_backward(self, of: str, wanted: frozenset[str] | None) -> Backward:
+    def _make_backward(self, of: str, wanted: frozenset[str] | None, fuse: bool) -> Backward:
         nodes, ni, args, is_float = self.graph.nodes, self.base, self.args, self.is_float
         top = self.index[of]
         keep = bytearray(len(self.label))  # float slots that `of` depends on through float edges
@@ -261,7 +269,7 @@ class Plan:
                 if not below[ni + k] and any(below[s] for s in slots):
                     below[ni + k] = 1
             keep = bytearray(a & b for a, b in zip(keep, below))
-        fused = self._fusions(keep, wanted)
+        fused = self._fusions(keep, wanted) if fuse else {}
         inner_slots = {s for s, _ in fused.values()}
         started = {top: None}  # slots with a contribution so far, in the order they got one
         steps: list[BackwardStep] = []
