@@ -140,3 +140,19 @@ def test_errors_unchanged() -> None:
         out2, grads2 = value_and_grad(graph, wrt=["x", "lp"])(inf)
     np.testing.assert_array_equal(out, out2)
     np.testing.assert_array_equal(grads["x"], grads2["x"])
+
+
+@pytest.mark.parametrize(("v", "i"), INDEX_CASES, ids=[f"{list(v)}-{list(i)}" for v, i in INDEX_CASES])
+def test_batched_jacobian(v: tuple[int, ...], i: tuple[int, ...]) -> None:
+    """The Jacobian's batched passes run cg.value_and_grad on the batched graph (fused there too):
+    the same rows as one unfused backward pass per row."""
+    from cg.eval import jacbatch
+    from cg.eval.interp import bind_inputs, forward
+    from cg.eval.jacobian import _by_rows
+
+    graph, given = graph_for(v, i, extra={"e": {"op": "mul", "in": ["y", 2.0]}})  # e: y's shape, several rows
+    env = forward(graph, bind_inputs(graph, given))
+    rows, cols = int(np.size(env["e"])), int(np.size(env["x"]))
+    batched = jacbatch.by_rows(graph, env, "e", "x", rows, cols)
+    assert batched is not None
+    np.testing.assert_allclose(batched, _by_rows(graph, env, "e", "x", rows, cols, True), rtol=1e-13, atol=1e-15)
