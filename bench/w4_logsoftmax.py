@@ -7,10 +7,9 @@ The baseline is the same written by hand in numpy: a stable log-softmax, then th
 softmax subtracted from the one-hot, an outer product for W. cg runs through
 cg.value_and_grad(graph, wrt=[W, b]), whose backward plan differentiates index(log_softmax(z), y)
 as one step (Op.fuses: no one-hot, no second VJP). Target (issue 16): 1.5x the baseline.
-PyTorch eager and JAX (jax.jit of jax.value_and_grad,
-float64) are timed when installed. The row also gives the minor page faults per call of cg and
-of the baseline. Run alone, the script pins itself to one core (common.pin_one_core), as
-bench/all.py does.
+PyTorch eager and JAX (jax.jit of jax.value_and_grad, float64) are timed when installed. The row
+also gives the minor page faults per call of cg and of the baseline. Run alone, the script pins
+itself to one core (common.pin_one_core), as bench/all.py does.
 """
 
 from __future__ import annotations
