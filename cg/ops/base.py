@@ -295,17 +295,7 @@ def fold(name: str, doc: str, fn: Callable[[Array, Array], Array], *, product: b
             return [s.g] * len(s.args)
         return [times(s.fold(fn, rest), s.g) for rest in others(s.args)]
 
-    def sum_vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array | None]:
-        """partials_rules' VJP when every partial is ONE (a sum), without the partials: g itself to
-        each input of y's shape, summed back to the others (the bias add of every layer)."""
-        shape = getattr(g, "shape", ())
-        if shape == ():
-            return [g] * len(xs)
-        return [g if s == shape else unbroadcast(g, s) for s in shapes_of(xs)]
-
     vjp, jvp = partials_rules(partials)
-    if not product:
-        vjp = sum_vjp
     code = CodeRule(lambda s: s.fold(fn, s.args), code_partials, broadcast=True, scalar=True)
     formula = Formula("others" if product else "1")  # one rule for input i
     return Op(name, doc, (2, None), forward, vjp, jvp, broadcast_shapes, cases, keeps_int=True, code=code,
