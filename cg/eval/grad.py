@@ -46,7 +46,7 @@ class ValueAndGrad:
             if graph.avals[name].dtype != "float":
                 raise UsageError.one("CG303", f"'{name}' is an integer: it has no derivative", file=graph.file)
         self.of, self.wrt = of, tuple(names)
-        self.steps = plan.backward_plan(of, frozenset(names))
+        self.steps = plan.backward_plan(of, frozenset(names), fuse=True)  # no NaN to blame on a node here
         self.of_slot = plan.index[of]
         self.wrt_slots = tuple(plan.index[n] for n in names)
         # The same passes freeing each array after its last use, for inputs of the declared shapes.

@@ -61,6 +61,8 @@ def lean(plan: Plan, back: Backward, keep: frozenset[int], keep_grads: frozenset
     for i, (_, _, out, _, _) in enumerate(back.steps):
         k = out - ni
         reads, slots = nodes[k].op.reads, args[k]
+        if out in back.fused and reads is not None:  # its VJP and its first argument's at once: it reads that too
+            reads = reads | {0}
         shaped.update(slots)
         shaped.add(out)
         read = (out, *slots) if reads is None else (

@@ -11,6 +11,11 @@ steps that indexes lists (no dict lookups, no isinstance tests, no per-call re-v
   when the plan is made, so the first one is stored and only later ones are added;
 - jvp: tangents pushed in topological order, skipping nodes whose arguments have none.
 
+A backward plan made with `fuse` (cg.value_and_grad's) runs some pairs of nodes as one FAN step
+(Op.fuses: index(log_softmax(x), i) as g * (onehot(i) - softmax(x)), with neither one-hot nor
+summed-back cotangent), where that is exact: the inner node used by that node only, its gradient
+not wanted. Its inner node then has no gradient slot filled (Backward.fused).
+
 Nothing recurses over the graph. In float32 plans the constants are cast to float32, and
 every float node's rules are wrapped so that a rule that returns float64 (it promoted
 somewhere) is cast back: values, gradients and tangents stay float32 end to end.
@@ -84,6 +89,9 @@ class Backward:
     steps: tuple[BackwardStep, ...]
     slots: tuple[int, ...]  # the slots that get a gradient, the output's first
     names: tuple[str, ...]  # their names
+    # the out slots of the steps that run two nodes' VJPs at once (Op.fuses): such a step reads its
+    # node's first argument (the inner node's value) as well as what the node's own VJP reads
+    fused: frozenset[int] = frozenset()
 
 
 def _getter(slots: tuple[int, ...]) -> Getter:
@@ -101,6 +109,13 @@ def _cast(dt: np.dtype[Any]) -> Callable[[Any], Any]:
         return v.astype(dt)
 
     return cast
+
+
+def _cast_rule(rule: Callable[..., Any], cast: Callable[[Any], Any]) -> Callable[..., Any]:
+    def vjp(g: Any, y: Any, xs: Sequence[Any]) -> list[Any]:
+        return [cast(c) for c in rule(g, y, xs)]
+
+    return vjp
 
 
 def _wrap_float(op: Op, dt: np.dtype[Any]) -> Rules:
@@ -175,7 +190,7 @@ class Plan:
             for k, (n, (fwd, _, _), a) in enumerate(zip(nodes, self.rules, args))
         ]
         self._blank: list[None] = [None] * len(nodes)
-        self._backward: dict[tuple[str, frozenset[str] | None], Backward] = {}
+        self._backward: dict[tuple[str, frozenset[str] | None, bool], Backward] = {}
         self._reach: dict[tuple[str, bool], frozenset[str]] = {}
 
     def _const(self, c: Const) -> Array:
@@ -226,17 +241,20 @@ class Plan:
 
     # ---- backward ------------------------------------------------------------------------
 
-    def backward_plan(self, of: str, wanted: frozenset[str] | None = None) -> Backward:
+    def backward_plan(self, of: str, wanted: frozenset[str] | None = None, fuse: bool = False) -> Backward:
         """The steps that carry d(of)/d(...) back to the float names `of` depends on (only to
-        those on a path from a name in `wanted`, if given); cached per (of, wanted)."""
-        key = (of, wanted)
+        those on a path from a name in `wanted`, if given); cached per (of, wanted, fuse). With `fuse`,
+        pairs of nodes whose VJPs run as one where that is exact (Op.fuses): the inner node gets no
+        gradient of its own, so a caller that looks for the node that sent a NaN (cg.run, the Jacobian's
+        strict passes) does not ask for it; cg.value_and_grad, which reports no NaN, does."""
+        key = (of, wanted, fuse)
         plan = self._backward.get(key)
         if plan is None:
             with paused_gc():
-                plan = self._backward[key] = self._make_backward(of, wanted)
+                plan = self._backward[key] = self._make_backward(of, wanted, fuse)
         return plan
 
-    def _make_backward(self, of: str, wanted: frozenset[str] | None) -> Backward:
+    def _make_backward(self, of: str, wanted: frozenset[str] | None, fuse: bool) -> Backward:
         nodes, ni, args, is_float = self.graph.nodes, self.base, self.args, self.is_float
         top = self.index[of]
         keep = bytearray(len(self.label))  # float slots that `of` depends on through float edges
@@ -254,10 +272,19 @@ class Plan:
                 if not below[ni + k] and any(below[s] for s in slots):
                     below[ni + k] = 1
             keep = bytearray(a & b for a, b in zip(keep, below))
+        fused = self._fusions(keep, wanted) if fuse else {}
+        inner_slots = {s for s, _ in fused.values()}
         started = {top: None}  # slots with a contribution so far, in the order they got one
         steps: list[BackwardStep] = []
         for k in range(len(nodes) - 1, -1, -1):
-            if not keep[ni + k]:
+            if not keep[ni + k] or ni + k in inner_slots:
+                continue
+            if k in fused:  # this node and the one that makes its first argument, at once
+                inner, rule = fused[k]
+                s = args[inner - ni][0]
+                if keep[s]:  # a FAN step whose one target is the inner node's argument
+                    steps.append((FAN, rule, ni + k, _getter(args[k]), ((0, s, s not in started),)))
+                    started[s] = None
                 continue
             slots, targets = args[k], []
             for j, s in enumerate(slots):
@@ -281,7 +308,37 @@ class Plan:
             else:
                 steps.append((FAN, _fan_rule(vjp, kw), ni + k, _getter(slots), tuple(targets)))
         label = self.label
-        return Backward(tuple(steps), tuple(started), tuple(label[s] for s in started))  # type: ignore[misc]
+        return Backward(tuple(steps), tuple(started), tuple(label[s] for s in started),  # type: ignore[misc]
+                        frozenset(ni + k for k in fused))
+
+    def _fusions(self, keep: bytearray, wanted: frozenset[str] | None) -> dict[int, tuple[int, Callable[..., Any]]]:
+        """node -> (the slot of the node that makes its first argument, their VJP at once), for the
+        pairs that Op.fuses covers, where it is exact: the argument has no other use and its gradient
+        is not wanted (so never for cg.run, which reports every gradient). In float32 plans the rule's
+        results are cast back, as every float node's are."""
+        if wanted is None:
+            return {}
+        nodes, ni, args, avals = self.graph.nodes, self.base, self.args, self.graph.avals
+        uses: dict[int, int] = {}
+        for slots in args:
+            for s in slots:
+                uses[s] = uses.get(s, 0) + 1
+        found: dict[int, tuple[int, Callable[..., Any]]] = {}
+        for k, node in enumerate(nodes):
+            if not node.op.fuses or not keep[ni + k]:
+                continue
+            s = args[k][0]
+            if (not ni <= s < ni + len(nodes) or uses[s] != 1 or not keep[s] or self.names[s] in wanted
+                    or s - ni in found):
+                continue
+            inner = nodes[s - ni]
+            fuse, x = node.op.fuses.get(inner.op.name), inner.args[0]
+            rule = None if fuse is None or type(x) is not str else fuse(inner.attrs, len(avals[x].shape))
+            if rule is not None:
+                if self.dtype != np.float64:
+                    rule = _cast_rule(rule, _cast(self.dtype))
+                found[k] = (s, rule)
+        return found
 
     def _scalars(self, k: int) -> bool:
         """Node k and its arguments are declared scalars. An input whose shape came from its default

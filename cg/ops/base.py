@@ -123,6 +123,13 @@ class Op:
     # with it (cg/eval/lean.py), and hands the VJP a stand-in with its shape, all NaN, so that a
     # wrong entry here shows as NaN gradients (and fails the registry tests), never as wrong numbers.
     reads: frozenset[int | str] | None = None
+    # VJPs through this op and the op that makes its first argument at once, by that op's name:
+    # fuse(that node's attributes, its argument's number of dimensions) gives a VJP (g, y, xs) -> [the
+    # cotangent of that node's argument] (xs: this node's arguments), or None where it does not apply.
+    # A backward plan uses one where it is exact (cg/eval/plan.py): the first argument is used by
+    # this node only, and its own gradient is not asked for.
+    fuses: Mapping[str, Callable[[Mapping[str, Any], int], Callable[..., list[Array]] | None]] = field(
+        default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.df is not None and self.vjp is not df_rules(self.df)[0]:

@@ -378,6 +378,24 @@ def index_grad(g: np.ndarray, i: np.ndarray, shape: tuple[int, ...]) -> np.ndarr
 
 
 @helper
+def log_softmax_index_grad(g: np.ndarray, lp: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """The gradient of index(log_softmax(x), i) for x (log_softmax along the last axis; lp its
+    value): g times (onehot(i) - softmax(x)), with no one-hot built and g never summed back (the
+    index's gradient has g at one entry per row: its sum is g)."""
+    if getattr(i, "ndim", 0) == 0:
+        dx = np.exp(lp) * -(g if getattr(g, "ndim", 0) == 0 else g[..., None])
+        if dx.ndim == 1:  # (dx[..., j] += g is ten times slower on a vector)
+            dx[int(i)] += g
+        else:
+            dx[..., int(i)] += g
+        return dx
+    ii, gg = np.asarray(i)[..., None], np.asarray(g)[..., None]
+    dx = np.exp(lp) * -gg
+    np.put_along_axis(dx, ii, np.take_along_axis(dx, ii, -1) + gg, -1)
+    return dx
+
+
+@helper
 def onehot(i: np.ndarray, n: int) -> np.ndarray:
     """1.0 at entry i (a negative i counts from the end) of a new last axis of size n, 0.0 elsewhere;
     an IndexError for an i outside -n..n-1."""

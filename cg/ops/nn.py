@@ -134,6 +134,15 @@ def _index_code(site: Site) -> str:
     return site.call(k.pick if site.shapes[1] == () else k.pick_rows, v, i)
 
 
+def _index_log_softmax_vjp(g: Array, y: Array, xs: Sequence[Array]) -> list[Array]:
+    return [k.log_softmax_index_grad(g, xs[0], xs[1])]
+
+
+def _fuse_log_softmax(attrs: Mapping[str, Any], ndim: int) -> Any:
+    """index(log_softmax(x), i) as one VJP, when the softmax is along the last axis (the one index picks in)."""
+    return _index_log_softmax_vjp if attrs.get("axis", -1) % ndim == ndim - 1 else None
+
+
 def _batch_index(rows: Sequence[Shape], attrs: Mapping[str, Any]) -> Batching:
     """i (one entry per row of v, or one for all) becomes exactly v's row shape minus its last axis
     (padded, then broadcast): batched, v[..., i] then picks one entry per row, in each row of the batch."""
@@ -157,6 +166,7 @@ INDEX = Op(
     formulas=Formulas((Formula("col(g) * onehot(i)", "vjp"), None), ("v", "i")),  # i: an integer, no derivative
     batch=_batch_index,
     reads=frozenset({1}),
+    fuses={"log_softmax": _fuse_log_softmax},
 )
 
 
