@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from cg.eval.plan import CHAIN, FAN, PAIR, SCALE, Backward, Plan, StepFailure
+from cg.eval.backplan import CHAIN, FAN, PAIR, SCALE, Backward
+from cg.eval.plan import Plan, StepFailure
 from cg.ops import Array, OpFailure
 from cg.ops.base import partials_rules
 

@@ -223,7 +223,7 @@ def test_a_replaced_vjp_is_used_even_where_the_plan_would_call_df() -> None:
 def test_scalar_elementwise_nodes_of_two_inputs_take_the_pair_fast_path() -> None:
     """add, sub, mul, div of scalars multiply the cotangent by Op.partials directly (PAIR); the
     numbers are those of the ops' VJPs, mul(x, x) included."""
-    from cg.eval.plan import FAN, PAIR
+    from cg.eval.backplan import FAN, PAIR
 
     graph = cg.loads("cg: 1\ninputs: {x: 1.5, y: -0.5}\nnodes:\n  a: {op: add, in: [x, y]}\n"
                      "  b: {op: mul, in: [a, x]}\n  c: {op: sub, in: [b, y]}\n  d: {op: div, in: [c, a]}\n"
