@@ -45,8 +45,11 @@ outputs: [loss]
 """
 # Runs `cg ARGS...` in this process, then prints the seconds it took and the peak resident sizes (MB):
 # its own (VmHWM, exact), and of it with its children (the workers) sampled every 5 ms with psutil.
+# bench/all.py pins itself to one core and its children inherit that: the 2 workers get both cores back.
 RUNNER = """
-import json, sys, threading, time
+import json, os, sys, threading, time
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, range(os.cpu_count() or 1))
 import psutil
 peak = {"tree": 0, "largest": 0}
 done = threading.Event()
