@@ -19,7 +19,7 @@ from typing import Any
 
 import common  # noqa: F401  (first: one BLAS thread, before numpy is imported)
 import numpy as np
-from common import Row, median_times, no_gc, show
+from common import Row, jax_time, load_jax, median_times, no_gc, pin_one_core, show
 
 import cg
 from cg.graph.ir import Graph
@@ -108,6 +108,23 @@ def torch_time(values: dict[str, np.ndarray]) -> float | None:
     return median_times(step, rounds=20, number=5)[0]
 
 
+def jax_seconds(values: dict[str, np.ndarray]) -> float | None:
+    """JAX: jax.jit of jax.value_and_grad over the parameters, in the row's dtype, when installed."""
+    jax = load_jax()
+    if jax is None:
+        return None
+    import jax.numpy as jnp
+
+    def loss(params: list[Any], X: Any) -> Any:
+        h = X
+        for k in range(LAYERS):
+            h = jnp.tanh(h @ params[2 * k] + params[2 * k + 1])
+        return h.mean()
+
+    f = jax.jit(jax.value_and_grad(loss))
+    return jax_time(f, [values[p] for p in PARAMS], values["X"], rounds=20, number=5)
+
+
 def check(got: dict[str, Any], want: dict[str, np.ndarray], tol: float) -> None:
     for p in PARAMS:
         assert np.allclose(got[p], want[p], rtol=tol, atol=tol * np.abs(want[p]).max()), p
@@ -138,14 +155,16 @@ def rows_for(dtype: type, graph: Graph) -> list[Row]:
         t_cg, t_c, t_hand = median_times(lambda: f(values), compiled, lambda: by_hand(values), rounds=20, number=5)
         f_cg, f_c, f_hand = faults(lambda: f(values)), faults(compiled), faults(lambda: by_hand(values))
         t_torch = torch_time(values)
+        t_jax = jax_seconds(values)
     ms = 1e3
     label = f"W5 tanh MLP {LAYERS}x{WIDTH}, batch {BATCH}, fwd+bwd, {name}"
     torch_ms = None if t_torch is None else t_torch * ms
+    jax_ms = None if t_jax is None else t_jax * ms
     return [
-        Row(f"{label}: cg.value_and_grad", t_cg * ms, t_hand * ms, "ms", target=1.0, torch=torch_ms,
-            note=f"baseline: numpy by hand, 1 thread; page faults per call: cg {f_cg:.0f}, by hand {f_hand:.0f}"),
-        Row(f"{label}: cg compile (generated numpy)", t_c * ms, t_hand * ms, "ms", target=1.0, torch=torch_ms,
-            note=f"page faults per call: {f_c:.0f}"),
+        Row(f"{label}: cg.value_and_grad", t_cg * ms, t_hand * ms, "ms", target=1.0, torch=torch_ms, jax=jax_ms,
+            faults=(f_cg, f_hand), note="baseline: numpy by hand, 1 thread"),
+        Row(f"{label}: cg compile (value_and_grad of the generated module)", t_c * ms, t_hand * ms, "ms",
+            target=1.0, faults=(f_c, f_hand), note="baseline: numpy by hand, 1 thread"),
     ]
 
 
@@ -155,5 +174,6 @@ def rows() -> list[Row]:
 
 
 if __name__ == "__main__":
+    pin_one_core()
     show(rows())
     sys.exit(0)
