@@ -14,6 +14,26 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAPHS = ROOT / "graphs"
+# Two tanh layers with a mean loss: small, but every array a node makes is one the lean passes
+# (tests/eval/test_lean.py) and compiled value_and_grad (tests/compile/test_value_and_grad.py) free.
+TANH_MLP = """
+cg: 1
+inputs:
+  X: {shape: [4, 8]}
+  W1: {shape: [8, 8]}
+  b1: {shape: [8]}
+  W2: {shape: [8, 8]}
+  b2: {shape: [8]}
+nodes:
+  z1: {op: matmul, in: [X, W1]}
+  a1: {op: add, in: [z1, b1]}
+  h1: {op: tanh, in: [a1]}
+  z2: {op: matmul, in: [h1, W2]}
+  a2: {op: add, in: [z2, b2]}
+  h2: {op: tanh, in: [a2]}
+  loss: {op: mean, in: [h2]}
+outputs: [loss]
+"""
 
 
 class CliResult:

@@ -231,10 +231,9 @@ def test_edge_cases_agree_with_the_interpreter(name: str) -> None:
     assert_agrees(graph, {})
 
 
-def test_fan_out_accumulates_in_place_without_touching_other_gradients() -> None:
-    # x reaches s three times, through add's pass-through (the gradient itself) and through a sum's
-    # read-only broadcast view: += must work on a copy, and ds must stay what it was.
-    graph = cglib.loads("""
+# x reaches l three times: through add's pass-through (the gradient itself) and through a sum's
+# read-only broadcast view (also tests/compile/test_value_and_grad.py).
+FAN_OUT = """
 cg: 1
 inputs: {x: [1.0, -2.0, 3.0], w: [[0.5, 1.0, 2.0], [1.5, -1.0, 0.25]]}
 nodes:
@@ -245,7 +244,13 @@ nodes:
   u: {op: add, in: [r, q, s]}
   l: {op: sum, in: [u]}
 outputs: [l]
-""")
+"""
+
+
+def test_fan_out_accumulates_in_place_without_touching_other_gradients() -> None:
+    # x reaches s three times, through add's pass-through (the gradient itself) and through a sum's
+    # read-only broadcast view: += must work on a copy, and ds must stay what it was.
+    graph = cglib.loads(FAN_OUT)
     module = assert_agrees(graph, {})
     source = compile_source(graph)
     assert "np.copy(" in source and "ds += " in source and "dx += " in source

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import GRAPHS, ROOT
+from conftest import GRAPHS, ROOT, TANH_MLP
+from test_compile import FAN_OUT
 
 import cg as cglib
 from cg.compile import compile_module, compile_source
@@ -21,24 +22,6 @@ from cg.graph.ir import Graph
 
 EXAMPLES = sorted(GRAPHS.glob("*.yaml"))
 
-SMALL_MLP = """
-cg: 1
-inputs:
-  X: {shape: [4, 8]}
-  W1: {shape: [8, 8]}
-  b1: {shape: [8]}
-  W2: {shape: [8, 8]}
-  b2: {shape: [8]}
-nodes:
-  z1: {op: matmul, in: [X, W1]}
-  a1: {op: add, in: [z1, b1]}
-  h1: {op: tanh, in: [a1]}
-  z2: {op: matmul, in: [h1, W2]}
-  a2: {op: add, in: [z2, b2]}
-  h2: {op: tanh, in: [a2]}
-  loss: {op: mean, in: [h2]}
-outputs: [loss]
-"""
 PARAMS = ["W1", "b1", "W2", "b2"]
 
 
@@ -174,7 +157,7 @@ def assert_dels_after_last_use(source: str) -> None:
 
 
 def test_the_small_mlp_deletes_each_array_after_its_last_use() -> None:
-    graph = cglib.loads(SMALL_MLP)
+    graph = cglib.loads(TANH_MLP)
     source = compile_source(graph, wrt=PARAMS)
     assert_dels_after_last_use(source)
     returned = liveness(source)[4]
@@ -215,18 +198,7 @@ def test_every_array_module_deletes_after_last_use(path: Path, dtype: str) -> No
 def test_fan_out_and_repeated_calls_keep_their_numbers() -> None:
     # x reaches l three times (a gradient accumulated with += into a copy); nothing a call
     # deletes or adds into is anything the caller or a later call sees.
-    graph = cglib.loads("""
-cg: 1
-inputs: {x: [1.0, -2.0, 3.0], w: [[0.5, 1.0, 2.0], [1.5, -1.0, 0.25]]}
-nodes:
-  s: {op: add, in: [x, x]}
-  m: {op: mul, in: [w, s]}
-  r: {op: sum, in: [m], axis: 0}
-  q: {op: sum, in: [x]}
-  u: {op: add, in: [r, q, s]}
-  l: {op: sum, in: [u]}
-outputs: [l]
-""")
+    graph = cglib.loads(FAN_OUT)
     module = compile_module(graph)
     assert_dels_after_last_use(compile_source(graph))
     first, second = module.value_and_grad(), module.value_and_grad()

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import GRAPHS
+from conftest import GRAPHS, TANH_MLP
 
 import cg
 from cg.check.fd import sample
@@ -73,26 +73,13 @@ def test_every_op_case(op: Op, case: Case) -> None:
     same_as_run(graph, {})
 
 
-MLP = """
-cg: 1
-inputs: {X: {shape: [4, 8]}, W1: {shape: [8, 8]}, b1: {shape: [8]}, W2: {shape: [8, 8]}, b2: {shape: [8]}}
-nodes:
-  z1: {op: matmul, in: [X, W1]}
-  a1: {op: add, in: [z1, b1]}
-  h1: {op: tanh, in: [a1]}
-  z2: {op: matmul, in: [h1, W2]}
-  a2: {op: add, in: [z2, b2]}
-  h2: {op: tanh, in: [a2]}
-  loss: {op: mean, in: [h2]}
-outputs: [loss]
-"""
 
 
 def test_what_dies_where() -> None:
     """The forward pass frees z (add reads only its shape: a stand-in) and a (tanh's VJP reads its
     output): the layer outputs h, which tanh's and matmul's VJPs read, live into the backward pass
     and die there, after the last step that reads them; so do the gradients of nodes."""
-    graph = cg.loads(MLP, "mlp.yaml")
+    graph = cg.loads(TANH_MLP, "mlp.yaml")
     f = value_and_grad(graph)
     plan, passes = f.plan, f.lean
     assert passes is not None
@@ -110,7 +97,7 @@ def test_what_dies_where() -> None:
 
 def test_inputs_of_other_shapes_take_the_plain_passes() -> None:
     rows = ", ".join(["[" + ", ".join(["0.5"] * 8) + "]"] * 4)
-    graph = cg.loads(MLP.replace("X: {shape: [4, 8]}", f"X: [{rows}]"), "mlp.yaml")  # shape from the default
+    graph = cg.loads(TANH_MLP.replace("X: {shape: [4, 8]}", f"X: [{rows}]"), "mlp.yaml")  # shape from the default
     f = value_and_grad(graph)
     rng = np.random.default_rng(2)
     given = {i.name: rng.normal(size=i.aval.shape) for i in graph.inputs} | {"X": rng.normal(size=(3, 8))}
@@ -121,6 +108,6 @@ def test_inputs_of_other_shapes_take_the_plain_passes() -> None:
 
 def test_small_graphs_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lean_module, "LIMIT", 1024)
-    graph = cg.loads(MLP, "mlp.yaml")
+    graph = cg.loads(TANH_MLP, "mlp.yaml")
     f = value_and_grad(graph)
     assert f.lean is None and lean(f.plan, f.steps, frozenset(), frozenset(), limit=32) is not None
