@@ -16,8 +16,9 @@ PyTorch and JAX all on one core.
 
 JAX (optional, like PyTorch, never a dependency): `load_jax()` gives the module with float64
 enabled, or None; `jax_time` times a jitted function with `.block_until_ready()`, compiled
-before the timed region. Page faults: `minor_faults(fn)` counts minor page faults per call
-(array code that frees and reallocates big blocks pays there, see notes/performance.md).
+before the timed region. Page faults: `minor_faults(fn)` counts minor page faults per call, each
+result kept until the next call returns (array code that frees and reallocates big blocks pays
+there, see notes/performance.md).
 """
 
 from __future__ import annotations
@@ -150,12 +151,17 @@ def markdown(rows: list[Row]) -> str:
 
 def minor_faults(fn: Callable[[], Any], calls: int = 50) -> float:
     """Minor page faults per call of fn (after 3 warm-up calls): a fault is a fresh zeroed page
-    that the kernel maps in, about 2 µs each, paid by code that frees and reallocates big blocks."""
+    that the kernel maps in, about 2 µs each, paid by code that frees and reallocates big blocks.
+    fn is called as a training loop calls it: each result is kept until the next call returns
+    (`loss, grads = f(...)`), so what a call frees at its end goes back to the kernel only if the
+    call itself left it."""
+    kept = fn()
     for _ in range(3):
-        fn()
+        kept = fn()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(calls):
-        fn()
+        kept = fn()
+    del kept
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
 
 

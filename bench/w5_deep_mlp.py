@@ -19,7 +19,7 @@ from typing import Any
 
 import common  # noqa: F401  (first: one BLAS thread, before numpy is imported)
 import numpy as np
-from common import Row, jax_time, load_jax, median_times, no_gc, pin_one_core, show
+from common import Row, jax_time, load_jax, median_times, minor_faults, no_gc, pin_one_core, show
 
 import cg
 from cg.graph.ir import Graph
@@ -70,22 +70,6 @@ def by_hand(values: dict[str, np.ndarray]) -> tuple[Any, dict[str, np.ndarray]]:
         if k > 1:
             g = g @ values[f"W{k}"].T
     return out, grads
-
-
-def faults(fn: Any, calls: int = 30) -> float:
-    """Minor page faults per call of fn, after warm-up, called as a training loop calls it: each
-    result is kept until the next call returns (`loss, grads = f(...)`), so what is freed at the
-    end of a call can be handed back to the kernel only if the call itself left it."""
-    import resource
-
-    kept = fn()
-    for _ in range(3):
-        kept = fn()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(calls):
-        kept = fn()
-    del kept
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
 
 
 def torch_time(values: dict[str, np.ndarray]) -> float | None:
@@ -153,7 +137,8 @@ def rows_for(dtype: type, graph: Graph) -> list[Row]:
 
     with no_gc():
         t_cg, t_c, t_hand = median_times(lambda: f(values), compiled, lambda: by_hand(values), rounds=20, number=5)
-        f_cg, f_c, f_hand = faults(lambda: f(values)), faults(compiled), faults(lambda: by_hand(values))
+        f_cg, f_c, f_hand = (minor_faults(fn, calls=30) for fn in (lambda: f(values), compiled,
+                                                                   lambda: by_hand(values)))
         t_torch = torch_time(values)
         t_jax = jax_seconds(values)
     ms = 1e3
